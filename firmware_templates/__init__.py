@@ -1,0 +1,1 @@
+"""firmware_templates stage of lenet-edge."""

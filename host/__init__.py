@@ -1,0 +1,1 @@
+"""host stage of lenet-edge."""

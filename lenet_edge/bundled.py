@@ -1,0 +1,30 @@
+"""The models shipped inside the package, so export works with no data and no training.
+
+Regenerate them with `scripts/make_bundled_models.sh` (the exact train + quantize
+commands are in that script and in README.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lenet_edge.errors import LenetEdgeError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+VARIANTS = ("modern", "classic")
+DEFAULT_VARIANT = "modern"
+
+_FILES = {"tflite": "lenet5_int8.tflite", "keras": "lenet5.keras"}
+
+
+def bundled_model(variant: str = DEFAULT_VARIANT, kind: str = "tflite") -> Path:
+    """Path of a bundled model: kind 'tflite' (int8) or 'keras' (float)."""
+    if variant not in VARIANTS:
+        raise LenetEdgeError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    path = ASSETS / variant / _FILES[kind]
+    if not path.is_file():
+        raise LenetEdgeError(
+            f"bundled {variant} model missing at {path}; regenerate it with "
+            "scripts/make_bundled_models.sh"
+        )
+    return path

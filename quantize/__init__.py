@@ -1,0 +1,1 @@
+"""quantize stage of lenet-edge."""

@@ -1,0 +1,1 @@
+"""tests stage of lenet-edge."""
