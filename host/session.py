@@ -1,0 +1,470 @@
+"""A session with a device running the lenet-edge firmware, over any pyserial URL.
+
+`DeviceSession(url)` opens the link (`/dev/ttyACM0`, `socket://127.0.0.1:P`,
+`rfc2217://...`), asks INFO, and runs inferences with several requests in flight.
+
+Reliability (docs/PROTOCOL.md, "Host behaviour"): every transmission gets a fresh
+sequence number; the device answers strictly in order, so an answer to a later
+transmission proves an earlier unanswered one was lost, and it is resent at once. When
+nothing valid arrives for `timeout` seconds, everything in flight is resent; after
+`retries` such silences in a row the session gives up with a clear error. Every answer
+is checked (both CRCs, the model-hash prefix, and the CRC of the input the device
+actually used), so a corrupted or misattributed answer is never taken as a result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import serial
+
+from lenet_edge.errors import LenetEdgeError
+from lenet_edge.host import protocol as P
+
+BANNER = b"lenet-edge "
+FAULT = b"FAULT "
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_RETRIES = 5
+MAX_ATTEMPTS = 20  # per request: beyond this the link is too bad to be useful
+READ_WAIT_S = 0.01
+# The host never has more request bytes in flight than the device's receive ring holds.
+MAX_WINDOW_BYTES = 4096
+
+
+class _Retry(Exception):
+    """An answer that arrived intact but is not a valid result (resend the request)."""
+
+
+@dataclass
+class LinkStats:
+    sent_frames: int = 0
+    sent_bytes: int = 0
+    retransmissions: int = 0
+    timeouts: int = 0
+    resets_seen: int = 0
+    stale_answers: int = 0
+    bad_echoes: int = 0
+
+    def as_dict(self, deframer: P.DeframerStats | None = None) -> dict:
+        out = dict(self.__dict__)
+        if deframer is not None:
+            out.update(
+                received_frames=deframer.frames,
+                header_errors=deframer.header_errors,
+                crc_errors=deframer.crc_errors,
+                garbage_bytes=deframer.garbage_bytes,
+            )
+        return out
+
+
+@dataclass
+class InferResult:
+    output: np.ndarray  # int8 logits
+    count: int  # counter steps for lenet5_invoke (unit: info counter_unit)
+
+
+@dataclass
+class LayerTrace:
+    layer: int
+    tensor_index: int
+    data: np.ndarray  # int8, flat
+    count: int  # counter steps of this op
+
+
+@dataclass(eq=False)  # identity: two requests for equal digits are still two requests
+class _Request:
+    key: object
+    type: int
+    payload: bytes
+    check: Callable[[P.Frame], object]
+    attempts: int = 0
+    done: bool = False
+
+
+@dataclass
+class _Tx:
+    tx_id: int
+    request: _Request
+    size: int
+    sent_at: float = field(default=0.0)
+
+
+class DeviceSession:
+    """One open link to a device. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        on_text: Callable[[str], None] | None = None,
+    ):
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+        self.on_text = on_text
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=READ_WAIT_S)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise LenetEdgeError(
+                f"cannot open serial port {url!r}: {exc}. Check the device is connected "
+                "(or the emulator is running) and the URL is right, e.g. /dev/ttyACM0 or "
+                "socket://127.0.0.1:PORT."
+            ) from exc
+        self.deframer = P.Deframer()
+        self.stats = LinkStats()
+        self._next_tx = 0
+        self._garbage_tail = b""
+        self._garbage_sample = bytearray()
+        self._info: P.DeviceInfo | None = None
+        self._answered_once = False
+        self.expected_hash4: bytes | None = None
+        self.window_bytes = 0  # 0: one request at a time (until INFO says more)
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._port.close()
+        except Exception:  # closing a dead link must not hide the real error
+            pass
+
+    def __enter__(self) -> "DeviceSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def link_stats(self) -> dict:
+        return self.stats.as_dict(self.deframer.stats)
+
+    # --- messages --------------------------------------------------------------------
+
+    def info(self, refresh: bool = False) -> P.DeviceInfo:
+        """The device's INFO; the first call also sizes the pipelining window."""
+        if self._info is not None and not refresh:
+            return self._info
+
+        def check(frame: P.Frame) -> P.DeviceInfo:
+            try:
+                return P.parse_info(frame.payload)
+            except P.ProtocolError as exc:
+                raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
+
+        request = _Request("info", P.INFO, b"", check)
+        ((_, info),) = list(self._exchange([request], what="INFO"))
+        for key in ("model_hash", "input_size", "output_size"):
+            if key not in info.fields:
+                raise LenetEdgeError(f"device INFO lacks {key!r}: firmware too old or not lenet-edge")
+        if info.int("protocol") != P.PROTOCOL_VERSION:
+            raise LenetEdgeError(
+                f"device speaks protocol {info.get('protocol')}, this host speaks "
+                f"{P.PROTOCOL_VERSION}: rebuild the firmware with this lenet-edge"
+            )
+        self._info = info
+        self.window_bytes = min(max(info.int("rx_buffer"), 0), MAX_WINDOW_BYTES)
+        if self.expected_hash4 is None:
+            self.expected_hash4 = P.hash_prefix(info.model_hash)
+        return info
+
+    def expect_model(self, model_hash_hex: str) -> None:
+        """Accept only answers computed by this model (sha256 hex of the .tflite)."""
+        self.expected_hash4 = P.hash_prefix(model_hash_hex)
+
+    def echo(self, data: bytes) -> bytes:
+        def check(frame: P.Frame) -> bytes:
+            status, text = P.response_status(frame.payload)
+            if status:
+                raise LenetEdgeError(f"ECHO failed: {text}")
+            return frame.payload[1:]
+
+        ((_, out),) = list(self._exchange([_Request("echo", P.ECHO, data, check)], what="ECHO"))
+        return out
+
+    def reset_device(self) -> None:
+        """Ask the firmware to reset itself (it answers first, then reboots)."""
+        request = _Request("reset", P.RESET, b"", lambda frame: None)
+        list(self._exchange([request], what="RESET"))
+
+    def infer(self, values: np.ndarray) -> InferResult:
+        ((_, result),) = list(self.infer_stream([(0, values)]))
+        return result
+
+    def infer_stream(self, inputs: Iterable[tuple[object, np.ndarray]]) -> Iterator[tuple[object, InferResult]]:
+        """Run many inputs pipelined; yields (key, result) as answers arrive (in order of
+        completion, which is the input order unless a request had to be resent)."""
+        info = self.info()
+        output_size = info.int("output_size")
+        input_size = info.int("input_size")
+
+        def make(key, values) -> _Request:
+            values = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+            if values.size != input_size:
+                raise LenetEdgeError(f"input has {values.size} values, the device model takes {input_size}")
+            want_crc = P.input_crc(values)
+
+            def check(frame: P.Frame) -> InferResult:
+                try:
+                    reply = P.parse_infer(frame.payload, output_size)
+                except P.ProtocolError as exc:
+                    raise LenetEdgeError(f"device failed an inference: {exc}") from exc
+                self._check_model(reply.hash4)
+                if reply.input_crc != want_crc:
+                    raise _Retry("input CRC echo differs")
+                return InferResult(reply.output, reply.count)
+
+            return _Request(key, P.INFER, P.encode_input(values), check)
+
+        return self._exchange((make(k, v) for k, v in inputs), what="INFER")
+
+    def trace(self, values: np.ndarray) -> list[LayerTrace]:
+        """Every traced tensor of one inference (all chunks), with per-op counts."""
+        info = self.info()
+        layers = info.int("traced_tensors")
+        if layers <= 0:
+            raise LenetEdgeError("the firmware's model has no traced tensors (per-layer mode unavailable)")
+        values = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+        encoded = P.encode_input(values)
+        want_crc = P.input_crc(values)
+        max_payload = max(info.int("max_payload"), 64)
+        max_chunk = max_payload - P.TRACE_HEAD.size - 4 * layers
+
+        def request(layer: int, offset: int) -> _Request:
+            def check(frame: P.Frame) -> P.TraceReply:
+                try:
+                    reply = P.parse_trace(frame.payload)
+                except P.ProtocolError as exc:
+                    raise LenetEdgeError(f"device failed a traced inference: {exc}") from exc
+                self._check_model(reply.hash4)
+                if reply.input_crc != want_crc:
+                    raise _Retry("input CRC echo differs")
+                if reply.layer != layer or reply.offset != offset or reply.num_layers != layers:
+                    raise _Retry("trace answer for another chunk")
+                return reply
+
+            return _Request((layer, offset), P.TRACE, P.trace_request(layer, offset, max_chunk, encoded), check)
+
+        # First chunk of every layer (which also tells each tensor's size), then the rest.
+        firsts = dict(self._exchange([request(k, 0) for k in range(layers)], what="TRACE"))
+        rest_keys = [
+            (k, off)
+            for k in range(layers)
+            for off in range(len(firsts[(k, 0)].chunk), firsts[(k, 0)].size, max_chunk)
+        ]
+        rest = dict(self._exchange([request(k, off) for k, off in rest_keys], what="TRACE"))
+        counts = firsts[(0, 0)].counts
+        traces = []
+        for k in range(layers):
+            first = firsts[(k, 0)]
+            data = bytearray(first.size)
+            data[: len(first.chunk)] = first.chunk
+            for (layer, off), reply in rest.items():
+                if layer == k:
+                    data[off : off + len(reply.chunk)] = reply.chunk
+            traces.append(LayerTrace(k, first.tensor_index, np.frombuffer(bytes(data), np.int8).copy(), counts[k]))
+        return traces
+
+    def _check_model(self, hash4: bytes) -> None:
+        if self.expected_hash4 is not None and hash4 != self.expected_hash4:
+            raise LenetEdgeError(
+                f"the device answered with model {hash4.hex()}..., expected "
+                f"{self.expected_hash4.hex()}...: the firmware changed during the run "
+                "(another model was flashed, or the device reset into other firmware)"
+            )
+
+    # --- the pipelined exchange ---------------------------------------------------------
+
+    def _exchange(self, requests: Iterable[_Request], what: str) -> Iterator[tuple[object, object]]:
+        """Send requests with up to `window_bytes` in flight; yield (key, checked result)."""
+        source = iter(requests)
+        resend: deque[_Request] = deque()
+        outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
+        by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
+        in_flight = 0
+        exhausted = False
+        last_progress = time.monotonic()
+        silences = 0
+        answered_any = False
+
+        def lose(tx: _Tx) -> None:
+            nonlocal in_flight
+            outstanding.pop(tx.tx_id, None)
+            in_flight -= tx.size
+            request = tx.request
+            if request.done or request in resend:
+                return
+            request.attempts += 1
+            if request.attempts >= MAX_ATTEMPTS:
+                raise LenetEdgeError(
+                    f"{what} request failed {request.attempts} times: the serial link to "
+                    f"{self.url} loses or corrupts too much data (check cable, baud rate)"
+                )
+            self.stats.retransmissions += 1
+            resend.append(request)
+
+        while True:
+            # 1. Send while the window allows (always at least one request in flight).
+            while True:
+                if resend:
+                    request = resend[0]
+                elif not exhausted:
+                    try:
+                        request = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    resend.append(request)
+                else:
+                    break
+                frame_len = len(request.payload) + P.OVERHEAD
+                if outstanding and in_flight + frame_len > self.window_bytes:
+                    break
+                resend.popleft()
+                tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
+                self._next_tx += 1
+                seq = tx.tx_id & 0xFFFF
+                stale = by_seq.pop(seq, None)  # 65536 sends ago: forget it
+                if stale is not None:
+                    outstanding.pop(stale.tx_id, None)
+                by_seq[seq] = tx
+                outstanding[tx.tx_id] = tx
+                in_flight += frame_len
+                self._write(P.encode_frame(request.type, seq, request.payload))
+                if not outstanding or len(outstanding) == 1:
+                    last_progress = time.monotonic()
+            if not outstanding and not resend and exhausted:
+                return
+
+            # 2. Read what came back.
+            frames = self.deframer.feed(self._read())
+            if self._scan_garbage():
+                # The device rebooted: whatever it had queued is gone.
+                for tx in list(outstanding.values()):
+                    lose(tx)
+            progressed = False
+            for frame in frames:
+                tx = by_seq.get(frame.seq)
+                if tx is None or tx.request.done:
+                    self.stats.stale_answers += 1
+                    continue
+                request = tx.request
+                if frame.type == P.ERROR:
+                    _, text = P.response_status(frame.payload)
+                    raise LenetEdgeError(f"the device rejected {what}: {text} (firmware too old?)")
+                if frame.type != request.type | P.RESPONSE:
+                    self.stats.stale_answers += 1
+                    continue
+                try:
+                    result = request.check(frame)
+                except _Retry:
+                    self.stats.bad_echoes += 1
+                    lose(tx)
+                    continue
+                request.done = True
+                progressed = True
+                # Forget every transmission of this request.
+                for other in [t for t in by_seq.values() if t.request is request]:
+                    del by_seq[other.tx_id & 0xFFFF]
+                    if other.tx_id in outstanding:
+                        outstanding.pop(other.tx_id)
+                        in_flight -= other.size
+                # In-order device: anything sent before this transmission is lost.
+                for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
+                    lose(earlier)
+                if request in resend:
+                    resend.remove(request)
+                answered_any = True
+                self._answered_once = True
+                yield request.key, result
+
+            now = time.monotonic()
+            if progressed:
+                last_progress = now
+                silences = 0
+            elif outstanding and now - last_progress > self.timeout:
+                silences += 1
+                self.stats.timeouts += 1
+                if silences > self.retries:
+                    raise self._silence_error(what, answered_any)
+                for tx in list(outstanding.values()):
+                    lose(tx)
+                last_progress = now
+
+    def _silence_error(self, what: str, answered_any: bool) -> LenetEdgeError:
+        waited = self.timeout * (self.retries + 1)
+        if answered_any:
+            return LenetEdgeError(
+                f"the device at {self.url} stopped answering {what} requests "
+                f"(nothing valid for {waited:.0f} s); it may have crashed or been disconnected"
+            )
+        sample = bytes(self._garbage_sample[:80])
+        if self.deframer.stats.garbage_bytes:
+            return LenetEdgeError(
+                f"no valid answer to {what} from {self.url} within {waited:.0f} s, but "
+                f"{self.deframer.stats.garbage_bytes} bytes of other data arrived "
+                f"(starting {sample!r}): wrong baud rate, or not lenet-edge firmware"
+            )
+        return LenetEdgeError(
+            f"nothing answered {what} on {self.url} within {waited:.0f} s: is the "
+            "lenet-edge firmware running there (and the board out of reset)?"
+        )
+
+    # --- raw I/O ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise LenetEdgeError(f"writing to {self.url} failed: {exc}") from exc
+        self.stats.sent_frames += 1
+        self.stats.sent_bytes += len(data)
+
+    def _read(self) -> bytes:
+        """Whatever has arrived; waits at most READ_WAIT_S for the first byte."""
+        try:
+            data = self._port.read(1)
+            if data:
+                self._port.timeout = 0
+                try:
+                    data += self._port.read(1 << 16)
+                finally:
+                    self._port.timeout = READ_WAIT_S
+        except (serial.SerialException, OSError) as exc:
+            raise LenetEdgeError(f"the serial link {self.url} failed: {exc}") from exc
+        return data
+
+    def _scan_garbage(self) -> bool:
+        """Look at non-frame bytes: report text lines, spot a boot banner (True) or a fault."""
+        garbage = self.deframer.take_garbage()
+        if not garbage:
+            return False
+        if len(self._garbage_sample) < 256:
+            self._garbage_sample += garbage[: 256 - len(self._garbage_sample)]
+        text = self._garbage_tail + garbage
+        rebooted = False
+        fault_at = text.find(FAULT)
+        if fault_at >= 0:
+            end = text.find(b"\n", fault_at)
+            if end >= 0:
+                line = text[fault_at:end].decode("ascii", "replace").strip()
+                raise LenetEdgeError(f"the device crashed and reported: {line}")
+        at = text.find(BANNER)
+        if at >= 0:
+            end = text.find(b"\n", at)
+            if end >= 0:
+                # The banner before the first answer is just the boot we connected to.
+                if self._answered_once:
+                    self.stats.resets_seen += 1
+                rebooted = True
+                if self.on_text:
+                    self.on_text(text[at:end].decode("ascii", "replace").strip())
+                text = text[end + 1 :]
+        self._garbage_tail = text[-64:]
+        return rebooted

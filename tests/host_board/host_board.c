@@ -1,0 +1,101 @@
+/*
+ * host_board.c - board.h on a Linux host, for fast tests of protocol.c and the
+ * generated library: the "UART" is one TCP connection (pyserial socket:// URL).
+ * Listens on 127.0.0.1:$HOST_BOARD_PORT (0 = any), prints "PORT <n>" on stdout,
+ * serves one connection, exits when the host closes it. board_reset() exits 3.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "protocol.h"
+
+static int client = -1;
+static uint8_t buf[4096];
+static size_t buf_pos, buf_len;
+static uint64_t t0;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void board_init(void)
+{
+    const char *port_env = getenv("HOST_BOARD_PORT");
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((uint16_t)(port_env ? atoi(port_env) : 0));
+    if (bind(server, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(server, 1) != 0) {
+        perror("host_board: bind/listen");
+        exit(2);
+    }
+    socklen_t alen = sizeof addr;
+    getsockname(server, (struct sockaddr *)&addr, &alen);
+    printf("PORT %d\n", ntohs(addr.sin_port));
+    fflush(stdout);
+    client = accept(server, NULL, NULL);
+    close(server);
+    setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    t0 = now_ns();
+}
+
+void board_uart_write(const uint8_t *data, uint32_t len)
+{
+    while (len) {
+        ssize_t n = send(client, data, len, MSG_NOSIGNAL);
+        if (n <= 0) exit(0);
+        data += n;
+        len -= (uint32_t)n;
+    }
+}
+
+void board_uart_flush(void) {}
+
+int board_uart_read(uint32_t timeout_ms)
+{
+    if (buf_pos == buf_len) {
+        struct pollfd p = {client, POLLIN, 0};
+        int wait = timeout_ms == BOARD_WAIT_FOREVER ? -1 : (int)timeout_ms;
+        if (poll(&p, 1, wait) <= 0) return -1;
+        ssize_t n = recv(client, buf, sizeof buf, 0);
+        if (n <= 0) exit(0); /* host closed the link */
+        buf_pos = 0;
+        buf_len = (size_t)n;
+    }
+    return buf[buf_pos++];
+}
+
+int board_uart_poll(void) { return board_uart_read(0); }
+uint32_t board_uart_rx_dropped(void) { return 0; }
+uint32_t board_counter_read(void) { return (uint32_t)(now_ns() - t0); }
+uint32_t board_millis(void) { return (uint32_t)((now_ns() - t0) / 1000000u); }
+
+void board_reset(void)
+{
+    exit(3);
+}
+
+int main(void)
+{
+    board_init();
+    static const uint8_t banner[] = "lenet-edge host host x86-64\r\n";
+    board_uart_write(banner, sizeof banner - 1);
+    protocol_serve();
+}
