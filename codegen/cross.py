@@ -1,0 +1,76 @@
+"""Cross-compile the generated C for Cortex-M CPUs with arm-none-eabi-gcc; measure code size."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from lenet_edge.errors import LenetEdgeError
+
+# -mcpu and float ABI per CPU; the library itself uses no floating point.
+CPU_FLAGS: dict[str, list[str]] = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
+    "cortex-m3": ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+}
+CPUS = tuple(CPU_FLAGS)
+CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections",
+          "-Wall", "-Wextra", "-Werror", "-pedantic"]
+GCC = "arm-none-eabi-gcc"
+
+
+def have_arm_gcc() -> bool:
+    return shutil.which(GCC) is not None
+
+
+def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Path]:
+    """Compile every .c of the library to objects for ``cpu``; returns the object paths."""
+    if cpu not in CPU_FLAGS:
+        raise LenetEdgeError(f"unknown CPU {cpu!r}; choose one of {', '.join(CPUS)}")
+    if not have_arm_gcc():
+        raise LenetEdgeError(f"{GCC} not found; install gcc-arm-none-eabi "
+                             "(apt-get install --no-install-recommends gcc-arm-none-eabi "
+                             "libnewlib-arm-none-eabi)")
+    c_dir, out_dir = Path(c_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objects = []
+    for source in sorted(c_dir.glob("*.c")):
+        obj = out_dir / (source.stem + ".o")
+        cmd = [GCC, *CPU_FLAGS[cpu], *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LenetEdgeError(f"{cpu} build failed:\n{' '.join(cmd)}\n{proc.stderr.strip()}")
+        objects.append(obj)
+    return objects
+
+
+def section_sizes(objects: list[Path]) -> dict[str, int]:
+    """Bytes per kind summed over objects: code (.text*), rodata (.rodata*), data, bss."""
+    proc = subprocess.run(["arm-none-eabi-size", "-A", *map(str, objects)], capture_output=True,
+                          text=True, check=True)
+    totals = {"code": 0, "rodata": 0, "data": 0, "bss": 0}
+    for line in proc.stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or not fields[1].isdigit():
+            continue
+        name, size = fields[0], int(fields[1])
+        for kind in totals:
+            if name.startswith("." + ("text" if kind == "code" else kind)):
+                totals[kind] += size
+    return totals
+
+
+def code_bytes(c_dir: str | Path, cpus=CPUS) -> dict[str, dict[str, int]]:
+    """Per CPU, compiled with -Os: code (.text), rodata (weights, tables), data, bss,
+    and text = code + rodata (what `size` calls text)."""
+    result = {}
+    with tempfile.TemporaryDirectory(prefix="lenet5-size-") as tmp:
+        for cpu in cpus:
+            sizes = section_sizes(compile_for_cpu(c_dir, cpu, Path(tmp) / cpu))
+            sizes["text"] = sizes["code"] + sizes["rodata"]
+            result[cpu] = sizes
+    return result

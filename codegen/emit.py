@@ -1,0 +1,151 @@
+"""Render the C library (Jinja2 templates) from a lowered program and its memory plan.
+
+Output is a pure function of the model bytes and the options: no timestamps, no paths,
+no dict-order dependence, so two exports of the same model are byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+import numpy as np
+
+from lenet_edge import __version__
+from lenet_edge.codegen.lower import ConstArray, Program
+from lenet_edge.codegen.memory_plan import Location, MemoryPlan
+from lenet_edge.codegen.quantmath import round_half_away
+
+HEADER = "lenet5_model.h"
+SOURCES = ("lenet5_model.c",)
+FILES = (HEADER, "lenet5_weights.h") + SOURCES
+
+
+@dataclass
+class Stats:
+    macs_dense: int
+    macs_executed: int
+    weights_bytes: int
+    arena_bytes: int
+
+
+def program_stats(program: Program, plan: MemoryPlan) -> Stats:
+    return Stats(
+        macs_dense=sum(s.macs_dense for s in program.steps),
+        macs_executed=sum(s.macs_executed for s in program.steps),
+        weights_bytes=sum(c.nbytes for c in program.constants),
+        arena_bytes=plan.arena_bytes,
+    )
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("lenet_edge.codegen", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+    env.filters["c_array"] = _c_array
+    return env
+
+
+def _c_array(values: np.ndarray, per_line: int = 16) -> str:
+    flat = [int(v) for v in np.asarray(values).reshape(-1)] or [0]
+    lines = []
+    for i in range(0, len(flat), per_line):
+        lines.append("    " + ", ".join(str(v) for v in flat[i:i + per_line]) + ",")
+    return "\n".join(lines)
+
+
+def _expr(loc: Location) -> str:
+    if loc.base == "arena":
+        return f"(ARENA + {loc.offset})"
+    return loc.base
+
+
+def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]:
+    """How raw pixels p (real p/255) quantize: a constant offset when exact, else a table."""
+    table = []
+    for p in range(256):
+        real = np.float32(p) / np.float32(255.0)
+        q = zero_point + round_half_away(float(real / np.float32(scale)))
+        table.append(min(127, max(-128, q)))
+    table = np.array(table, dtype=np.int8)
+    offsets = {int(q) - p for p, q in enumerate(table)}
+    return (offsets.pop() if len(offsets) == 1 else None), table
+
+
+def render(program: Program, plan: MemoryPlan) -> dict[str, str]:
+    """The C library as {file name: text}."""
+    graph = program.graph
+    env = _env()
+    stats = program_stats(program, plan)
+    x, y = graph.tensor(program.input), graph.tensor(program.output)
+    offset, pixel_table = pixel_offset(x.quant.scale, x.quant.zero_point)
+    constants = list(program.constants)
+    if offset is None:
+        constants.append(ConstArray("lenet5_pixel_table", "int8_t", pixel_table,
+                                    "raw pixel -> int8 input"))
+    kernels, calls, traced = [], [], []
+    for step in program.steps:
+        title = " + ".join(f"op {i} {graph.ops[i].kind}" for i in step.op_indices)
+        step.title = title
+        in_expr, out_expr = _expr(plan.locations[step.input]), _expr(plan.locations[step.output])
+        code = None
+        if not step.alias:
+            template = env.get_template(f"kernels/{step.kernel}.c.j2")
+            kernels.append(template.render(s=step, p=step.params).rstrip("\n"))
+            code = f"{step.name}({in_expr}, {out_expr});"
+        call_traced = []
+        for t in step.traced:
+            entry = dict(index=t, expr=_expr(plan.locations[t]), size=graph.tensor(t).size)
+            call_traced.append(entry)
+            traced.append(entry)
+        calls.append(dict(code=code, traced=call_traced))
+    banner = _banner(program, plan, stats)
+    ctx = dict(
+        banner=banner,
+        input_shape="x".join(str(d) for d in x.shape), input_size=x.size,
+        input_scale=_float_literal(x.quant.scale), input_zero_point=x.quant.zero_point,
+        output_shape="x".join(str(d) for d in y.shape), output_size=y.size,
+        output_scale=_float_literal(y.quant.scale), output_zero_point=y.quant.zero_point,
+        arena_bytes=plan.arena_bytes, arena_words=max(1, plan.arena_bytes // 4),
+        model_hash=graph.sha256, traced=traced, constants=constants,
+        kernels=kernels, calls=calls, pixel_offset=offset,
+    )
+    return {name: env.get_template(name + ".j2").render(**ctx) for name in FILES}
+
+
+def _float_literal(v: float) -> str:
+    """Shortest decimal that reads back as the same float32."""
+    f = np.float32(v)
+    for digits in range(6, 12):
+        text = f"{float(f):.{digits}g}"
+        if np.float32(float(text)) == f:
+            break
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text
+
+
+def _banner(program: Program, plan: MemoryPlan, stats: Stats) -> str:
+    graph = program.graph
+    lines = [
+        f"Generated by lenet-edge {__version__} (codegen). Do not edit: re-run `lenet-edge export`.",
+        f"Model:   {graph.name}",
+        f"sha256:  {graph.sha256}",
+        f"MACs:    {stats.macs_executed} executed of {stats.macs_dense} dense "
+        "(all-zero kernel slices skipped)",
+        f"Weights: {stats.weights_bytes} bytes of constants (weights, biases, multipliers, tables)",
+        f"Arena:   {stats.arena_bytes} bytes (static, planned at export time)",
+        "Layers:",
+    ]
+    for step in program.steps:
+        t = graph.tensor(step.output)
+        loc = plan.locations[step.output]
+        where = f"arena+{loc.offset}" if loc.base == "arena" else loc.base
+        kind = "alias" if step.alias else step.kernel
+        lines.append(f"  {step.title:<32} -> tensor {t.index:<3} {'x'.join(map(str, t.shape)):<12}"
+                     f" {kind:<16} {where}")
+    return "/*\n" + "\n".join((" * " + line).rstrip() for line in lines) + "\n */"

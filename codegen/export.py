@@ -1,0 +1,118 @@
+"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/export_report.json (+ host lib,
++ firmware). The report's figures are measured, not estimated: the C is compiled for every
+Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_edge.codegen import cross
+from lenet_edge.codegen.generate import GeneratedLibrary, generate_c
+from lenet_edge.errors import LenetEdgeError
+
+MODEL_NAME = "lenet5_int8.tflite"
+REPORT_NAME = "export_report.json"
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    model_path: Path
+    c_dir: Path
+    report: dict
+    library: GeneratedLibrary
+    host_library: Path | None = None
+    firmware_dir: Path | None = None
+
+
+def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
+    """The int8 .tflite bytes: given file, a .keras quantized on the fly, or the bundled one."""
+    if model is None:
+        from lenet_edge.bundled import bundled_model
+
+        return bundled_model(variant, "tflite").read_bytes()
+    path = Path(model)
+    if not path.is_file():
+        raise LenetEdgeError(f"model file not found: {path}")
+    if path.suffix == ".keras":
+        return _quantize_keras(path)
+    return path.read_bytes()
+
+
+def _quantize_keras(path: Path) -> bytes:
+    try:
+        from lenet_edge.quantize.convert import quantize_keras_file
+    except ImportError as exc:
+        raise LenetEdgeError(
+            f"{path} is a Keras model and this build cannot quantize it here; run "
+            "`lenet-edge quantize --model M.keras` and export the .tflite it writes") from exc
+    return quantize_keras_file(path)
+
+
+def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
+           cpus: tuple[str, ...] = cross.CPUS, board: str | None = None,
+           measure_tflm: bool = True, measure_code: bool = True,
+           model_label: str = MODEL_NAME) -> ExportResult:
+    out_dir = Path(out_dir)
+    library = generate_c(model_bytes, model_label)
+    model_path = out_dir / "model" / MODEL_NAME
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model_path.write_bytes(model_bytes)
+    c_dir = out_dir / "c"
+    if c_dir.is_dir():
+        for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):
+            stale.unlink()
+    library.write(c_dir)
+    report = build_report(library, c_dir, model_bytes, target=target, cpus=cpus,
+                          measure_tflm=measure_tflm, measure_code=measure_code)
+    (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    result = ExportResult(out_dir=out_dir, model_path=model_path, c_dir=c_dir, report=report,
+                          library=library)
+    if target == "host":
+        from lenet_edge.codegen.host_build import build_shared_library
+
+        result.host_library = build_shared_library(c_dir, out_dir / "host" / "liblenet5.so")
+    if board:
+        try:
+            from lenet_edge.firmware_templates.render import render_firmware
+        except ImportError as exc:
+            raise LenetEdgeError("--board needs the firmware templates, which this build "
+                                 f"lacks ({exc})") from exc
+        result.firmware_dir = Path(render_firmware(board, out_dir))
+    return result
+
+
+def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, target: str,
+                 cpus: tuple[str, ...], measure_tflm: bool, measure_code: bool) -> dict:
+    program, plan, stats = library.program, library.plan, library.stats
+    graph = program.graph
+    layers = []
+    for step in program.steps:
+        loc = plan.locations[step.output]
+        layers.append(dict(
+            ops=[graph.ops[i].kind for i in step.op_indices], op_indices=list(step.op_indices),
+            kernel="alias" if step.alias else step.kernel, output_tensor=step.output,
+            output_shape=list(graph.tensor(step.output).shape),
+            output_location=loc.base if loc.base != "arena" else f"arena+{loc.offset}",
+            macs_dense=step.macs_dense, macs_executed=step.macs_executed,
+            constants_bytes=sum(c.nbytes for c in step.constants),
+        ))
+    report = dict(
+        model=MODEL_NAME, model_sha256=graph.sha256, model_bytes=len(model_bytes),
+        target=target, macs_dense=stats.macs_dense, macs_executed=stats.macs_executed,
+        weights_bytes=stats.weights_bytes, arena_bytes=stats.arena_bytes,
+        traced_tensors=[t for t, _ in library.traced_tensors], layers=layers,
+        tflm_arena_bytes=None, code_bytes=None,
+    )
+    if measure_tflm:
+        from lenet_edge.quantize.tflm import tflm_arena_bytes
+
+        report["tflm_arena_bytes"] = tflm_arena_bytes(model_bytes)
+    if measure_code and cross.have_arm_gcc():
+        sizes = cross.code_bytes(c_dir, cpus)
+        report["code_bytes"] = {cpu: s["code"] for cpu, s in sizes.items()}
+        report["sections"] = sizes
+        report["compiler"] = f"{cross.GCC} {' '.join(cross.CFLAGS)}"
+    return report

@@ -1,0 +1,43 @@
+"""The generator's one entry point: .tflite bytes -> C library files (+ what was planned)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lenet_edge.codegen.emit import Stats, program_stats, render
+from lenet_edge.codegen.lower import Program, lower
+from lenet_edge.codegen.memory_plan import MemoryPlan, plan_memory
+from lenet_edge.codegen.reader import parse_model
+from lenet_edge.codegen.validate import validate_graph
+
+
+@dataclass
+class GeneratedLibrary:
+    files: dict[str, str]  # file name -> C text
+    program: Program
+    plan: MemoryPlan
+    stats: Stats
+
+    @property
+    def traced_tensors(self) -> list[tuple[int, int]]:
+        """(tensor index, size) in the order lenet5_invoke_traced reports them."""
+        g = self.program.graph
+        return [(t, g.tensor(t).size) for s in self.program.steps for t in s.traced]
+
+    def write(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in sorted(self.files.items()):
+            (directory / name).write_text(text, encoding="utf-8", newline="\n")
+        return directory
+
+
+def generate_c(model: bytes, name: str = "model.tflite") -> GeneratedLibrary:
+    graph = parse_model(model, name)
+    validate_graph(graph)
+    program = lower(graph)
+    plan = plan_memory(program)
+    files = render(program, plan)
+    return GeneratedLibrary(files=files, program=program, plan=plan,
+                            stats=program_stats(program, plan))

@@ -1,0 +1,76 @@
+"""Static memory plan: where each intermediate tensor lives in the one arena.
+
+Computed at export time from the step list. The C API's input and output buffers hold the
+model's input and output tensors, so the arena only holds intermediates. Buffers whose
+lifetimes overlap never share bytes (a step's input and output included); others are
+packed greedily, largest first, at the lowest offset that fits (TFLM's greedy strategy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lenet_edge.codegen.lower import Program
+
+ALIGN = 4  # keeps every buffer word-aligned for future SIMD kernels
+
+
+@dataclass(frozen=True)
+class Location:
+    base: str  # "input", "output" or "arena"
+    offset: int = 0
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    locations: dict[int, Location]  # tensor index -> where it lives
+    buffers: list[tuple[int, int, int, int, int]]  # (tensor, offset, size, first, last)
+
+
+def plan_memory(program: Program) -> MemoryPlan:
+    graph = program.graph
+    # RESHAPE steps alias their input, except into the caller's output buffer.
+    root: dict[int, int] = {}
+    for step in program.steps:
+        if step.alias and step.output == program.output:
+            step.alias = False
+        if step.alias:
+            root[step.output] = root.get(step.input, step.input)
+
+    def find(t: int) -> int:
+        return root.get(t, t)
+
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, step in enumerate(program.steps):
+        for t in (step.input, step.output):
+            r = find(t)
+            first.setdefault(r, i)
+            last[r] = i
+    locations: dict[int, Location] = {}
+    fixed = {find(program.input): Location("input"), find(program.output): Location("output")}
+    sizes = {r: graph.tensor(r).size for r in first if r not in fixed}
+    order = sorted(sizes, key=lambda r: (-sizes[r], first[r], r))
+    placed: list[tuple[int, int, int, int, int]] = []
+    for r in order:
+        offset = 0
+        conflicts = sorted((o, s) for t, o, s, f, l in placed
+                           if f <= last[r] and first[r] <= l)
+        for o, s in conflicts:
+            if offset + sizes[r] <= o:
+                break
+            offset = max(offset, _align(o + s))
+        placed.append((r, offset, sizes[r], first[r], last[r]))
+    roots = {r: Location("arena", o) for r, o, *_ in placed}
+    roots.update(fixed)
+    for step in program.steps:
+        for t in (step.input, step.output):
+            locations[t] = roots[find(t)]
+    arena = max((o + s for _, o, s, *_ in placed), default=0)
+    return MemoryPlan(arena_bytes=_align(arena), locations=locations,
+                      buffers=sorted(placed, key=lambda b: (b[1], b[0])))
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN

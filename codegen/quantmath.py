@@ -1,0 +1,80 @@
+"""Fixed-point parameters computed exactly as TFLM computes them at Prepare time.
+
+float32 arithmetic is reproduced with numpy float32 where TFLM uses float, and Python
+floats (IEEE doubles) where TFLM uses double, so every multiplier and shift is the
+same integer TFLM derives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def round_half_away(x: float) -> int:
+    """std::round / TfLiteRound: halves go away from zero."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = m * 2^(shift - 31), m in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = round_half_away(q * float(1 << 31))
+    if q_fixed == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return int(q_fixed), int(shift)
+
+
+def conv_multipliers(s_in: float, filter_scales: tuple[float, ...], s_out: float,
+                     channels: int) -> list[tuple[int, int]]:
+    """Per-channel conv and per-channel FC: (double)s_in * (double)s_w[c] / (double)s_out."""
+    scales = filter_scales if len(filter_scales) > 1 else filter_scales * channels
+    return [quantize_multiplier(s_in * s_w / s_out) for s_w in scales]
+
+
+def fc_per_tensor_multiplier(s_in: float, s_w: float, s_out: float) -> tuple[int, int]:
+    """Per-tensor FC (GetQuantizedConvolutionMultipler): the product is taken in float32."""
+    product = float(np.float32(s_in) * np.float32(s_w))
+    return quantize_multiplier(product / s_out)
+
+
+def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int8 outputs (f / scale in float32)."""
+    def q(f: float) -> int:
+        return zero_point + round_half_away(float(np.float32(f) / np.float32(scale)))
+
+    lo, hi = INT8_MIN, INT8_MAX
+    if activation == "RELU":
+        lo = max(lo, q(0.0))
+    elif activation == "RELU6":
+        lo, hi = max(lo, q(0.0)), min(hi, q(6.0))
+    elif activation == "RELU_N1_TO_1":
+        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
+    elif activation != "NONE":
+        raise ValueError(activation)
+    return lo, hi
+
+
+def padding_offsets(padding: str, stride: int, dilation: int, in_size: int, filter_size: int,
+                    out_size: int) -> int:
+    """TFLite's ComputePaddingHeightWidth (the leading pad; SAME only)."""
+    if padding != "SAME":
+        return 0
+    effective = (filter_size - 1) * dilation + 1
+    pad = ((out_size - 1) * stride + effective - in_size) // 2
+    return max(pad, 0)
+
+
+def output_size(padding: str, stride: int, dilation: int, in_size: int, filter_size: int) -> int:
+    effective = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        return (in_size + stride - 1) // stride
+    return (in_size + stride - effective) // stride

@@ -1,0 +1,217 @@
+"""Refuse, with one clear message naming the model and the op, anything not supported exactly.
+
+The generator promises bit-exactness with TFLM; a form it does not implement must stop
+the export here rather than produce C that is silently different.
+"""
+
+from __future__ import annotations
+
+from lenet_edge.codegen.ir import Graph, Op, Tensor
+from lenet_edge.codegen.quantmath import output_size
+from lenet_edge.errors import LenetEdgeError
+
+SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
+                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+class _Refuse(Exception):
+    pass
+
+
+def validate_graph(graph: Graph) -> None:
+    """Raise LenetEdgeError on the first unsupported feature of ``graph``."""
+    _check_boundary(graph)
+    for op in graph.ops:
+        try:
+            _check_op(graph, op)
+        except _Refuse as why:
+            raise LenetEdgeError(
+                f"{graph.name}: op {op.index} {op.kind} is not supported: {why}. "
+                "lenet-edge generates C for int8 models from `lenet-edge quantize` "
+                f"(ops: {', '.join(SUPPORTED_OPS)})"
+            ) from None
+
+
+def _check_boundary(graph: Graph) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise LenetEdgeError(f"{graph.name}: the C API has one input and one output; the model "
+                             f"has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
+    if not graph.ops:
+        raise LenetEdgeError(f"{graph.name}: the model has no operators")
+    float_ops = [op for op in graph.ops
+                 if op.kind not in ("QUANTIZE", "DEQUANTIZE")
+                 and any(t >= 0 and graph.tensor(t).dtype == "float32"
+                         for t in op.inputs + op.outputs)]
+    if float_ops:
+        op = float_ops[0]
+        raise LenetEdgeError(
+            f"{graph.name} is a float (unquantized) model (op {op.index} {op.kind} computes in "
+            "float32); quantize it first: `lenet-edge quantize --model M.keras`")
+    for t in graph.tensors:
+        if t.dtype in ("int16", "uint8", "int4", "int64") and not t.is_constant:
+            raise LenetEdgeError(
+                f"{graph.name}: tensor {t.index} ({t.name}) is {t.dtype}; lenet-edge supports "
+                "int8 activations only (full-integer int8 quantization)")
+    produced = {t for op in graph.ops for t in op.outputs}
+    for op in graph.ops:
+        for t in op.inputs:
+            if t < 0 or t in graph.inputs or t in produced:
+                continue
+            if not graph.tensor(t).is_constant:
+                raise LenetEdgeError(f"{graph.name}: op {op.index} {op.kind} reads tensor {t}, "
+                                     "which is neither an input, an op output nor a constant")
+    seen = set(graph.inputs)
+    for op in graph.ops:
+        for t in op.inputs:
+            if t >= 0 and not graph.tensor(t).is_constant and t not in seen:
+                raise LenetEdgeError(f"{graph.name}: ops are not in execution order "
+                                     f"(op {op.index} reads tensor {t} before it is written)")
+        seen.update(op.outputs)
+
+
+def _int8_act(graph: Graph, t: int, role: str) -> Tensor:
+    tensor = graph.tensor(t)
+    if tensor.dtype != "int8":
+        raise _Refuse(f"{role} tensor {t} is {tensor.dtype}, expected int8")
+    if tensor.quant is None or tensor.quant.per_channel:
+        raise _Refuse(f"{role} tensor {t} needs one scale and zero point")
+    if tensor.is_constant:
+        raise _Refuse(f"{role} tensor {t} is a constant")
+    return tensor
+
+
+def _check_op(graph: Graph, op: Op) -> None:
+    if op.kind not in SUPPORTED_OPS:
+        raise _Refuse("no kernel for this operator")
+    if len(op.outputs) != 1:
+        raise _Refuse(f"{len(op.outputs)} outputs")
+    act = op.options.get("activation", "NONE")
+    if act not in ACTIVATIONS:
+        raise _Refuse(f"fused activation {act}")
+    if op.kind in ("QUANTIZE", "DEQUANTIZE"):
+        _check_boundary_op(graph, op)
+        return
+    x = _int8_act(graph, op.inputs[0], "input")
+    y = _int8_act(graph, op.outputs[0], "output")
+    if op.kind == "CONV_2D":
+        _check_conv(graph, op, x, y)
+    elif op.kind == "FULLY_CONNECTED":
+        _check_fc(graph, op, x, y)
+    elif op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        _check_pool(op, x, y)
+    elif op.kind == "RESHAPE":
+        if x.size != y.size:
+            raise _Refuse(f"reshape from {x.size} to {y.size} elements")
+        _same_quant(x, y)
+    elif op.kind == "PAD":
+        _check_pad(graph, op, x, y)
+    elif op.kind in ("TANH", "LOGISTIC"):
+        if x.size != y.size:
+            raise _Refuse("input and output sizes differ")
+    elif op.kind == "SOFTMAX":
+        if y.quant.scale != 1.0 / 256 or y.quant.zero_point != -128:
+            raise _Refuse("int8 softmax output must have scale 1/256 and zero point -128")
+        if x.size != y.size:
+            raise _Refuse("input and output sizes differ")
+
+
+def _same_quant(x: Tensor, y: Tensor) -> None:
+    if (x.quant.scale, x.quant.zero_point) != (y.quant.scale, y.quant.zero_point):
+        raise _Refuse("input and output quantization differ (a requantizing form)")
+
+
+def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor:
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        raise _Refuse("no weights tensor")
+    w = graph.tensor(op.inputs[1])
+    if not w.is_constant:
+        raise _Refuse("weights are not constant")
+    if w.dtype != "int8":
+        raise _Refuse(f"weights are {w.dtype}, expected int8")
+    if len(w.shape) != rank:
+        raise _Refuse(f"weights have rank {len(w.shape)}, expected {rank}")
+    if w.quant is None:
+        raise _Refuse("weights are not quantized")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
+    if w.quant.per_channel and (w.quant.axis != 0 or len(w.quant.scales) != out_channels):
+        raise _Refuse("per-channel weights must be quantized along the output channel (axis 0)")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = graph.tensor(op.inputs[2])
+        if not b.is_constant or b.dtype != "int32" or b.size != out_channels:
+            raise _Refuse(f"bias must be a constant int32 vector of {out_channels} values "
+                          f"(found {b.dtype} {b.shape})")
+    return w
+
+
+def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    o = op.options
+    if o.get("dilation") != (1, 1):
+        raise _Refuse(f"dilation {o.get('dilation')}")
+    if o.get("padding") not in ("SAME", "VALID"):
+        raise _Refuse(f"padding {o.get('padding')}")
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        raise _Refuse("input and output must be NHWC with batch 1")
+    w = _check_weights(graph, op, 4, y.shape[3])
+    if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
+        raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
+                      " (grouped convolution)")
+    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
+        if stride < 1:
+            raise _Refuse(f"stride {o['stride']}")
+        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
+            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    o = op.options
+    if o.get("weights_format", 0) != 0:
+        raise _Refuse("shuffled weights format")
+    if o.get("asymmetric_quantize_inputs"):
+        raise _Refuse("dynamic-range (hybrid) quantization")
+    w = _check_weights(graph, op, 2, y.shape[-1])
+    if y.size != w.shape[0] or x.size != w.shape[1]:
+        raise _Refuse(f"input of {x.size} and output of {y.size} values do not match weights "
+                      f"{w.shape} with batch 1")
+
+
+def _check_pool(op: Op, x: Tensor, y: Tensor) -> None:
+    o = op.options
+    if o.get("padding") not in ("SAME", "VALID"):
+        raise _Refuse(f"padding {o.get('padding')}")
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or x.shape[3] != y.shape[3]:
+        raise _Refuse("input and output must be NHWC with batch 1 and equal channels")
+    _same_quant(x, y)
+    for axis in range(2):
+        stride, k = o["stride"][axis], o["filter"][axis]
+        if stride < 1 or k < 1:
+            raise _Refuse(f"stride {o['stride']} filter {o['filter']}")
+        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
+            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def _check_pad(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    if len(op.inputs) != 2:
+        raise _Refuse("explicit pad values (PADV2 form)")
+    p = graph.tensor(op.inputs[1])
+    if not p.is_constant or p.dtype not in ("int32", "int64") or p.shape != (len(x.shape), 2):
+        raise _Refuse("paddings must be a constant [rank, 2] int32 tensor")
+    if len(x.shape) > 4:
+        raise _Refuse("more than 4 dimensions")
+    if (p.data < 0).any():
+        raise _Refuse("negative padding")
+    want = tuple(int(d + p.data[i].sum()) for i, d in enumerate(x.shape))
+    if want != y.shape:
+        raise _Refuse(f"output shape {y.shape}, paddings give {want}")
+    _same_quant(x, y)
+
+
+def _check_boundary_op(graph: Graph, op: Op) -> None:
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if op.kind == "QUANTIZE":
+        if op.inputs[0] not in graph.inputs or x.dtype != "float32" or y.dtype != "int8":
+            raise _Refuse("only a float32 -> int8 QUANTIZE of the model input is supported")
+    else:
+        if op.outputs[0] not in graph.outputs or x.dtype != "int8" or y.dtype != "float32":
+            raise _Refuse("only an int8 -> float32 DEQUANTIZE of the model output is supported")
