@@ -145,7 +145,7 @@ def _banner(program: Program, plan: MemoryPlan, stats: Stats) -> str:
         t = graph.tensor(step.output)
         loc = plan.locations[step.output]
         where = f"arena+{loc.offset}" if loc.base == "arena" else loc.base
-        kind = "alias" if step.alias else step.kernel
+        kind = "alias" if step.alias else step.kernel + (" in place" if step.in_place else "")
         lines.append(f"  {step.title:<32} -> tensor {t.index:<3} {'x'.join(map(str, t.shape)):<12}"
                      f" {kind:<16} {where}")
     return "/*\n" + "\n".join((" * " + line).rstrip() for line in lines) + "\n */"

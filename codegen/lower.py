@@ -45,6 +45,8 @@ class Step:
     macs_dense: int = 0
     macs_executed: int = 0
     alias: bool = False  # output shares the input's memory (RESHAPE): no code
+    in_place_ok: bool = False  # the kernel may write its output over its input
+    in_place: bool = False  # set by the memory plan
     title: str = ""  # "op 3 CONV_2D", set by the emitter
 
 
@@ -203,7 +205,7 @@ def _lower_lut(graph: Graph, op: Op) -> Step:
     table = elementwise_table(op.kind, x.quant, y.quant)
     prefix = _name(op)
     return Step(name=prefix, kernel="lut", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(size=x.size, prefix=prefix),
+                output=y.index, params=dict(size=x.size, prefix=prefix), in_place_ok=True,
                 constants=[ConstArray(f"{prefix}_table", "int8_t", table,
                                       f"TFLM int8 {op.kind.lower()}, index = input + 128")])
 

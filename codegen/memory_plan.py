@@ -30,16 +30,28 @@ class MemoryPlan:
 
 def plan_memory(program: Program) -> MemoryPlan:
     graph = program.graph
-    # RESHAPE steps alias their input, except into the caller's output buffer.
+    last_read: dict[int, int] = {}
+    for i, step in enumerate(program.steps):
+        last_read[step.input] = i
+    # RESHAPE steps alias their input, except into the caller's output buffer. Elementwise
+    # steps (tables) run in place when their input is dead afterwards.
     root: dict[int, int] = {}
-    for step in program.steps:
-        if step.alias and step.output == program.output:
-            step.alias = False
-        if step.alias:
-            root[step.output] = root.get(step.input, step.input)
+    members: dict[int, list[int]] = {}
 
     def find(t: int) -> int:
         return root.get(t, t)
+
+    for i, step in enumerate(program.steps):
+        if step.alias and step.output == program.output:
+            step.alias = False
+        r = find(step.input)
+        in_place = (step.in_place_ok and step.output != program.output
+                    and r != find(program.input)
+                    and all(last_read.get(m, -1) <= i for m in members.get(r, [r])))
+        step.in_place = in_place
+        if step.alias or in_place:
+            root[step.output] = r
+            members.setdefault(r, [r]).append(step.output)
 
     first: dict[int, int] = {}
     last: dict[int, int] = {}
