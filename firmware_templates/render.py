@@ -12,6 +12,7 @@ A file in the board folder replaces the common file of the same name (after drop
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from fractions import Fraction
@@ -55,7 +56,8 @@ def _context(board: Board, model_dir: str, ldscript: str, opt: str) -> dict:
         "opt": opt,
         "counter_mul": step.numerator,
         "counter_div": step.denominator,
-        "counter_resolution": f"{float(step):g}",
+        # An integer for C: steps alternate between floor and ceil when not whole.
+        "counter_resolution": f"{math.ceil(step)}u",
         "v6m": board.cpu.startswith("cortex-m0") or board.cpu == "cortex-m1",
         "v8m": board.cpu in ("cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"),
     }

@@ -17,9 +17,9 @@
  *   COUNTER_HZ         counter steps per second (CLOCK_HZ for "cycles";
  *                      1000000000 for QEMU under -icount shift=0, where one guest
  *                      instruction takes one virtual nanosecond)
- *   COUNTER_RESOLUTION smallest step the counter actually moves by (1 with
- *                      DWT CYCCNT; 40 on QEMU mps2: SysTick at 25 MHz ticks once
- *                      per 40 guest instructions)
+ *   COUNTER_RESOLUTION step the counter actually moves by, rounded up to an integer
+ *                      (1 with DWT CYCCNT; 40 on QEMU mps2: SysTick at 25 MHz ticks
+ *                      once per 40 guest instructions; 32 on mps3-an547, 32 MHz: 31.25)
  *   UART_BAUD          115200 on real boards (QEMU ignores the baud rate)
  *   UART_RX_BUFFER     bytes the interrupt-driven receive ring holds; bytes that
  *                      arrive while it is full are dropped (counted)

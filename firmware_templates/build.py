@@ -1,0 +1,166 @@
+"""Compile the rendered firmware: `build_firmware(board, export_dir) -> BuildResult`.
+
+Runs the project's own Makefile (the same `make` a user runs by hand), then measures the
+image: flash and RAM per section (text, rodata, weights, data, stack, arena, bss), the
+worst-case stack from GCC's stack-usage/call-graph output, and checks that no heap code
+(malloc, _sbrk) was linked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lenet_edge.errors import LenetEdgeError
+from lenet_edge.firmware_templates.boards import Board, get_board
+from lenet_edge.firmware_templates.render import render_firmware, rendered_board, target_name
+from lenet_edge.firmware_templates.stack import analyse_stack
+
+TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+TOOLCHAIN_INSTALL = f"apt-get install --no-install-recommends {TOOLCHAIN_PACKAGES} make"
+CROSS = "arm-none-eabi-"
+HEAP_SYMBOLS = ("malloc", "_malloc_r", "free", "_free_r", "calloc", "realloc", "_sbrk", "_sbrk_r")
+
+# Section -> (memory, category shown in the report).
+SECTION_KINDS = {
+    ".isr_vector": ("flash", "text"),
+    ".text": ("flash", "text"),
+    ".ARM.exidx": ("flash", "rodata"),
+    ".rodata": ("flash", "rodata"),
+    ".weights": ("flash", "weights"),
+    ".data": ("both", "data"),
+    ".stack": ("ram", "stack"),
+    ".arena": ("ram", "arena"),
+    ".bss": ("ram", "bss"),
+}
+CATEGORIES = ("text", "rodata", "weights", "data", "stack", "arena", "bss")
+
+
+@dataclass
+class BuildResult:
+    board: str
+    firmware_dir: Path
+    elf: Path
+    bin: Path
+    hex: Path
+    sections: dict[str, int]  # category -> bytes (see CATEGORIES)
+    flash_bytes: int
+    ram_bytes: int
+    flash_capacity: int
+    ram_capacity: int
+    stack: dict = field(default_factory=dict)  # StackReport.to_dict()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("firmware_dir", "elf", "bin", "hex"):
+            d[key] = str(d[key])
+        return d
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+
+def check_toolchain() -> None:
+    """One clear error naming the apt command when the GNU Arm toolchain is missing."""
+    missing = [tool for tool in (CROSS + "gcc", CROSS + "objcopy", CROSS + "size", CROSS + "nm", "make")
+               if shutil.which(tool) is None]
+    if missing:
+        raise LenetEdgeError(
+            f"the GNU Arm toolchain is not installed (missing: {', '.join(missing)}); "
+            f"install it with: sudo {TOOLCHAIN_INSTALL}"
+        )
+    libc = subprocess.run([CROSS + "gcc", "-print-file-name=libc_nano.a"], capture_output=True, text=True)
+    if not os.path.isabs(libc.stdout.strip()):
+        raise LenetEdgeError(
+            f"newlib for arm-none-eabi is not installed (no libc_nano.a); install it with: sudo {TOOLCHAIN_INSTALL}"
+        )
+
+
+def _section_sizes(elf: Path) -> dict[str, int]:
+    out = subprocess.run([CROSS + "size", "-A", "-d", str(elf)], capture_output=True, text=True, check=True)
+    sizes = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def _check_no_heap(elf: Path) -> None:
+    out = subprocess.run([CROSS + "nm", str(elf)], capture_output=True, text=True, check=True)
+    names = {line.split()[-1] for line in out.stdout.splitlines() if line.strip()}
+    found = sorted(names.intersection(HEAP_SYMBOLS))
+    if found:
+        raise LenetEdgeError(f"heap functions were linked into {elf.name}: {', '.join(found)} (the firmware must not use a heap)")
+
+
+def measure(board: Board, elf: Path) -> tuple[dict[str, int], int, int]:
+    raw = _section_sizes(elf)
+    sections = dict.fromkeys(CATEGORIES, 0)
+    flash = ram = 0
+    for name, size in raw.items():
+        if name not in SECTION_KINDS:
+            continue
+        memory, category = SECTION_KINDS[name]
+        sections[category] += size
+        if memory in ("flash", "both"):
+            flash += size
+        if memory in ("ram", "both"):
+            ram += size
+    return sections, flash, ram
+
+
+def build_firmware(
+    board: str | Board,
+    export_dir: str | Path,
+    firmware_dir: str | Path | None = None,
+    jobs: int = 2,
+    json_path: str | Path | None = None,
+) -> BuildResult:
+    """Render (if needed) and compile the firmware for `board` from `export_dir/c/`.
+
+    `firmware_dir` defaults to `export_dir/firmware`; it is rendered when missing or when
+    it was rendered for another board (an existing project for the same board is built
+    as it is, so hand edits survive). Writes `build/<target>.{elf,bin,hex}` and
+    `build/<target>.json` (the report) there.
+    """
+    board = get_board(board)
+    check_toolchain()
+    export_dir = Path(export_dir)
+    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    if rendered_board(fw) != board.name:
+        render_firmware(board, export_dir, fw)
+
+    proc = subprocess.run(["make", "-C", str(fw), f"-j{jobs}", "all"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip().splitlines()
+        raise LenetEdgeError(f"firmware build failed for {board.name}:\n" + "\n".join(log[-40:]))
+
+    build_dir = fw / "build"
+    target = target_name(board)
+    elf = build_dir / f"{target}.elf"
+    _check_no_heap(elf)
+    sections, flash, ram = measure(board, elf)
+    stack = analyse_stack(build_dir, board.has_fpu).to_dict()
+    stack["reserved_bytes"] = board.stack_bytes
+    result = BuildResult(
+        board=board.name,
+        firmware_dir=fw,
+        elf=elf,
+        bin=build_dir / f"{target}.bin",
+        hex=build_dir / f"{target}.hex",
+        sections=sections,
+        flash_bytes=flash,
+        ram_bytes=ram,
+        flash_capacity=board.flash.length,
+        ram_capacity=board.ram.length,
+        stack=stack,
+    )
+    result.write_json(json_path or build_dir / f"{target}.json")
+    return result
