@@ -228,17 +228,6 @@ def _lower_pad(graph: Graph, op: Op) -> Step:
                                             before=before, value=y.quant.zero_point))
 
 
-def _lower_softmax(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.softmax import softmax_params
-
-    x, y = _io(graph, op)
-    depth = x.shape[-1]
-    params = softmax_params(x.quant.scale, op.options.get("beta", 1.0))
-    params.update(depth=depth, rows=x.size // depth, prefix=_name(op))
-    return Step(name=_name(op), kernel="softmax", op_indices=(op.index,), input=x.index,
-                output=y.index, params=params)
-
-
 _LOWER = {
     "CONV_2D": _lower_conv,
     "FULLY_CONNECTED": _lower_fc,
@@ -248,5 +237,4 @@ _LOWER = {
     "LOGISTIC": _lower_lut,
     "RESHAPE": _lower_reshape,
     "PAD": _lower_pad,
-    "SOFTMAX": _lower_softmax,
 }

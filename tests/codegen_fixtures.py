@@ -30,3 +30,49 @@ def lenet_model_files(tmp_path_factory, mnist_test):
             path.write_bytes(lenet_tflite(variant, seed=1, images=mnist_test[0]))
             paths[variant] = path
     return paths
+
+
+def stress_inputs(n: int, size: int = 784, side: int = 28, seed: int = 1234):
+    """n int8 inputs: extremes and patterns first, then random ones of several kinds."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side] if side * side == size else (None, None)
+    fixed = [np.full(size, -128), np.full(size, 127), np.zeros(size), np.full(size, -1)]
+    if yy is not None:
+        for period in (1, 2, 4, 7):
+            board = ((yy // period + xx // period) % 2).reshape(-1)
+            fixed += [np.where(board, 127, -128), np.where(board, -128, 127)]
+        fixed += [np.where(yy.reshape(-1) % 2, 127, -128), np.where(xx.reshape(-1) % 3, -128, 127)]
+    out = np.empty((n, size), dtype=np.int8)
+    k = min(len(fixed), n)
+    out[:k] = np.array(fixed[:k], dtype=np.int8)
+    kinds = (n - k)
+    uniform = rng.integers(-128, 128, size=(kinds, size))
+    extremes = np.where(rng.random((kinds, size)) < 0.5, -128, 127)
+    sparse = np.where(rng.random((kinds, size)) < 0.15, rng.integers(-128, 128, (kinds, size)), -128)
+    choice = rng.integers(0, 3, size=kinds)[:, None]
+    out[k:] = np.where(choice == 0, uniform, np.where(choice == 1, extremes, sparse))
+    return out
+
+
+def assert_matches_tflm(model_path, lib, inputs):
+    """Outputs and every op output tensor of the C equal TFLM's, input by input."""
+    import numpy as np
+
+    from lenet_edge.quantize.tflm import TflmModel
+
+    ref = TflmModel(model_path, preserve_all_tensors=True)
+    outputs, traces = lib.trace_batch(inputs)
+    assert sorted(traces) == sorted(t for op in ref.ops for t in op.outputs)
+    for i, x in enumerate(inputs):
+        expected = ref.invoke(x).reshape(-1)
+        if not np.array_equal(expected, outputs[i]):
+            raise AssertionError(f"input {i}: output {outputs[i]} != TFLM {expected}")
+        for t, values in traces.items():
+            want = ref.tensor(t).reshape(-1)
+            if not np.array_equal(want, values[i]):
+                bad = np.flatnonzero(want != values[i])
+                raise AssertionError(f"input {i}: tensor {t} differs from TFLM at {bad.size} "
+                                     f"positions, first {bad[0]}: {values[i][bad[0]]} vs "
+                                     f"{want[bad[0]]}")

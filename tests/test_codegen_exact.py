@@ -1,0 +1,55 @@
+"""Both LeNet-5 variants: the host-built C equals TFLM on every output byte and every
+intermediate tensor, for all 10,000 MNIST test digits and 10,000 random/extreme inputs.
+
+Split in chunks so pytest-xdist spreads the TFLM reference runs over the workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_edge.codegen.export import export
+from lenet_edge.codegen.host_build import HostModel, build_shared_library
+from tests.codegen_fixtures import (  # noqa: F401
+    assert_matches_tflm,
+    lenet_model_files,
+    mnist_test,
+    stress_inputs,
+)
+
+CHUNKS = 4
+N = 10_000
+
+
+@pytest.fixture(scope="session")
+def host_libs(lenet_model_files, tmp_path_factory):
+    libs = {}
+    for variant, path in lenet_model_files.items():
+        out = tmp_path_factory.mktemp(f"exact-{variant}")
+        result = export(path.read_bytes(), out, measure_tflm=False, measure_code=False)
+        libs[variant] = HostModel(build_shared_library(result.c_dir, out / "lib.so"))
+    return libs
+
+
+def _chunk(array: np.ndarray, k: int) -> np.ndarray:
+    step = len(array) // CHUNKS
+    return array[k * step: (k + 1) * step if k < CHUNKS - 1 else len(array)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+@pytest.mark.parametrize("variant", ["modern", "classic"])
+def test_all_mnist_test_digits(variant, chunk, host_libs, lenet_model_files, mnist_test):
+    images = mnist_test[0]
+    assert len(images) == N
+    inputs = (_chunk(images, chunk).astype(np.int16) - 128).astype(np.int8).reshape(-1, 784)
+    assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+@pytest.mark.parametrize("variant", ["modern", "classic"])
+def test_random_and_extreme_inputs(variant, chunk, host_libs, lenet_model_files):
+    inputs = _chunk(stress_inputs(N), chunk)
+    assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)
