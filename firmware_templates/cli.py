@@ -1,0 +1,139 @@
+"""`lenet-edge build` and `lenet-edge flash`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, get_board
+from lenet_edge.firmware_templates.build import BuildResult, build_firmware
+from lenet_edge.firmware_templates.render import target_name
+
+BOARD_OPTION = click.option(
+    "--board", default=DEFAULT_BOARD, show_default=True, type=click.Choice(list(BOARDS)),
+    help="Target board (qemu-* run in the emulator).",
+)
+EXPORT_OPTION = click.option(
+    "--export", "export_dir", default="out", show_default=True, type=click.Path(path_type=Path),
+    help="Directory written by `lenet-edge export --target cortex-m --out DIR`.",
+)
+FIRMWARE_OPTION = click.option(
+    "--firmware-dir", type=click.Path(path_type=Path), default=None,
+    help="Firmware project folder [default: EXPORT/firmware].",
+)
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def size_table(result: BuildResult) -> Table:
+    s = result.sections
+    table = Table(title=f"{result.board}: flash and RAM by section")
+    table.add_column("section")
+    table.add_column("memory")
+    table.add_column("bytes", justify="right")
+    table.add_column("", justify="right")
+    rows = [
+        ("text (code, vectors)", "flash", s["text"]),
+        ("rodata", "flash", s["rodata"]),
+        ("weights (model constants)", "flash", s["weights"]),
+        ("data (initial values)", "flash+RAM", s["data"]),
+        ("stack (reserved)", "RAM", s["stack"]),
+        ("arena (model activations)", "RAM", s["arena"]),
+        ("bss", "RAM", s["bss"]),
+    ]
+    for name, memory, size in rows:
+        table.add_row(name, memory, f"{size:,}", _kib(size))
+    table.add_section()
+    pct_f = 100 * result.flash_bytes / result.flash_capacity
+    pct_r = 100 * result.ram_bytes / result.ram_capacity
+    table.add_row("flash total", "", f"{result.flash_bytes:,}", f"{pct_f:.1f}% of {_kib(result.flash_capacity)}")
+    table.add_row("RAM total", "", f"{result.ram_bytes:,}", f"{pct_r:.1f}% of {_kib(result.ram_capacity)}")
+    st = result.stack
+    table.add_row(
+        "stack worst case (estimate)", "", f"{st['worst_case_bytes']:,}",
+        f"of {st['reserved_bytes']:,} reserved",
+    )
+    return table
+
+
+@click.command()
+@BOARD_OPTION
+@EXPORT_OPTION
+@FIRMWARE_OPTION
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Write the size report here [default: <firmware>/build/<target>.json].")
+def build(board, export_dir, firmware_dir, json_path):
+    """Compile the generated firmware with arm-none-eabi-gcc (-Wall -Wextra -Werror).
+
+    Writes .elf/.bin/.hex, prints flash and RAM use per section and the worst-case stack,
+    and writes them to JSON.
+    """
+    console = Console()
+    with console.status(f"building firmware for {board} ..."):
+        result = build_firmware(board, export_dir, firmware_dir, json_path=json_path)
+    console.print(size_table(result))
+    stack = result.stack
+    console.print(f"deepest call path: {' -> '.join(stack['main_path'])}")
+    if stack["worst_case_bytes"] > stack["reserved_bytes"]:
+        console.print(f"[red]warning: the stack estimate exceeds the {stack['reserved_bytes']} bytes reserved[/red]")
+    report = json_path or result.elf.with_suffix(".json")
+    console.print(f"image: {result.elf}\n       {result.bin}\n       {result.hex}\nreport: {report}")
+    return 0
+
+
+@click.command()
+@BOARD_OPTION
+@EXPORT_OPTION
+@FIRMWARE_OPTION
+@click.option("--image", type=click.Path(path_type=Path), default=None,
+              help="Firmware image (.elf; .hex also for real boards) [default: the built one, built if missing].")
+@click.option("--tool", type=click.Choice(["auto", "pyocd", "openocd"]), default="auto", show_default=True,
+              help="Flasher for real boards.")
+@click.option("--duration", type=float, default=None,
+              help="QEMU only: stop after this many seconds (default: run until Ctrl-C).")
+def flash(board, export_dir, firmware_dir, image, tool, duration):
+    """Flash a real board (pyOCD/OpenOCD), or start QEMU for a qemu-* board.
+
+    For QEMU the UART is served on a local TCP port; connect with the printed pyserial
+    URL (e.g. `lenet-edge validate --port socket://127.0.0.1:PORT`). Ctrl-C stops it.
+    """
+    console = Console()
+    b = get_board(board)
+    if image is None:
+        fw = firmware_dir or export_dir / "firmware"
+        image = fw / "build" / f"{target_name(b)}.elf"
+        if not image.is_file():
+            with console.status(f"building firmware for {b.name} ..."):
+                image = build_firmware(b, export_dir, firmware_dir).elf
+    if not b.is_qemu:
+        from lenet_edge.firmware_templates.flash import flash_board
+
+        with console.status(f"flashing {b.name} ..."):
+            flash_board(b, image, tool)
+        console.print(f"flashed {image} to {b.name}")
+        return 0
+
+    from lenet_edge.firmware_templates.qemu import start_qemu
+
+    with start_qemu(b, image) as q:
+        # Plain prints, flushed: scripts and tests read these lines.
+        click.echo(f"QEMU {b.qemu_machine} running {image} (pid {q.pid})")
+        click.echo(f"serial: {q.url}")
+        click.echo("the guest boots when a client connects; Ctrl-C stops QEMU", err=True)
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while q.alive() and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            click.echo("stopping QEMU", err=True)
+        if not q.alive():
+            click.echo(f"QEMU exited:\n{q.stderr_text.strip()}", err=True)
+            return 1
+    click.echo("QEMU stopped", err=True)
+    return 0
