@@ -1,0 +1,99 @@
+"""Generality: small generated models with other shapes and forms, each bit-exact with TFLM
+on every tensor, so the generator is not tuned to one network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_edge.codegen.export import export
+from lenet_edge.codegen.host_build import HostModel, build_shared_library
+from lenet_edge.codegen.reader import parse_model
+from tests.codegen_fixtures import assert_matches_tflm, stress_inputs
+from tests.codegen_models import convert_int8
+
+
+def _strided(L):
+    inputs = L.Input((12, 12, 3), batch_size=1)
+    x = L.Conv2D(5, 3, strides=2, padding="same", activation="relu6")(inputs)
+    x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = L.Conv2D(4, 2, padding="valid")(x)
+    x = L.AveragePooling2D(2, strides=1, padding="same")(x)
+    x = L.Flatten()(x)
+    x = L.Dense(7, activation="relu")(x)
+    return inputs, L.Dense(3)(x)
+
+
+def _zero_slices(L):
+    inputs = L.Input((10, 10, 4), batch_size=1)
+    x = L.Conv2D(6, 3, padding="same", activation="tanh", name="masked")(inputs)
+    x = L.AveragePooling2D(3, strides=3, padding="valid")(x)
+    x = L.Conv2D(3, 1, activation="sigmoid")(x)
+    x = L.Flatten()(x)
+    return inputs, L.Dense(4)(x)
+
+
+def _padded(L):
+    inputs = L.Input((9, 7, 2), batch_size=1)
+    x = L.ZeroPadding2D(((1, 2), (0, 3)))(inputs)
+    x = L.Conv2D(8, (3, 2), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = L.MaxPooling2D((2, 3), strides=(1, 2), padding="valid")(x)
+    x = L.Flatten()(x)
+    return inputs, L.Dense(5, activation="tanh")(x)
+
+
+MODELS = {
+    "strided_same_per_channel": (_strided, True),
+    "strided_same_per_tensor": (_strided, False),
+    "zero_slices": (_zero_slices, True),
+    "pad_nonsquare": (_padded, True),
+}
+
+
+def _build(name: str) -> bytes:
+    import keras
+
+    make, per_channel = MODELS[name]
+    keras.utils.set_random_seed(7)
+    inputs, outputs = make(keras.layers)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(3)
+    weights = [w if w.ndim > 1 else rng.normal(0, 0.1, w.shape).astype(w.dtype)
+               for w in model.get_weights()]
+    model.set_weights(weights)
+    if name == "zero_slices":
+        layer = model.get_layer("masked")
+        kernel, bias = layer.get_weights()  # (kh, kw, in, out)
+        for out_c, in_c in [(0, 1), (0, 2), (2, 0), (3, 3), (5, 1)]:
+            kernel[:, :, in_c, out_c] = 0.0
+        kernel[:, :, :, 4] = 0.0  # an output channel with no connection at all
+        layer.set_weights([kernel, bias])
+    return convert_int8(model, tuple(model.input.shape[1:]), per_channel=per_channel)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_generated_model_bit_exact(name, tmp_path):
+    data = _build(name)
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(data)
+    graph = parse_model(data, path.name)
+    kinds = {op.kind for op in graph.ops}
+    conv_weights = [graph.tensor(op.inputs[1]) for op in graph.ops if op.kind == "CONV_2D"]
+    if name.endswith("per_tensor"):
+        fc_weights = [graph.tensor(op.inputs[1]) for op in graph.ops
+                      if op.kind == "FULLY_CONNECTED"]
+        assert all(not w.quant.per_channel for w in conv_weights + fc_weights)
+    else:
+        assert any(w.quant.per_channel for w in conv_weights)
+    result = export(data, tmp_path / "out", measure_tflm=False, measure_code=False)
+    if name == "zero_slices":
+        assert {"TANH", "LOGISTIC", "AVERAGE_POOL_2D"} <= kinds
+        assert result.report["macs_executed"] < result.report["macs_dense"]
+        assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name == "pad_nonsquare":
+        assert "PAD" in kinds
+    if name.startswith("strided"):
+        assert {"RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D"} <= kinds
+    lib = HostModel(build_shared_library(result.c_dir, tmp_path / "lib.so"))
+    size = graph.tensor(graph.inputs[0]).size
+    assert_matches_tflm(path, lib, stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name)))
