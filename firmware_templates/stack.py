@@ -21,6 +21,8 @@ _FRAME = re.compile(r"\\n(\d+) bytes \((\w+(?:,\w+)*)\)")
 # Frame of a leaf library routine (memcpy, __aeabi_*): generous for newlib-nano/libgcc.
 LIBRARY_ALLOWANCE = 64
 INTERRUPT_ROOTS = ("SysTick_Handler", "port_uart_irq_handler")
+# Entry points and handlers are never the target of a function pointer.
+NOT_CALLED_BY_POINTER = {"reset_c", "main", "fault_report", "protocol_serve"} | set(INTERRUPT_ROOTS)
 
 
 @dataclass
@@ -83,7 +85,8 @@ def analyse_stack(build_dir: str | Path, has_fpu: bool) -> StackReport:
             # A call through a pointer may reach any function not already on the path:
             # take the deepest of them (an upper bound).
             unresolved.add(fn)
-            options = [deepest(f, active) for f in sorted(frames) if f not in active]
+            options = [deepest(f, active) for f in sorted(frames)
+                       if f not in active and f not in NOT_CALLED_BY_POINTER and not f.endswith("_Handler")]
             best = max(options, default=(0, []), key=lambda o: o[0])
             return best[0], [fn + " -> " + (best[1][0] if best[1] else "?")] + best[1][1:]
         if fn not in frames:
