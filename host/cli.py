@@ -1,0 +1,124 @@
+"""`lenet-edge validate`: on-device accuracy over serial, against float, TFLite and TFLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from lenet_edge.errors import LenetEdgeError
+
+
+def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, console: Console) -> tuple[Path, Path]:
+    """(elf, export dir) for `board`: builds DIR's firmware, exporting the model first when
+    `model_dir` is not an export directory (or not given: the bundled model)."""
+    from lenet_edge.codegen.export import export, resolve_model
+    from lenet_edge.firmware_templates.build import build_firmware
+    from lenet_edge.host.references import resolve_models
+
+    if model_dir is not None and (Path(model_dir) / "c" / "lenet5_model.h").is_file():
+        export_dir = Path(model_dir)
+    else:
+        files = resolve_models(model_dir)
+        export_dir = work_dir / "export"
+        console.print(f"exporting {files.tflite} to C in {export_dir} ...")
+        export(resolve_model(files.tflite), export_dir, measure_tflm=False, measure_code=False)
+    console.print(f"building firmware for {board} ...")
+    result = build_firmware(board, export_dir)
+    return result.elf, export_dir
+
+
+@click.command("validate")
+@click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
+@click.option("--board", help="qemu-... starts that emulated board itself (building its firmware if needed).")
+@click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
+@click.option("--count", default=10000, show_default=True, help="How many MNIST test digits to stream (first N).")
+@click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
+@click.option("--min-accuracy", default=0.0, show_default=True, help="Fail (exit 1) below this device accuracy (0..1, or a percentage).")
+@click.option("--per-layer", "per_layer", default=0, show_default=True, metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
+@click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
+@click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
+@click.option("--baud", default=115200, show_default=True, help="Baud rate for real serial ports.")
+def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
+    """Stream MNIST test digits to a device over serial and prove it computes the model.
+
+    Checks the device's model hash, streams the digits (several in flight, compressed),
+    and compares the device's int8 logits with TFLM (must be byte-identical) and its
+    predictions with the float and TFLite models. Writes OUT/report.json, report.md,
+    confusion_matrix.png and disagreements.png. Exits 1 when the logits differ from TFLM
+    or accuracy is below --min-accuracy, 130 on Ctrl-C (the partial report is kept).
+
+    \b
+    Examples:
+      lenet-edge validate --board qemu-mps2-an386 --count 1000
+      lenet-edge validate --port /dev/ttyACM0 --model-dir out --report val
+    """
+    console = Console(stderr=True)
+    if min_accuracy > 1.0:
+        min_accuracy /= 100.0
+    if board is None and url is None:
+        raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
+    if board is not None:
+        from lenet_edge.firmware_templates.boards import get_board
+
+        if not get_board(board).is_qemu:
+            if url is None:
+                raise LenetEdgeError(f"{board} is a real board: flash it (lenet-edge flash) and give its --port")
+            board = None
+        elif url is not None:
+            raise LenetEdgeError("give either --port or --board qemu-..., not both")
+    if board is None:
+        return run_and_summarise(url, console, model_dir=model_dir, count=count, out_dir=out_dir,
+                                 min_accuracy=min_accuracy, force=force, per_layer=per_layer,
+                                 data_dir=data_dir, timeout=timeout, baudrate=baud)
+
+    from lenet_edge.firmware_templates.qemu import run_qemu
+
+    elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console)
+    with run_qemu(board, elf) as qemu_url:
+        console.print(f"QEMU {board} serving UART0 at {qemu_url}")
+        return run_and_summarise(qemu_url, console, model_dir=export_dir, count=count, out_dir=out_dir,
+                                 min_accuracy=min_accuracy, force=force, per_layer=per_layer,
+                                 data_dir=data_dir, timeout=timeout, baudrate=baud)
+
+
+def run_and_summarise(url: str, console: Console, **kwargs) -> int:
+    from lenet_edge.host.validate import validate as run
+
+    result = run(url, console=console, **kwargs)
+    print_summary(result, console)
+    return result.exit_code
+
+
+def print_summary(result, console: Console) -> None:
+    from rich.table import Table
+
+    r = result.report
+    table = Table(title="on-device validation" + (" (PARTIAL)" if r["partial"] else ""))
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f} %"
+
+    table.add_row("digits", f"{r['count']} / {r['requested']}")
+    for key in ("device", "tflm", "tflite", "float"):
+        table.add_row(f"accuracy {key}", pct(r["accuracy"][key]))
+    table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
+    table.add_row("device = TFLite class", pct(r["agreement"]["device_tflite_argmax"]))
+    table.add_row("device = float class", pct(r["agreement"]["device_float_argmax"]))
+    lat = r["latency"]
+    table.add_row(f"latency median ({lat['unit']})", str(lat["median"]))
+    table.add_row("throughput (digits/s)", str(r["throughput_digits_per_s"]))
+    if r.get("per_layer"):
+        pl = r["per_layer"]
+        table.add_row("per-layer identical digits", f"{pl['identical_digits']} / {pl['digits']}")
+    Console().print(table)
+    if result.failures:
+        for failure in result.failures:
+            console.print(f"[red]FAILED:[/] {failure}")
+    elif not r["partial"]:
+        console.print("[green]PASSED[/]: the device computes exactly what TFLM computes")
+    console.print(f"report: {result.out_dir / 'report.md'}")

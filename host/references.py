@@ -1,0 +1,140 @@
+"""The model files a validation checks the device against, and their reference outputs.
+
+Float (the Keras model), TFLite (the ai-edge-litert interpreter) and TFLM (the
+tflite-micro runtime: the bit-exact oracle for the device) on the same digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lenet_edge.errors import LenetEdgeError
+
+TFLITE_NAME = "lenet5_int8.tflite"
+KERAS_NAME = "lenet5.keras"
+
+
+@dataclass
+class ModelFiles:
+    tflite: Path
+    keras: Path | None
+    sha256: str
+    source: str  # "bundled modern", or the directory given
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def resolve_models(model_dir: str | Path | None) -> ModelFiles:
+    """The .tflite to validate (and its .keras when there is one).
+
+    `model_dir` may be an export directory (`DIR/model/lenet5_int8.tflite`), a training
+    or quantize output directory, or a .tflite file; None means the bundled model.
+    """
+    from lenet_edge.bundled import VARIANTS, bundled_model
+
+    if model_dir is None:
+        tflite = bundled_model(kind="tflite")
+        keras = bundled_model(kind="keras") if (tflite.parent / KERAS_NAME).is_file() else None
+        return ModelFiles(tflite, keras, sha256_file(tflite), "bundled model")
+    path = Path(model_dir)
+    if path.is_file() and path.suffix == ".tflite":
+        tflite, folders = path, [path.parent, path.parent.parent]
+    elif path.is_dir():
+        candidates = [path / "model" / TFLITE_NAME, path / TFLITE_NAME]
+        tflite = next((c for c in candidates if c.is_file()), None)
+        if tflite is None:
+            raise LenetEdgeError(
+                f"no {TFLITE_NAME} in {path} (looked in {path}/model/ and {path}/); give the "
+                "directory `lenet-edge export` or `lenet-edge quantize` wrote"
+            )
+        folders = [tflite.parent, path, path.parent]
+    else:
+        raise LenetEdgeError(f"--model-dir {path}: no such directory or .tflite file")
+    digest = sha256_file(tflite)
+    keras = next((f / KERAS_NAME for f in folders if (f / KERAS_NAME).is_file()), None)
+    if keras is None:
+        # An export of a bundled model: its float twin ships with the package.
+        for variant in VARIANTS:
+            try:
+                bundled = bundled_model(variant, "tflite")
+            except LenetEdgeError:
+                continue
+            if sha256_file(bundled) == digest and (bundled.parent / KERAS_NAME).is_file():
+                keras = bundled.parent / KERAS_NAME
+    return ModelFiles(tflite, keras, digest, str(path))
+
+
+def input_quantization(tflite: Path) -> tuple[float, int]:
+    from lenet_edge.quantize.tflm import TflmModel
+
+    details = TflmModel(tflite).input_details
+    params = details.get("quantization_parameters") or {}
+    scales = params.get("scales")
+    zeros = params.get("zero_points")
+    if scales is not None and len(scales):
+        return float(scales[0]), int(zeros[0])
+    scale, zero = details.get("quantization", (1 / 255, -128))
+    return float(scale), int(zero)
+
+
+def quantize_pixels(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """uint8 MNIST pixels -> the model's int8 input (pixel - 128 for scale 1/255, zp -128)."""
+    real = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+    q = np.round(real / np.float32(scale)) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def tflm_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
+    from lenet_edge.quantize.tflm import TflmModel
+
+    return TflmModel(tflite).run_batch(inputs, progress="TFLM reference")
+
+
+def tflite_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # the older name of the same interpreter
+        from tflite_runtime.interpreter import Interpreter
+
+    interp = Interpreter(model_content=Path(tflite).read_bytes())
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    result = np.empty((len(inputs), int(np.prod(out["shape"]))), dtype=np.int8)
+    for i, x in enumerate(inputs):
+        interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"]))
+        interp.invoke()
+        result[i] = interp.get_tensor(out["index"]).reshape(-1)
+    return result
+
+
+def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
+    """argmax of the float model on pixel/255, or None without a .keras model."""
+    if keras_path is None:
+        return None
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    x = images.reshape(len(images), 28, 28, 1).astype(np.float32) / 255.0
+    try:
+        out = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    except Exception:  # a model built with a fixed batch of 1
+        out = np.concatenate([np.asarray(model(x[i : i + 1], training=False)) for i in range(len(x))])
+    return out.reshape(len(x), -1).argmax(axis=1)
+
+
+def tensor_names(tflite: Path) -> dict[int, str]:
+    from tflite_micro import runtime
+
+    root = runtime.schema_fb.Model.GetRootAsModel(Path(tflite).read_bytes(), 0)
+    graph = root.Subgraphs(0)
+    return {i: graph.Tensors(i).Name().decode() for i in range(graph.TensorsLength())}
