@@ -1,0 +1,130 @@
+"""The serial protocol: framing, resync, input coding (Python), and protocol.c compiled
+for this machine with the real generated library, talking through a real TCP link."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from lenet_edge.host import protocol as P
+from lenet_edge.host.faultproxy import FaultProxy, FaultRates
+from lenet_edge.host.session import DeviceSession
+from lenet_edge.quantize.tflm import TflmModel
+from tests.host_fixtures import (  # noqa: F401
+    host_device_binary,
+    lenet_model_files,
+    mnist_test,
+    modern_export,
+    run_host_device,
+)
+
+
+def test_frame_round_trip_and_layout():
+    frame = P.encode_frame(P.INFER, 0x1234, b"\x01\x02\x03")
+    assert frame[:2] == P.SYNC and len(frame) == P.OVERHEAD + 3
+    msg_type, seq, length = struct.unpack_from("<BHH", frame, 2)
+    assert (msg_type, seq, length) == (P.INFER, 0x1234, 3)
+    assert frame[7] == P.crc8(frame[2:7])
+    assert P.Deframer().feed(frame) == [P.Frame(P.INFER, 0x1234, b"\x01\x02\x03")]
+
+
+def test_deframer_finds_frames_in_garbage_byte_by_byte():
+    rng = random.Random(1)
+    frames = [P.encode_frame(0x82, i, bytes(rng.randrange(256) for _ in range(rng.randrange(40)))) for i in range(30)]
+    stream = b"lenet-edge 0.1.0 board cpu\r\n"
+    for f in frames:
+        stream += bytes(rng.randrange(256) for _ in range(rng.randrange(5))) + b"\xa5" + f
+    deframer = P.Deframer()
+    got = []
+    for i in range(len(stream)):
+        got += deframer.feed(stream[i : i + 1])
+    assert [f.seq for f in got] == list(range(30))
+    assert b"lenet-edge" in deframer.take_garbage()
+
+
+def test_every_single_bit_error_is_rejected_and_next_frame_survives():
+    good = P.encode_frame(0x82, 7, bytes(range(50)))
+    follower = P.encode_frame(0x82, 8, b"next")
+    for bit in range(len(good) * 8):
+        bad = bytearray(good)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        frames = P.Deframer().feed(bytes(bad) + follower)
+        assert [f.seq for f in frames] == [8], f"bit {bit}"
+
+
+def test_corrupted_length_does_not_swallow_following_frames():
+    first = bytearray(P.encode_frame(0x82, 1, b"x" * 10))
+    first[5] ^= 0x40  # length byte: the header CRC catches it
+    frames = P.Deframer().feed(bytes(first) + P.encode_frame(0x82, 2, b"y"))
+    assert [f.seq for f in frames] == [2]
+
+
+def test_input_coding_round_trip_and_compresses_mnist(mnist_test):
+    images, _ = mnist_test
+    digits = (images[:2000].reshape(2000, -1).astype(np.int16) - 128).astype(np.int8)
+    sizes = []
+    for d in digits:
+        enc = P.encode_input(d)
+        assert np.array_equal(P.decode_input(enc, 784), d)
+        sizes.append(len(enc))
+    # ~190 bytes for a 784-byte digit: the link carries ~4x more digits.
+    assert np.mean(sizes) < 230
+    rng = np.random.default_rng(0)
+    for x in [rng.integers(-128, 128, 784), np.full(784, 5), np.zeros(784), np.arange(784) % 3]:
+        x = x.astype(np.int8)
+        enc = P.encode_input(x)
+        assert len(enc) <= 785
+        assert np.array_equal(P.decode_input(enc, 784), x)
+
+
+def test_host_build_answers_info_and_matches_tflm(host_device_binary, lenet_model_files, mnist_test):
+    """protocol.c + generated C: INFER logits equal TFLM's; TRACE tensors equal TFLM's."""
+    import hashlib
+
+    model = lenet_model_files["modern"]
+    images, _ = mnist_test
+    n = 300
+    inputs = (images[:n].reshape(n, -1).astype(np.int16) - 128).astype(np.int8)
+    rng = np.random.default_rng(3)
+    inputs = np.concatenate([inputs, rng.integers(-128, 128, (50, 784)).astype(np.int8)])
+    ref = TflmModel(model, preserve_all_tensors=True)
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as session:
+            info = session.info()
+            assert info.model_hash == hashlib.sha256(model.read_bytes()).hexdigest()
+            assert info.int("input_size") == 784 and info.int("output_size") == 10
+            assert session.echo(b"abc\xa5\x5a") == b"abc\xa5\x5a"
+            results = dict(session.infer_stream(enumerate(inputs)))
+            for i, x in enumerate(inputs):
+                assert np.array_equal(results[i].output, ref.invoke(x).reshape(-1)), i
+            traces = session.trace(inputs[0])
+            ref.invoke(inputs[0])
+            assert [t.tensor_index for t in traces] == [t for op in ref.ops for t in op.outputs]
+            for t in traces:
+                assert np.array_equal(t.data, ref.tensor(t.tensor_index).reshape(-1))
+
+
+@pytest.mark.parametrize("rate", [3e-4, 1e-3])
+def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, mnist_test, rate):
+    images, _ = mnist_test
+    n = 300
+    inputs = (images[:n].reshape(n, -1).astype(np.int16) - 128).astype(np.int8)
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as clean:
+            expected = dict(clean.infer_stream(enumerate(inputs)))
+    with run_host_device(host_device_binary) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        rates = FaultRates(drop=rate, flip=rate, insert=rate, delay=rate / 5, delay_s=0.05)
+        with FaultProxy(port, rates, seed=int(rate * 1e6)) as proxy:
+            with DeviceSession(proxy.url, timeout=0.5) as session:
+                got = dict(session.infer_stream(enumerate(inputs)))
+                stats = session.link_stats
+            faults = proxy.counts
+    assert faults.dropped and faults.flipped and faults.inserted
+    assert stats["retransmissions"] > 0
+    assert sorted(got) == list(range(n))
+    for i in range(n):
+        assert np.array_equal(got[i].output, expected[i].output)
