@@ -150,3 +150,19 @@ def test_cli_flash_real_board_without_flasher(export_dir, tmp_path):
         # pyOCD importable in this interpreter: it runs and must report the missing probe.
         assert proc.returncode == 2 and "no debug probe" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_flash_real_board_reports_missing_probe(export_dir, tmp_path):
+    """OpenOCD present but no probe connected: a clear message, not the raw tool log."""
+    result = build_firmware("nucleo-g071rb", export_dir, tmp_path / "fw")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    # A stand-in for the external tool, printing what OpenOCD prints without an ST-LINK.
+    fake = tools / "openocd"
+    fake.write_text("#!/bin/sh\necho 'Error: open failed' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tools}:/usr/bin:/bin")
+    proc = _cli(["flash", "--board", "nucleo-g071rb", "--image", str(result.elf), "--tool", "openocd"], env=env)
+    assert proc.returncode == 2
+    assert "no debug probe found by openocd" in proc.stderr and "nucleo-g071rb" in proc.stderr
+    assert "Traceback" not in proc.stderr
