@@ -1,0 +1,133 @@
+"""Keras LeNet-5 -> full-integer int8 TFLite.
+
+- The graph is traced with a fixed batch of 1, so Flatten is one RESHAPE and no
+  shape-computing ops (SHAPE, STRIDED_SLICE, PACK) reach the microcontroller.
+- No SOFTMAX: the models end in logits (argmax is unchanged, and an int8 softmax would
+  squeeze the scores into 1/256 steps that the device has no use for).
+- int8 input and output; weights symmetric int8 per output channel (the converter's
+  default for CONV_2D and FULLY_CONNECTED), biases int32.
+- Calibration: training images. The representative set always includes an all-0 and an
+  all-255 image, so the observed input range is exactly [0, 1] and the input gets scale
+  1/255, zero point -128: the int8 input is then simply pixel - 128.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lenet_edge.errors import LenetEdgeError
+
+CALIBRATION_IMAGES = 1000
+# What a LeNet-5 int8 graph may contain; anything else means the conversion went wrong.
+ALLOWED_OPS = {"CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
+               "TANH", "RELU"}
+INPUT_SCALE = 1.0 / 255.0
+INPUT_ZERO_POINT = -128
+
+
+def load_keras_model(path: str | os.PathLike):
+    """Load a lenet5.keras written by `lenet-edge train`; clear errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise LenetEdgeError(f"model file not found: {path} (train one with `lenet-edge train`, "
+                             "or use the bundled one)")
+    if path.suffix != ".keras":
+        raise LenetEdgeError(f"{path} is not a .keras file; quantize takes the lenet5.keras "
+                             "that `lenet-edge train` writes")
+    import keras
+
+    import lenet_edge.train.models  # noqa: F401  (registers the custom C3 layer)
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # zip, JSON or weight errors: all mean "not a usable model"
+        raise LenetEdgeError(f"cannot load {path} as a Keras model: {exc}") from None
+
+
+def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,
+                       seed: int = 0) -> np.ndarray:
+    """A fixed sample of training images plus an all-0 and an all-255 image (uint8)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(train_images), size=min(count, len(train_images)), replace=False)
+    extremes = np.stack([np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)])
+    return np.concatenate([extremes, train_images[np.sort(pick)]])
+
+
+def convert_int8(model, calibration: np.ndarray) -> bytes:
+    """The int8 .tflite bytes of ``model`` (float Keras LeNet-5), calibrated on uint8 images."""
+    import tensorflow as tf
+
+    from lenet_edge.train.models import with_batch_one
+
+    fixed = with_batch_one(model)
+
+    def representative():
+        for image in calibration:
+            yield [(image.astype(np.float32) / 255.0).reshape(1, 28, 28, 1)]
+
+    # Keras 3 models convert through a SavedModel: its signature has the batch-1 input
+    # shape, and the converter freezes the variables it holds.
+    with tempfile.TemporaryDirectory() as saved:
+        with _quiet():
+            fixed.export(saved, format="tf_saved_model", verbose=False,
+                         input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        data = _convert(converter, representative)
+    check_int8_model(data)
+    return bytes(data)
+
+
+def _convert(converter, representative) -> bytes:
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with _quiet():
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The converter prints pages of MLIR and absl chatter; keep the user's terminal clean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+
+def op_names(model_bytes: bytes) -> list[str]:
+    """Builtin op names of subgraph 0, in execution order."""
+    from tflite_micro import runtime
+
+    from lenet_edge.quantize.tflm import model_ops
+
+    names = {v: k for k, v in vars(runtime.schema_fb.BuiltinOperator).items()
+             if not k.startswith("_")}
+    return [names.get(op.opcode, str(op.opcode)) for op in model_ops(model_bytes)]
+
+
+def check_int8_model(model_bytes: bytes) -> None:
+    """Refuse a conversion that is not what the rest of the pipeline relies on."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    unexpected = sorted(set(op_names(model_bytes)) - ALLOWED_OPS)
+    if unexpected:
+        raise LenetEdgeError(f"the int8 graph contains unexpected ops: {', '.join(unexpected)}")
+    interp = Interpreter(model_content=model_bytes)
+    (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+    if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
+        raise LenetEdgeError("converter did not produce int8 input/output tensors")
+    scale, zero_point = inp["quantization"]
+    if zero_point != INPUT_ZERO_POINT or not np.isclose(scale, INPUT_SCALE, rtol=1e-6, atol=0):
+        raise LenetEdgeError(f"input quantization is scale {scale}, zero point {zero_point}; "
+                             "expected 1/255 and -128")

@@ -1,0 +1,158 @@
+"""Train a LeNet-5 variant on MNIST and measure it on the full test set.
+
+Recipe (the defaults of `lenet-edge train`): Adam, cosine-decayed learning rate, batch
+128, and each epoch sees every training image shifted by a random offset of up to
++-2 pixels (zero fill), which is what lets a 60k-parameter net pass 99 % in a few epochs.
+Shifts are drawn with numpy from the seed, so the data order and augmentation are exact
+functions of the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lenet_edge.train.mnist import load_mnist
+
+DEFAULT_EPOCHS = {"modern": 12, "classic": 12}
+DEFAULT_SEED = 0
+BATCH_SIZE = 128
+PEAK_LR = 2e-3
+SHIFT = 2  # max pixels of random translation per axis
+
+
+@dataclass
+class TrainResult:
+    model: object  # keras.Model
+    metrics: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and TF, and ask TF for deterministic kernels."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]: the models' only preprocessing."""
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def shifted(images: np.ndarray, rng: np.random.Generator, max_shift: int = SHIFT) -> np.ndarray:
+    """Each image moved by its own random (dy, dx) in [-max_shift, max_shift], zero-filled."""
+    n = len(images)
+    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    oy = rng.integers(0, 2 * max_shift + 1, n)
+    ox = rng.integers(0, 2 * max_shift + 1, n)
+    rows = oy[:, None] + np.arange(28)[None, :]  # (n, 28)
+    cols = ox[:, None] + np.arange(28)[None, :]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def parameter_count(model) -> int:
+    """Trainable parameters, counting a masked layer's connected weights only."""
+    return int(sum(layer.count_params() for layer in model.layers if layer.weights))
+
+
+def evaluate_float(model, images: np.ndarray, labels: np.ndarray) -> dict:
+    logits = model.predict(to_model_input(images), batch_size=500, verbose=0)
+    return accuracy_metrics(np.argmax(logits, axis=1), labels)
+
+
+def accuracy_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    correct = predicted == labels
+    per_class = {str(c): round(float(correct[labels == c].mean()) * 100, 2) for c in range(10)}
+    return {"accuracy": round(float(correct.mean()) * 100, 2), "correct": int(correct.sum()),
+            "total": int(len(labels)), "per_class_accuracy": per_class}
+
+
+def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
+          data_dir: str | os.PathLike | None = None, train_limit: int | None = None,
+          augment: bool = True, progress=None) -> TrainResult:
+    """Train ``variant``; ``train_limit`` uses only the first N training images (tests).
+
+    ``progress(epoch, epochs, batch, batches, logs)`` is called after every batch.
+    """
+    import keras
+
+    from lenet_edge.train.models import build_model
+
+    epochs = DEFAULT_EPOCHS[variant] if epochs is None else epochs
+    seed_everything(seed)
+    started = time.perf_counter()
+    train_images, train_labels = load_mnist("train", data_dir)
+    test_images, test_labels = load_mnist("test", data_dir)
+    if train_limit is not None:
+        train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+
+    model = build_model(variant)
+    batches = -(-len(train_images) // BATCH_SIZE)
+    schedule = keras.optimizers.schedules.CosineDecay(PEAK_LR, decay_steps=epochs * batches,
+                                                      alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    callbacks = [_ProgressCallback(progress, epochs, batches)] if progress else []
+    for epoch in range(epochs):
+        order = rng.permutation(len(train_images))
+        images = train_images[order]
+        if augment:
+            images = shifted(images, rng)
+        model.fit(to_model_input(images), train_labels[order], batch_size=BATCH_SIZE,
+                  epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+                  callbacks=callbacks)
+    train_seconds = time.perf_counter() - started
+
+    test = evaluate_float(model, test_images, test_labels)
+    metrics = {
+        "variant": variant,
+        "test_accuracy": test["accuracy"],
+        "test_correct": test["correct"],
+        "test_total": test["total"],
+        "per_class_accuracy": test["per_class_accuracy"],
+        "parameters": parameter_count(model),
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": BATCH_SIZE,
+        "peak_learning_rate": PEAK_LR,
+        "augmentation": f"random shift +-{SHIFT} px" if augment else "none",
+        "train_images": int(len(train_images)),
+        "train_seconds": round(train_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    return TrainResult(model, metrics)
+
+
+def save(result: TrainResult, out_dir: Path) -> tuple[Path, Path]:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "lenet5.keras"
+    result.model.save(model_path)
+    metrics_path = out_dir / "train_metrics.json"
+    metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
+    return model_path, metrics_path
+
+
+class _ProgressCallback:
+    """Adapter from Keras' callback API to a plain function (keeps rich out of training)."""
+
+    def __new__(cls, report, epochs, batches):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+            def on_train_batch_end(self, batch, logs=None):
+                report(self.epoch, epochs, batch + 1, batches, logs or {})
+
+        return Callback()
