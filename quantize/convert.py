@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -98,11 +98,25 @@ def _convert(converter, representative) -> bytes:
 
 @contextlib.contextmanager
 def _quiet():
-    """The converter prints pages of MLIR and absl chatter; keep the user's terminal clean."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.redirect_stdout(io.StringIO()):
+    """The converter prints MLIR and calibration chatter from C++ straight to fds 1 and 2;
+    keep the user's terminal clean (its errors still arrive as Python exceptions)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            os.dup2(devnull.fileno(), 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def op_names(model_bytes: bytes) -> list[str]:

@@ -26,6 +26,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +186,7 @@ def _read_npz(path: Path, split: str):
             labels = npz[NPZ_KEYS[split, "labels"]]
     except KeyError as exc:
         raise LenetEdgeError(f"{path} is not Keras' mnist.npz: no array {exc}") from None
-    except (OSError, ValueError, EOFError, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise LenetEdgeError(f"{path} is not a readable .npz file ({_why(exc)}); "
                              "it is truncated or corrupt") from None
     if images.dtype != np.uint8 or labels.dtype != np.uint8:

@@ -1,0 +1,57 @@
+"""`lenet-edge train`: LeNet-5 on MNIST -> DIR/lenet5.keras + DIR/train_metrics.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lenet_edge.train.progress import quiet_tensorflow
+
+VARIANT_CHOICES = ("modern", "classic")
+
+
+@click.command()
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default="modern",
+              show_default=True,
+              help="modern: ReLU, max pooling, full C3. classic: LeCun 1998 (tanh, average "
+                   "pooling, C3 connection table).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs. [default: 12]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds weights, data order and augmentation (same seed, same model).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/lenet5"), show_default=True, help="Output directory.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="MNIST directory (IDX .gz files or mnist.npz). Default: $LENET_EDGE_DATA, "
+                   "then the cache, then a download.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Train on the first N training images only (quick experiments).")
+@click.option("--no-augment", is_flag=True, help="Train without random +-2 px shifts.")
+def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment):
+    """Train LeNet-5 on MNIST and measure it on the full 10,000-image test set.
+
+    Writes OUT/lenet5.keras (float model, input pixel/255) and OUT/train_metrics.json
+    (test accuracy, per-class accuracy, parameter count, epochs, wall seconds).
+    The next step is `lenet-edge quantize --model OUT/lenet5.keras --out OUT`.
+    """
+    quiet_tensorflow()
+    from rich.console import Console
+
+    from lenet_edge.train.progress import TrainingProgress
+    from lenet_edge.train.mnist import resolve_source
+    from lenet_edge.train.training import save
+    from lenet_edge.train.training import train as run_train
+
+    console = Console(stderr=True)
+    resolve_source(data_dir)  # fail on missing data before TensorFlow starts
+    with TrainingProgress(console) as progress:
+        result = run_train(variant, epochs=epochs, seed=seed, data_dir=data_dir,
+                           train_limit=limit, augment=not no_augment, progress=progress.update)
+    model_path, metrics_path = save(result, out_dir)
+    m = result.metrics
+    console.print(f"[bold]{variant}[/]: test accuracy [bold]{m['test_accuracy']:.2f} %[/] "
+                  f"({m['test_correct']}/{m['test_total']}), {m['parameters']:,} parameters, "
+                  f"{m['epochs']} epochs, {m['wall_seconds']:.0f} s")
+    console.print(f"wrote {model_path} and {metrics_path}")
+    return 0
