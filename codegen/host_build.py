@@ -51,7 +51,7 @@ def build_shared_library(c_dir: str | Path, out: str | Path | None = None) -> Pa
 
 def build_sanitizer_harness(c_dir: str | Path, out: str | Path) -> Path:
     c_dir, out = Path(c_dir), Path(out)
-    cmd = [_compiler(), *WARNINGS, "-O1", "-g", "-fno-omit-frame-pointer",
+    cmd = [_compiler(), *WARNINGS, "-O2", "-g", "-fno-omit-frame-pointer",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=all", f"-I{c_dir}",
            *_sources(c_dir), str(HOST_DIR / "sanitize_main.c"), "-o", str(out)]
     _run(cmd, "sanitizer build")

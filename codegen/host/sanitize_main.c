@@ -6,17 +6,19 @@
 
 #include "lenet5_model.h"
 
-static int32_t traced_bytes;
+typedef struct {
+    uint32_t checksum;
+    long bytes;
+} trace_stats;
 
 static void count_trace(void *ctx, int tensor_index, const int8_t *data, int32_t size)
 {
-    int32_t checksum = 0;
+    trace_stats *stats = (trace_stats *)ctx;
     (void)tensor_index;
     for (int32_t i = 0; i < size; ++i) {
-        checksum += data[i]; /* reads every byte, so ASan sees any bad range */
+        stats->checksum += (uint8_t)data[i]; /* reads every byte: ASan checks the range */
     }
-    *(int32_t *)ctx += checksum;
-    traced_bytes += size;
+    stats->bytes += size;
 }
 
 int main(int argc, char **argv)
@@ -33,12 +35,13 @@ int main(int argc, char **argv)
     int8_t *input = malloc(LENET5_INPUT_SIZE);
     int8_t *output = malloc(LENET5_OUTPUT_SIZE);
     int8_t *again = malloc(LENET5_OUTPUT_SIZE);
-    int32_t checksum = 0;
+    trace_stats stats = {0, 0};
     long n = 0;
     while (fread(input, 1, LENET5_INPUT_SIZE, in) == LENET5_INPUT_SIZE) {
-        if (lenet5_invoke(input, output) != 0
-            || lenet5_invoke_traced(input, again, count_trace, &checksum) != 0
-            || memcmp(output, again, LENET5_OUTPUT_SIZE) != 0) {
+        /* Every input traced; every 8th also untraced, which must give the same output. */
+        if (lenet5_invoke_traced(input, output, count_trace, &stats) != 0
+            || (n % 8 == 0 && (lenet5_invoke(input, again) != 0
+                               || memcmp(output, again, LENET5_OUTPUT_SIZE) != 0))) {
             fprintf(stderr, "invoke failed or traced output differs at input %ld\n", n);
             return 1;
         }
@@ -48,7 +51,8 @@ int main(int argc, char **argv)
     if (lenet5_invoke(NULL, output) != -1) {
         return 1;
     }
-    printf("%ld inputs, %ld traced bytes, checksum %ld\n", n, (long)traced_bytes, (long)checksum);
+    printf("%ld inputs, %ld traced bytes, checksum %lu\n", n, stats.bytes,
+           (unsigned long)stats.checksum);
     free(input);
     free(output);
     free(again);
