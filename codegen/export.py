@@ -41,14 +41,21 @@ def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
     return path.read_bytes()
 
 
-def _quantize_keras(path: Path) -> bytes:
-    try:
-        from lenet_edge.quantize.convert import quantize_keras_file
-    except ImportError as exc:
-        raise LenetEdgeError(
-            f"{path} is a Keras model and this build cannot quantize it here; run "
-            "`lenet-edge quantize --model M.keras` and export the .tflite it writes") from exc
-    return quantize_keras_file(path)
+def _quantize_keras(path: Path, data_dir=None) -> bytes:
+    """The quantize stage's own conversion (same calibration as `lenet-edge quantize`)."""
+    from lenet_edge.quantize.convert import (
+        calibration_images,
+        check_int8_model,
+        convert_int8,
+        load_keras_model,
+    )
+    from lenet_edge.train.mnist import load_mnist
+
+    model = load_keras_model(path)
+    train_images, _ = load_mnist("train", data_dir)
+    data = convert_int8(model, calibration_images(train_images))
+    check_int8_model(data)
+    return data
 
 
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
