@@ -86,3 +86,24 @@ def test_bundled_default_when_no_model(tmp_path):
     assert (out / "model" / "lenet5_int8.tflite").read_bytes() == bundled.read_bytes()
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c",
                     str(out / "c" / "lenet5_model.c"), "-o", str(tmp_path / "m.o")], check=True)
+
+
+def test_target_host_and_board(lenet_model_files, tmp_path):
+    out = tmp_path / "out"
+    assert main(["export", "--target", "host", "--model", str(lenet_model_files["modern"]),
+                 "--board", "qemu-mps2-an386", "--out", str(out), "--no-tflm-arena",
+                 "--cpu", "cortex-m4"]) == 0
+    lib = HostModel(out / "host" / "liblenet5.so")
+    assert lib.output_size == 10
+    assert (out / "firmware").is_dir() and any((out / "firmware").iterdir())
+
+
+def test_eval_c_backend_equals_tflm(lenet_model_files, tmp_path):
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(lenet_model_files["classic"]), "--backend", "tflm",
+                 "--backend", "c", "--backend", "tflite", "--limit", "300",
+                 "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["images"] == 300
+    assert result["backends"]["c"]["bytes_equal_tflm"] == 300
+    assert result["backends"]["c"]["accuracy"] == result["backends"]["tflm"]["accuracy"]
