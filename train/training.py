@@ -136,10 +136,31 @@ def save(result: TrainResult, out_dir: Path) -> tuple[Path, Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "lenet5.keras"
-    result.model.save(model_path)
+    save_keras(result.model, model_path)
     metrics_path = out_dir / "train_metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
     return model_path, metrics_path
+
+
+def save_keras(model, path: Path) -> None:
+    """``model.save``, then pin the zip's timestamps and Keras' date_saved, so the same
+    weights always give the same bytes."""
+    import json
+    import zipfile
+
+    model.save(path)
+    with zipfile.ZipFile(path) as zin:
+        entries = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w") as zout:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                meta = json.loads(data)
+                meta["date_saved"] = "1980-01-01@00:00:00"
+                data = json.dumps(meta).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            zout.writestr(fixed, data)
 
 
 class _ProgressCallback:

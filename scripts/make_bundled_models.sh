@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Regenerate the bundled models in lenet_edge/assets/<variant>/ with the default settings
+# of `lenet-edge train` and `lenet-edge quantize` (the exact commands below).
+# Needs MNIST: --data-less, so $LENET_EDGE_DATA, the cache or a download (see README).
+# Usage: scripts/make_bundled_models.sh [modern|classic ...]   (default: both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LENET_EDGE=.venv/bin/lenet-edge
+VARIANTS=("${@:-modern classic}")
+# shellcheck disable=SC2068
+for variant in ${VARIANTS[@]}; do
+    out=lenet_edge/assets/$variant
+    "$LENET_EDGE" train --variant "$variant" --seed 0 --out "$out"
+    "$LENET_EDGE" quantize --model "$out/lenet5.keras" --out "$out"
+done
