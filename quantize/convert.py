@@ -43,12 +43,17 @@ def load_keras_model(path: str | os.PathLike):
                              "that `lenet-edge train` writes")
     import keras
 
-    import lenet_edge.train.models  # noqa: F401  (registers the custom C3 layer)
+    from lenet_edge.train.models import variant_of
 
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # zip, JSON or weight errors: all mean "not a usable model"
         raise LenetEdgeError(f"cannot load {path} as a Keras model: {exc}") from None
+    try:
+        variant_of(model)
+    except ValueError as exc:
+        raise LenetEdgeError(f"{path}: {exc} (write one with `lenet-edge train`)") from None
+    return model
 
 
 def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,

@@ -30,12 +30,7 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
 
     started = time.perf_counter()
     model = load_keras_model(model_path)
-    try:
-        variant = variant_of(model)
-    except ValueError as exc:
-        from lenet_edge.errors import LenetEdgeError
-
-        raise LenetEdgeError(f"{model_path}: {exc} (write one with `lenet-edge train`)") from None
+    variant = variant_of(model)
     train_images, _ = load_mnist("train", data_dir)
     test_images, test_labels = load_mnist("test", data_dir)
     if eval_limit is not None:

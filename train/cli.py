@@ -52,6 +52,6 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment):
     m = result.metrics
     console.print(f"[bold]{variant}[/]: test accuracy [bold]{m['test_accuracy']:.2f} %[/] "
                   f"({m['test_correct']}/{m['test_total']}), {m['parameters']:,} parameters, "
-                  f"{m['epochs']} epochs, {m['wall_seconds']:.0f} s")
+                  f"{m['epochs']} epoch{'s' * (m['epochs'] != 1)}, {m['wall_seconds']:.0f} s")
     console.print(f"wrote {model_path} and {metrics_path}")
     return 0

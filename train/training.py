@@ -81,6 +81,7 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
     ``progress(epoch, epochs, batch, batches, logs)`` is called after every batch.
     """
     import keras
+    import tensorflow as tf
 
     from lenet_edge.train.models import build_model
 
@@ -106,8 +107,11 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
         images = train_images[order]
         if augment:
             images = shifted(images, rng)
-        model.fit(to_model_input(images), train_labels[order], batch_size=BATCH_SIZE,
-                  epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+        # A plain batched Dataset (already shuffled above): Keras' numpy adapter would add a
+        # map op that makes tf.data print a spurious error line each epoch.
+        data = tf.data.Dataset.from_tensor_slices(
+            (to_model_input(images), train_labels[order])).batch(BATCH_SIZE)
+        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
                   callbacks=callbacks)
     train_seconds = time.perf_counter() - started
 
