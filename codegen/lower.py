@@ -1,8 +1,17 @@
-"""Lower the validated IR into steps: one kernel instance per op, with its constants.
+"""Lower the validated IR into steps: one kernel instance per op (or per fused op group),
+with its constants.
 
-Each step names the kernel template that implements it (templates/kernels/<kernel>.c.j2),
-so a later pass can choose another kernel per op (per-core DSP/Helium variants) or fuse
-steps without touching the reader or the emitter.
+Each step names the kernel template that implements it (templates/kernels/<kernel>.c.j2).
+With ``fuse=True`` (the default, what ships) a convolution absorbs what follows it when
+the math allows: an elementwise table (TANH, LOGISTIC) and a non-overlapping VALID pool,
+so pooled outputs are produced without materialising the full convolution output. With
+``fuse=False`` every op is its own step and every op output is traced (the test build).
+
+Shapes, strides and offsets are compile-time constants in the generated loops. Zero-point
+handling is folded at export time: TFLM computes bias + sum(w * (x - zp_in)); the C
+computes (bias - zp_in * sum(w)) + sum(w * x), equal in int32 arithmetic. Taps in a conv's
+SAME padding add 0 in TFLM, exactly what an input padded with zp_in adds here, so a
+padded copy of the input replaces every bounds check.
 """
 
 from __future__ import annotations
@@ -11,13 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.ir import Graph, Op, Tensor
 from lenet_edge.codegen.quantmath import (
     activation_range,
     conv_multipliers,
     fc_per_tensor_multiplier,
     padding_offsets,
 )
+
+FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
+MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
 
 
 @dataclass
@@ -26,6 +38,7 @@ class ConstArray:
     ctype: str  # "int8_t", "int32_t", "uint16_t", ...
     values: np.ndarray  # flat
     comment: str = ""
+    feature: str = ""  # "" (always), "dsp", "mve", "portable": compiled only on that path
 
     @property
     def nbytes(self) -> int:
@@ -56,13 +69,14 @@ class Program:
     input: int  # tensor index the C API's input fills
     output: int  # tensor index the C API's output receives
     steps: list[Step]
+    fused: bool = True
 
     @property
     def constants(self) -> list[ConstArray]:
         return [c for s in self.steps for c in s.constants]
 
 
-def lower(graph: Graph) -> Program:
+def lower(graph: Graph, fuse: bool = True) -> Program:
     ops = list(graph.ops)
     c_input, c_output = graph.inputs[0], graph.outputs[0]
     # Boundary float conversions stay outside the C library: it takes and returns int8.
@@ -70,14 +84,48 @@ def lower(graph: Graph) -> Program:
         c_input = ops.pop(0).outputs[0]
     if ops and ops[-1].kind == "DEQUANTIZE":
         c_output = ops.pop().inputs[0]
-    steps = [_LOWER[op.kind](graph, op) for op in ops]
+    readers: dict[int, int] = {}
+    for op in ops:
+        for t in op.inputs:
+            readers[t] = readers.get(t, 0) + 1
+    private = {t for t, n in readers.items() if n == 1 and t != c_output}
+    steps: list[Step] = []
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        group = [op]
+        if fuse and op.kind in ("CONV_2D", "FULLY_CONNECTED"):
+            group = _fusable_group(graph, ops, i, private)
+        if op.kind == "CONV_2D":
+            steps += _lower_conv(graph, group)
+        elif op.kind == "FULLY_CONNECTED":
+            steps.append(_lower_fc(graph, group))
+        else:
+            steps.append(_LOWER[op.kind](graph, op))
+        i += len(group)
     for step in steps:
-        step.traced = (step.output,)
-    return Program(graph=graph, input=c_input, output=c_output, steps=steps)
+        if step.traced == ():
+            step.traced = (step.output,)
+    return Program(graph=graph, input=c_input, output=c_output, steps=steps, fused=fuse)
 
 
-def _io(graph: Graph, op: Op):
-    return graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+def _fusable_group(graph: Graph, ops: list[Op], i: int, private: set[int]) -> list[Op]:
+    group = [ops[i]]
+    out = ops[i].outputs[0]
+    j = i + 1
+    if j < len(ops) and ops[j].kind in ("TANH", "LOGISTIC") and ops[j].inputs[0] == out \
+            and out in private:
+        group.append(ops[j])
+        out = ops[j].outputs[0]
+        j += 1
+    if ops[i].kind == "CONV_2D" and j < len(ops) and out in private \
+            and ops[j].kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D") and ops[j].inputs[0] == out:
+        pool = ops[j].options
+        fh, fw = pool["filter"]
+        if pool["padding"] == "VALID" and tuple(pool["stride"]) == (fh, fw) \
+                and fh * fw <= MAX_FUSED_POOL:
+            group.append(ops[j])
+    return group
 
 
 def _name(op: Op) -> str:
@@ -93,15 +141,37 @@ def _requant_constants(prefix: str, pairs: list[tuple[int, int]]) -> list[ConstA
     ]
 
 
-def _bias(graph: Graph, op: Op, prefix: str) -> list[ConstArray]:
+def _folded_bias(graph: Graph, op: Op, weights: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(w) per output channel (int32 wrap-around, as TFLM's sum)."""
+    n = weights.shape[0]
+    bias = np.zeros(n, dtype=np.int64)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        b = graph.tensor(op.inputs[2]).data.reshape(-1).astype(np.int32)
-        return [ConstArray(f"{prefix}_bias", "int32_t", b, "int32 bias, scale s_in*s_w[c]")]
-    return []
+        bias += graph.tensor(op.inputs[2]).data.reshape(-1).astype(np.int64)
+    folded = bias + input_offset * weights.reshape(n, -1).astype(np.int64).sum(axis=1)
+    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
-def _lower_conv(graph: Graph, op: Op) -> Step:
-    x, y = _io(graph, op)
+def _post_ops(graph: Graph, group: list[Op]) -> dict:
+    """What a fused step does after requantization: table, pool (kind, act range)."""
+    from lenet_edge.codegen.tables import elementwise_table
+
+    post = dict(lut=None, pool=None, pool_min=-128, pool_max=127, lut_table=None)
+    for op in group[1:]:
+        x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+        if op.kind in ("TANH", "LOGISTIC"):
+            post["lut_table"] = elementwise_table(op.kind, x.quant, y.quant)
+        else:
+            post["pool"] = "max" if op.kind == "MAX_POOL_2D" else "avg"
+            post["pool_min"], post["pool_max"] = activation_range(
+                op.options["activation"], y.quant.scale, y.quant.zero_point)
+            post["pool_filter"] = tuple(op.options["filter"])
+    return post
+
+
+def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
+    op = group[0]
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    final = graph.tensor(group[-1].outputs[0])
     w = graph.tensor(op.inputs[1])
     _, ih, iw, ic = x.shape
     _, oh, ow, oc = y.shape
@@ -110,46 +180,136 @@ def _lower_conv(graph: Graph, op: Op) -> Step:
     pad = op.options["padding"]
     prefix = _name(op)
     weights = w.data.astype(np.int8)  # OHWI
-    # (out_channel, in_channel) slices that are all zero contribute exactly 0: skip them.
+    input_offset = -x.quant.zero_point
+    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
+    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
+    taps = _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw)
     active = [[c for c in range(ic) if weights[o, :, :, c].any()] for o in range(oc)]
+    macs_dense, macs_executed = taps * ic * oc, taps * sum(len(a) for a in active)
+    steps: list[Step] = []
+    # An input exactly the kernel's size with one output pixel is a fully connected layer.
+    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
+        step = _lower_fc(graph, group, conv=True)
+        step.macs_dense, step.macs_executed = macs_dense, macs_dense
+        return [step]
+    source = x.index
+    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
+    right = max(0, (ow - 1) * sw - pw + kw - iw)
+    if ph or pw or bottom or right:
+        padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
+                             x.quant)
+        steps.append(Step(
+            name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
+            input=x.index, output=padded.index, traced=None,
+            params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
+                        first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
+                        value=x.quant.zero_point)))
+        source = padded.index
+        ih, iw = padded.shape[1], padded.shape[2]
+    post = _post_ops(graph, group)
+    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
+    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
+                                        y.quant.zero_point)
+    if post["pool"]:
+        fh, fw = post["pool_filter"]
+        gh, gw = (oh - fh) // fh + 1, (ow - fw) // fw + 1
+        pixels = [(dy, dx) for dy in range(fh) for dx in range(fw)]
+        group_step = (fh * sh * iw * ic, fw * sw * ic)
+    else:
+        gh, gw = oh, ow
+        pixels = [(0, 0)]
+        group_step = (sh * iw * ic, sw * ic)
+    # Max pooling commutes with a non-decreasing requantization: pool the accumulators,
+    # requantize once. Non-decreasing holds without a left shift (which may wrap in int32).
+    max_first = (post["pool"] == "max" and post["lut_table"] is None
+                 and all(s <= 0 for _, s in multipliers))
     sparse = sum(len(a) for a in active) < oc * ic
-    constants = []
+    constants = [ConstArray(f"{prefix}_bias", "int32_t",
+                            _folded_bias(graph, op, weights, input_offset),
+                            "bias - input zero point * sum(weights), per out channel")]
+    constants += _requant_constants(prefix, multipliers)
+    if post["lut_table"] is not None:
+        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
+                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
+    row_len = kw * ic
     if sparse:
-        packed = [weights[o][:, :, active[o]].reshape(-1) for o in range(oc)]
+        # Per out channel: [ky][connected in channel][kx]; all-zero slices are not stored.
+        packed = [weights[o][:, :, active[o]].transpose(0, 2, 1).reshape(-1) for o in range(oc)]
         starts = np.cumsum([0] + [len(a) for a in active])
-        idx_type = np.uint8 if ic <= 256 else np.uint16
         constants += [
             ConstArray(f"{prefix}_weights", "int8_t",
                        np.concatenate(packed) if packed else np.zeros(0, np.int8),
-                       "per out channel: [kh][kw][connected in channels]"),
+                       "per out channel: [kh][connected in channel][kw]"),
             ConstArray(f"{prefix}_in_start", "uint16_t", starts.astype(np.uint16),
                        "connections of out channel c: in_list[in_start[c] .. in_start[c+1])"),
-            ConstArray(f"{prefix}_in_list", "uint8_t" if idx_type == np.uint8 else "uint16_t",
-                       np.array([c for a in active for c in a], dtype=idx_type),
+            ConstArray(f"{prefix}_in_list", "uint16_t",
+                       np.array([c for a in active for c in a], dtype=np.uint16),
                        "connected input channels"),
         ]
     else:
         constants.append(ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                                    "OHWI"))
-    bias = _bias(graph, op, prefix)
-    constants += bias
-    constants += _requant_constants(prefix, conv_multipliers(
-        x.quant.scale, w.quant.scales, y.quant.scale, oc))
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
+                                    "OHWI", feature="portable"))
+        constants += _dsp_row_weights(prefix, weights.reshape(oc * kh, row_len))
+        constants += _mve_row_weights(prefix, weights.reshape(oc * kh, row_len))
+    poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
-        ih=ih, iw=iw, ic=ic, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw,
-        ph=padding_offsets(pad, sh, 1, ih, kh, oh), pw=padding_offsets(pad, sw, 1, iw, kw, ow),
-        input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
-        act_min=act_min, act_max=act_max, has_bias=bool(bias), prefix=prefix,
+        prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
+        gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
+        output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
+        pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
+        lut=post["lut_table"] is not None, max_first=max_first,
+        row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
+        mve_chunks=_mve_chunks(row_len),
     )
-    # Taps that fall in the padding are not computed (by TFLM either): count valid ones.
-    taps = _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, params["ph"], params["pw"])
-    dense = taps * ic * oc
-    executed = taps * sum(len(a) for a in active)
-    return Step(name=prefix, kernel="conv2d_sparse" if sparse else "conv2d",
-                op_indices=(op.index,), input=x.index, output=y.index, params=params,
-                constants=constants, macs_dense=dense, macs_executed=executed)
+    fused = len(group) > 1
+    steps.append(Step(
+        name=prefix + ("_fused" if fused else ""), kernel="conv2d_sparse" if sparse else "conv2d",
+        op_indices=tuple(o.index for o in group), input=source, output=final.index,
+        params=params, constants=constants, macs_dense=macs_dense,
+        macs_executed=macs_executed if not post["pool"] else
+        macs_executed * gh * gw * len(poff) // (oh * ow)))
+    return steps
+
+
+def _dsp_row_weights(prefix: str, rows: np.ndarray) -> list[ConstArray]:
+    """Rows of int8 weights for SMLAD: each 4 weights w0..w3 become two words of int16
+    pairs (w0, w2) and (w1, w3), matching __sxtb16(x) and __sxtb16(__ror(x, 8)) of the
+    four input bytes; the row's last len % 4 weights stay int8 (scalar tail)."""
+    n, length = rows.shape
+    words = length // 4
+    quads = rows[:, :words * 4].astype(np.int32).reshape(n, words, 4)
+    lo = np.stack([quads[..., 0], quads[..., 1]], axis=-1)  # low halves of the 2 words
+    hi = np.stack([quads[..., 2], quads[..., 3]], axis=-1)
+    packed = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
+    out = [ConstArray(f"{prefix}_weights_dsp", "int32_t", packed.reshape(-1),
+                      "int16 pairs for SMLAD: per row, per 4 weights (w0,w2), (w1,w3)",
+                      feature="dsp")]
+    if length % 4:
+        out.append(ConstArray(f"{prefix}_weights_tail", "int8_t",
+                              rows[:, words * 4:].reshape(-1), "last weights of each row",
+                              feature="dsp"))
+    return out
+
+
+def _mve_chunks(length: int) -> list[tuple[int, int]]:
+    """(offset, lanes) of the 16-byte vectors that cover a row of ``length`` bytes."""
+    return [(o, min(16, length - o)) for o in range(0, length, 16)]
+
+
+def _mve_row_weights(prefix: str, rows: np.ndarray) -> list[ConstArray]:
+    """Rows padded to whole 16-byte vectors (zeros in the tail lanes) for Helium."""
+    n, length = rows.shape
+    padded = np.zeros((n, -(-length // 16) * 16), dtype=np.int8)
+    padded[:, :length] = rows
+    return [ConstArray(f"{prefix}_weights_mve", "int8_t", padded.reshape(-1),
+                       "rows padded to 16-byte vectors for Helium", feature="mve")]
+
+
+def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tensor:
+    """A scratch tensor of the generated code (not in the .tflite, never traced)."""
+    t = Tensor(index=len(graph.tensors), name=name, shape=shape, dtype="int8", quant=quant)
+    graph.tensors.append(t)
+    return t
 
 
 def _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw) -> int:
@@ -158,31 +318,56 @@ def _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw) -> int:
     return rows * cols
 
 
-def _lower_fc(graph: Graph, op: Op) -> Step:
-    x, y = _io(graph, op)
+def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
+    op = group[0]
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    final = graph.tensor(group[-1].outputs[0])
     w = graph.tensor(op.inputs[1])
-    n_out, n_in = w.shape
+    weights = w.data.astype(np.int8).reshape(w.shape[0], -1)
+    n_out, n_in = weights.shape
     prefix = _name(op)
-    if w.quant.per_channel:
+    if conv or w.quant.per_channel:
         pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, n_out)
     else:
         pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)] * n_out
-    bias = _bias(graph, op, prefix)
-    constants = [ConstArray(f"{prefix}_weights", "int8_t", w.data.astype(np.int8).reshape(-1),
-                            "[out][in]")] + bias + _requant_constants(prefix, pairs)
+    blocks = -(-n_out // FC_BLOCK)
+    padded_out = blocks * FC_BLOCK
+    # Rows past n_out are zero (computed, never stored) so every block is full.
+    padded = np.zeros((padded_out, n_in), dtype=np.int8)
+    padded[:n_out] = weights
+    pad_to = padded_out - n_out
+    bias = np.concatenate([_folded_bias(graph, op, weights, -x.quant.zero_point),
+                           np.zeros(pad_to, np.int32)])
+    pairs = pairs + [(0, 0)] * pad_to
+    post = _post_ops(graph, group)
+    # Portable: [block][input][4 outputs] so one input load feeds 4 accumulators.
+    interleaved = padded.reshape(blocks, FC_BLOCK, n_in).transpose(0, 2, 1).reshape(-1)
+    constants = [ConstArray(f"{prefix}_weights", "int8_t", interleaved,
+                            "[out block][in][4 outs]", feature="portable"),
+                 ConstArray(f"{prefix}_bias", "int32_t", bias,
+                            "bias - input zero point * sum(weights), per output")]
+    constants += _dsp_row_weights(prefix, padded)
+    constants += _mve_row_weights(prefix, padded)
+    constants += _requant_constants(prefix, pairs)
+    if post["lut_table"] is not None:
+        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
+                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
-    params = dict(n_in=n_in, n_out=n_out, per_channel=w.quant.per_channel,
-                  input_offset=-x.quant.zero_point,
+    params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
-                  has_bias=bool(bias), prefix=prefix)
-    return Step(name=prefix, kernel="fully_connected", op_indices=(op.index,), input=x.index,
-                output=y.index, params=params, constants=constants,
+                  prefix=prefix, lut=post["lut_table"] is not None,
+                  row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_mve_chunks(n_in),
+                  what="Conv2D as a dot product" if conv else
+                  "FullyConnected" + ("PerChannel" if w.quant.per_channel else ""))
+    return Step(name=prefix + ("_fused" if len(group) > 1 else ""), kernel="fully_connected",
+                op_indices=tuple(o.index for o in group), input=x.index, output=final.index,
+                params=params, constants=constants,
                 macs_dense=n_in * n_out, macs_executed=n_in * n_out)
 
 
 def _lower_pool(graph: Graph, op: Op) -> Step:
-    x, y = _io(graph, op)
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _, ih, iw, c = x.shape
     _, oh, ow, _ = y.shape
     sh, sw = op.options["stride"]
@@ -201,7 +386,7 @@ def _lower_pool(graph: Graph, op: Op) -> Step:
 def _lower_lut(graph: Graph, op: Op) -> Step:
     from lenet_edge.codegen.tables import elementwise_table
 
-    x, y = _io(graph, op)
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     table = elementwise_table(op.kind, x.quant, y.quant)
     prefix = _name(op)
     return Step(name=prefix, kernel="lut", op_indices=(op.index,), input=x.index,
@@ -211,13 +396,13 @@ def _lower_lut(graph: Graph, op: Op) -> Step:
 
 
 def _lower_reshape(graph: Graph, op: Op) -> Step:
-    x, y = _io(graph, op)
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     return Step(name=_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
                 output=y.index, params=dict(size=x.size), alias=True)
 
 
 def _lower_pad(graph: Graph, op: Op) -> Step:
-    x, y = _io(graph, op)
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     pads = graph.tensor(op.inputs[1]).data.astype(np.int64)
     lead = (4 - len(x.shape))
     in_shape = (1,) * lead + tuple(x.shape)
@@ -229,8 +414,6 @@ def _lower_pad(graph: Graph, op: Op) -> Step:
 
 
 _LOWER = {
-    "CONV_2D": _lower_conv,
-    "FULLY_CONNECTED": _lower_fc,
     "AVERAGE_POOL_2D": _lower_pool,
     "MAX_POOL_2D": _lower_pool,
     "TANH": _lower_lut,

@@ -10,9 +10,10 @@ from lenet_edge.codegen.ir import Graph, Op, Tensor
 from lenet_edge.codegen.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
-# SOFTMAX is not generated yet (the LeNet-5 variants end in logits): it is refused.
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "QUANTIZE", "DEQUANTIZE")
+                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
+# Rows longer than this could push TFLM's softmax shift past 31 bits.
+SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
@@ -110,6 +111,8 @@ def _check_op(graph: Graph, op: Op) -> None:
     elif op.kind in ("TANH", "LOGISTIC"):
         if x.size != y.size:
             raise _Refuse("input and output sizes differ")
+    elif op.kind == "SOFTMAX":
+        _check_softmax(op, x, y)
 
 
 def _same_quant(x: Tensor, y: Tensor) -> None:
@@ -201,6 +204,23 @@ def _check_pad(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if want != y.shape:
         raise _Refuse(f"output shape {y.shape}, paddings give {want}")
     _same_quant(x, y)
+
+
+def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
+    if x.shape != y.shape or not x.shape:
+        raise _Refuse("input and output shapes differ")
+    if x.shape[-1] > SOFTMAX_MAX_DEPTH:
+        raise _Refuse(f"rows of {x.shape[-1]} values (at most {SOFTMAX_MAX_DEPTH})")
+    # TFLM's int8 softmax requires this output quantization (it checks it in Prepare).
+    if y.quant.zero_point != -128 or abs(y.quant.scale - 1 / 256) > 0.001 / 256:
+        raise _Refuse(f"output quantization scale {y.quant.scale} zero point "
+                      f"{y.quant.zero_point}; TFLM needs 1/256 and -128")
+    from lenet_edge.codegen.softmax import softmax_params
+
+    try:
+        softmax_params(op.options.get("beta", 1.0), x.quant.scale)
+    except ValueError as why:
+        raise _Refuse(str(why)) from None
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

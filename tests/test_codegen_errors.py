@@ -23,12 +23,13 @@ def _keras_model(kind: str):
     inputs = L.Input((8, 8, 2), batch_size=1)
     if kind == "depthwise":
         x = L.DepthwiseConv2D(3, padding="same")(inputs)
-    elif kind == "softmax":
+    elif kind == "mean":
         x = L.Conv2D(3, 3)(inputs)
+        x = L.GlobalAveragePooling2D(keepdims=True)(x)
     else:
         x = L.Conv2D(3, 3, activation="relu")(inputs)
     x = L.Flatten()(x)
-    x = L.Dense(4, activation="softmax" if kind == "softmax" else None)(x)
+    x = L.Dense(4)(x)
     return keras.Model(inputs, x)
 
 
@@ -80,7 +81,7 @@ def test_missing_file(tmp_path, capsys):
     ("plain", "float", "float (unquantized) model"),
     ("plain", "int16", "int16"),
     ("depthwise", "int8", "DEPTHWISE_CONV_2D is not supported"),
-    ("softmax", "int8", "SOFTMAX is not supported"),
+    ("mean", "int8", "MEAN is not supported"),
 ])
 def test_unsupported_models(kind, mode, expect, tmp_path, capsys):
     path = tmp_path / f"{kind}_{mode}.tflite"
