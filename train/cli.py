@@ -35,16 +35,17 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment):
     (test accuracy, per-class accuracy, parameter count, epochs, wall seconds).
     The next step is `lenet-edge quantize --model OUT/lenet5.keras --out OUT`.
     """
+    from lenet_edge.train.mnist import resolve_source
+
+    resolve_source(data_dir)  # fail on missing data before TensorFlow starts
     quiet_tensorflow()
     from rich.console import Console
 
     from lenet_edge.train.progress import TrainingProgress
-    from lenet_edge.train.mnist import resolve_source
     from lenet_edge.train.training import save
     from lenet_edge.train.training import train as run_train
 
     console = Console(stderr=True)
-    resolve_source(data_dir)  # fail on missing data before TensorFlow starts
     with TrainingProgress(console) as progress:
         result = run_train(variant, epochs=epochs, seed=seed, data_dir=data_dir,
                            train_limit=limit, augment=not no_augment, progress=progress.update)
