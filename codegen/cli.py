@@ -21,12 +21,17 @@ BACKENDS = ("float", "tflite", "tflm", "c")
 @click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
               show_default=True, help="Bundled model to use when --model is not given.")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
-              help="Cortex-M CPU(s) to measure code size for (repeatable). Default: all.")
+              help="Cortex-M CPU(s) the C is for (repeatable): their kernels are generated "
+                   "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7, portable C always; the "
+                   "compiler picks by -mcpu) and their code size measured. Default: all.")
 @click.option("--board", help="Also render a firmware project for this board in DIR/firmware/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("export"), show_default=True, help="Output directory.")
 @click.option("--no-tflm-arena", is_flag=True, help="Skip measuring TFLM's arena (faster).")
-def export(target, model, variant, cpus, board, out_dir, no_tflm_arena):
+@click.option("--unfused", is_flag=True,
+              help="One kernel per op, so lenet5_invoke_traced reports every tensor of the "
+                   ".tflite (slower, bigger arena; for per-layer debugging).")
+def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
@@ -38,7 +43,7 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena):
     model_bytes = resolve_model(model, variant)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
-                            board=board, measure_tflm=not no_tflm_arena,
+                            board=board, measure_tflm=not no_tflm_arena, fuse=not unfused,
                             model_label=model.name if model else f"bundled {variant} model")
     print_export_table(result, console)
     return 0

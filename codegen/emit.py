@@ -76,14 +76,29 @@ def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]
     return (offsets.pop() if len(offsets) == 1 else None), table
 
 
-def render(program: Program, plan: MemoryPlan) -> dict[str, str]:
-    """The C library as {file name: text}."""
+# Kernel paths per CPU: Helium (MVE) on the M55, the DSP extension's SMLAD on M4/M7/M33,
+# portable C everywhere else (and always emitted: the host build uses it).
+PATHS_BY_CPU = {"cortex-m55": "mve", "cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m33": "dsp"}
+_GUARDS = {"mve": "LENET5_HELIUM", "dsp": "LENET5_DSP", "portable": "!LENET5_HELIUM && !LENET5_DSP"}
+
+
+def kernel_paths(cpus) -> tuple[str, ...]:
+    """Which kernel variants to emit for these -mcpu names (order: preferred first)."""
+    wanted = {PATHS_BY_CPU.get(cpu, "portable") for cpu in cpus} | {"portable"}
+    return tuple(p for p in ("mve", "dsp", "portable") if p in wanted)
+
+
+def render(program: Program, plan: MemoryPlan,
+           paths: tuple[str, ...] = ("mve", "dsp", "portable")) -> dict[str, str]:
+    """The C library as {file name: text}; ``paths`` are the kernel variants emitted (the
+    compiler picks one from the target's feature macros)."""
     graph = program.graph
     env = _env()
     stats = program_stats(program, plan)
     x, y = graph.tensor(program.input), graph.tensor(program.output)
     offset, pixel_table = pixel_offset(x.quant.scale, x.quant.zero_point)
-    constants = list(program.constants)
+    constants = [c for c in program.constants if not c.feature or c.feature in paths]
+    guards = {c.name: _GUARDS[c.feature] for c in constants if c.feature and len(paths) > 1}
     if offset is None:
         constants.append(ConstArray("lenet5_pixel_table", "int8_t", pixel_table,
                                     "raw pixel -> int8 input"))
@@ -95,7 +110,7 @@ def render(program: Program, plan: MemoryPlan) -> dict[str, str]:
         code = None
         if not step.alias:
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
-            kernels.append(template.render(s=step, p=step.params).rstrip("\n"))
+            kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
             code = f"{step.name}({in_expr}, {out_expr});"
         call_traced = []
         for t in step.traced:
@@ -112,7 +127,7 @@ def render(program: Program, plan: MemoryPlan) -> dict[str, str]:
         output_scale=_float_literal(y.quant.scale), output_zero_point=y.quant.zero_point,
         arena_bytes=plan.arena_bytes, arena_words=max(1, plan.arena_bytes // 4),
         model_hash=graph.sha256, traced=traced, constants=constants,
-        kernels=kernels, calls=calls, pixel_offset=offset,
+        kernels=kernels, calls=calls, pixel_offset=offset, paths=paths, guards=guards,
     )
     return {name: env.get_template(name + ".j2").render(**ctx) for name in FILES}
 
@@ -146,6 +161,6 @@ def _banner(program: Program, plan: MemoryPlan, stats: Stats) -> str:
         loc = plan.locations[step.output]
         where = f"arena+{loc.offset}" if loc.base == "arena" else loc.base
         kind = "alias" if step.alias else step.kernel + (" in place" if step.in_place else "")
-        lines.append(f"  {step.title:<32} -> tensor {t.index:<3} {'x'.join(map(str, t.shape)):<12}"
+        lines.append(f"  {step.title:<50} -> tensor {t.index:<3} {'x'.join(map(str, t.shape)):<12}"
                      f" {kind:<16} {where}")
     return "/*\n" + "\n".join((" * " + line).rstrip() for line in lines) + "\n */"

@@ -61,9 +61,11 @@ def _quantize_keras(path: Path, data_dir=None) -> bytes:
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
            cpus: tuple[str, ...] = cross.CPUS, board: str | None = None,
            measure_tflm: bool = True, measure_code: bool = True,
-           model_label: str = MODEL_NAME) -> ExportResult:
+           model_label: str = MODEL_NAME, fuse: bool = True) -> ExportResult:
+    """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
+    their code size measured); ``fuse=False``: one step per op, every tensor traced."""
     out_dir = Path(out_dir)
-    library = generate_c(model_bytes, model_label)
+    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus)
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
@@ -108,7 +110,8 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
         ))
     report = dict(
         model=MODEL_NAME, model_sha256=graph.sha256, model_bytes=len(model_bytes),
-        target=target, macs_dense=stats.macs_dense, macs_executed=stats.macs_executed,
+        target=target, fused=program.fused, kernel_paths=list(library.paths),
+        macs_dense=stats.macs_dense, macs_executed=stats.macs_executed,
         weights_bytes=stats.weights_bytes, arena_bytes=stats.arena_bytes,
         traced_tensors=[t for t, _ in library.traced_tensors], layers=layers,
         tflm_arena_bytes=None, code_bytes=None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lenet_edge.codegen.emit import Stats, program_stats, render
+from lenet_edge.codegen.cross import CPUS
+from lenet_edge.codegen.emit import Stats, kernel_paths, program_stats, render
 from lenet_edge.codegen.lower import Program, lower
 from lenet_edge.codegen.memory_plan import MemoryPlan, plan_memory
 from lenet_edge.codegen.reader import parse_model
@@ -18,6 +19,7 @@ class GeneratedLibrary:
     program: Program
     plan: MemoryPlan
     stats: Stats
+    paths: tuple[str, ...] = ("portable",)  # kernel variants in the C (mve, dsp, portable)
 
     @property
     def traced_tensors(self) -> list[tuple[int, int]]:
@@ -33,11 +35,15 @@ class GeneratedLibrary:
         return directory
 
 
-def generate_c(model: bytes, name: str = "model.tflite") -> GeneratedLibrary:
+def generate_c(model: bytes, name: str = "model.tflite", *, fuse: bool = True,
+               cpus=CPUS) -> GeneratedLibrary:
+    """``fuse=False``: one step per op, every op output traced (the test build);
+    ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted."""
     graph = parse_model(model, name)
     validate_graph(graph)
-    program = lower(graph)
+    program = lower(graph, fuse=fuse)
     plan = plan_memory(program)
-    files = render(program, plan)
+    paths = kernel_paths(cpus)
+    files = render(program, plan, paths)
     return GeneratedLibrary(files=files, program=program, plan=plan,
-                            stats=program_stats(program, plan))
+                            stats=program_stats(program, plan), paths=paths)

@@ -103,9 +103,8 @@ def lower(graph: Graph, fuse: bool = True) -> Program:
         else:
             steps.append(_LOWER[op.kind](graph, op))
         i += len(group)
-    for step in steps:
-        if step.traced == ():
-            step.traced = (step.output,)
+    for step in steps:  # scratch steps (traced=None) report nothing
+        step.traced = () if step.traced is None else (step.traced or (step.output,))
     return Program(graph=graph, input=c_input, output=c_output, steps=steps, fused=fuse)
 
 
@@ -183,15 +182,13 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     input_offset = -x.quant.zero_point
     ph = padding_offsets(pad, sh, 1, ih, kh, oh)
     pw = padding_offsets(pad, sw, 1, iw, kw, ow)
-    taps = _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw)
     active = [[c for c in range(ic) if weights[o, :, :, c].any()] for o in range(oc)]
-    macs_dense, macs_executed = taps * ic * oc, taps * sum(len(a) for a in active)
+    # Dense: every tap of every output (padding taps included, as a MAC count usually is).
+    macs_dense = oh * ow * kh * kw * ic * oc
     steps: list[Step] = []
     # An input exactly the kernel's size with one output pixel is a fully connected layer.
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
-        step = _lower_fc(graph, group, conv=True)
-        step.macs_dense, step.macs_executed = macs_dense, macs_dense
-        return [step]
+        return [_lower_fc(graph, group, conv=True)]
     source = x.index
     bottom = max(0, (oh - 1) * sh - ph + kh - ih)
     right = max(0, (ow - 1) * sw - pw + kw - iw)
@@ -248,9 +245,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         ]
     else:
         constants.append(ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                                    "OHWI", feature="portable"))
-        constants += _dsp_row_weights(prefix, weights.reshape(oc * kh, row_len))
-        constants += _mve_row_weights(prefix, weights.reshape(oc * kh, row_len))
+                                    "OHWI: rows of kw * ic contiguous weights"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
@@ -259,50 +254,20 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
-        mve_chunks=_mve_chunks(row_len),
+        mve_chunks=_vector_chunks(row_len),
     )
     fused = len(group) > 1
     steps.append(Step(
         name=prefix + ("_fused" if fused else ""), kernel="conv2d_sparse" if sparse else "conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
-        macs_executed=macs_executed if not post["pool"] else
-        macs_executed * gh * gw * len(poff) // (oh * ow)))
+        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
     return steps
 
 
-def _dsp_row_weights(prefix: str, rows: np.ndarray) -> list[ConstArray]:
-    """Rows of int8 weights for SMLAD: each 4 weights w0..w3 become two words of int16
-    pairs (w0, w2) and (w1, w3), matching __sxtb16(x) and __sxtb16(__ror(x, 8)) of the
-    four input bytes; the row's last len % 4 weights stay int8 (scalar tail)."""
-    n, length = rows.shape
-    words = length // 4
-    quads = rows[:, :words * 4].astype(np.int32).reshape(n, words, 4)
-    lo = np.stack([quads[..., 0], quads[..., 1]], axis=-1)  # low halves of the 2 words
-    hi = np.stack([quads[..., 2], quads[..., 3]], axis=-1)
-    packed = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
-    out = [ConstArray(f"{prefix}_weights_dsp", "int32_t", packed.reshape(-1),
-                      "int16 pairs for SMLAD: per row, per 4 weights (w0,w2), (w1,w3)",
-                      feature="dsp")]
-    if length % 4:
-        out.append(ConstArray(f"{prefix}_weights_tail", "int8_t",
-                              rows[:, words * 4:].reshape(-1), "last weights of each row",
-                              feature="dsp"))
-    return out
-
-
-def _mve_chunks(length: int) -> list[tuple[int, int]]:
-    """(offset, lanes) of the 16-byte vectors that cover a row of ``length`` bytes."""
+def _vector_chunks(length: int) -> list[tuple[int, int]]:
+    """(offset, lanes) of the 16-byte Helium vectors that cover a row of ``length`` bytes."""
     return [(o, min(16, length - o)) for o in range(0, length, 16)]
-
-
-def _mve_row_weights(prefix: str, rows: np.ndarray) -> list[ConstArray]:
-    """Rows padded to whole 16-byte vectors (zeros in the tail lanes) for Helium."""
-    n, length = rows.shape
-    padded = np.zeros((n, -(-length // 16) * 16), dtype=np.int8)
-    padded[:, :length] = rows
-    return [ConstArray(f"{prefix}_weights_mve", "int8_t", padded.reshape(-1),
-                       "rows padded to 16-byte vectors for Helium", feature="mve")]
 
 
 def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tensor:
@@ -310,12 +275,6 @@ def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tenso
     t = Tensor(index=len(graph.tensors), name=name, shape=shape, dtype="int8", quant=quant)
     graph.tensors.append(t)
     return t
-
-
-def _valid_taps(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw) -> int:
-    rows = sum(1 for oy in range(oh) for ky in range(kh) if 0 <= oy * sh - ph + ky < ih)
-    cols = sum(1 for ox in range(ow) for kx in range(kw) if 0 <= ox * sw - pw + kx < iw)
-    return rows * cols
 
 
 def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
@@ -340,14 +299,10 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
                            np.zeros(pad_to, np.int32)])
     pairs = pairs + [(0, 0)] * pad_to
     post = _post_ops(graph, group)
-    # Portable: [block][input][4 outputs] so one input load feeds 4 accumulators.
-    interleaved = padded.reshape(blocks, FC_BLOCK, n_in).transpose(0, 2, 1).reshape(-1)
-    constants = [ConstArray(f"{prefix}_weights", "int8_t", interleaved,
-                            "[out block][in][4 outs]", feature="portable"),
+    constants = [ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
+                            f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows"),
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
-    constants += _dsp_row_weights(prefix, padded)
-    constants += _mve_row_weights(prefix, padded)
     constants += _requant_constants(prefix, pairs)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
@@ -357,7 +312,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
                   prefix=prefix, lut=post["lut_table"] is not None,
-                  row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_mve_chunks(n_in),
+                  row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
                   what="Conv2D as a dot product" if conv else
                   "FullyConnected" + ("PerChannel" if w.quant.per_channel else ""))
     return Step(name=prefix + ("_fused" if len(group) > 1 else ""), kernel="fully_connected",

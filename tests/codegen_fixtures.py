@@ -56,23 +56,35 @@ def stress_inputs(n: int, size: int = 784, side: int = 28, seed: int = 1234):
     return out
 
 
-def assert_matches_tflm(model_path, lib, inputs):
-    """Outputs and every op output tensor of the C equal TFLM's, input by input."""
+def assert_matches_tflm(model_path, libs, inputs):
+    """Outputs and every traced tensor of each C library equal TFLM's, input by input.
+
+    ``libs``: one HostModel or several (e.g. the fused build, which traces the tensors it
+    materialises, and the unfused build, which traces every op output). Together they must
+    trace every op output of the model."""
     import numpy as np
 
     from lenet_edge.quantize.tflm import TflmModel
 
+    libs = libs if isinstance(libs, (list, tuple)) else [libs]
     ref = TflmModel(model_path, preserve_all_tensors=True)
-    outputs, traces = lib.trace_batch(inputs)
-    assert sorted(traces) == sorted(t for op in ref.ops for t in op.outputs)
+    every = sorted(t for op in ref.ops for t in op.outputs)
+    runs = [lib.trace_batch(inputs) for lib in libs]
+    traced = set()
+    for _, traces in runs:
+        assert set(traces) <= set(every)
+        traced |= set(traces)
+    assert sorted(traced) == every
     for i, x in enumerate(inputs):
         expected = ref.invoke(x).reshape(-1)
-        if not np.array_equal(expected, outputs[i]):
-            raise AssertionError(f"input {i}: output {outputs[i]} != TFLM {expected}")
-        for t, values in traces.items():
-            want = ref.tensor(t).reshape(-1)
-            if not np.array_equal(want, values[i]):
-                bad = np.flatnonzero(want != values[i])
-                raise AssertionError(f"input {i}: tensor {t} differs from TFLM at {bad.size} "
-                                     f"positions, first {bad[0]}: {values[i][bad[0]]} vs "
-                                     f"{want[bad[0]]}")
+        for k, (outputs, traces) in enumerate(runs):
+            if not np.array_equal(expected, outputs[i]):
+                raise AssertionError(f"library {k}, input {i}: output {outputs[i]} != TFLM "
+                                     f"{expected}")
+            for t, values in traces.items():
+                want = ref.tensor(t).reshape(-1)
+                if not np.array_equal(want, values[i]):
+                    bad = np.flatnonzero(want != values[i])
+                    raise AssertionError(
+                        f"library {k}, input {i}: tensor {t} differs from TFLM at {bad.size} "
+                        f"positions, first {bad[0]}: {values[i][bad[0]]} vs {want[bad[0]]}")

@@ -1,5 +1,7 @@
 """Both LeNet-5 variants: the host-built C equals TFLM on every output byte and every
 intermediate tensor, for all 10,000 MNIST test digits and 10,000 random/extreme inputs.
+Two builds per variant: the fused one that ships (its outputs and the tensors it
+materialises) and the unfused one (fuse=False), which traces every op output.
 
 Split in chunks so pytest-xdist spreads the TFLM reference runs over the workers.
 """
@@ -26,9 +28,12 @@ N = 10_000
 def host_libs(lenet_model_files, tmp_path_factory):
     libs = {}
     for variant, path in lenet_model_files.items():
-        out = tmp_path_factory.mktemp(f"exact-{variant}")
-        result = export(path.read_bytes(), out, measure_tflm=False, measure_code=False)
-        libs[variant] = HostModel(build_shared_library(result.c_dir, out / "lib.so"))
+        libs[variant] = []
+        for fuse in (True, False):
+            out = tmp_path_factory.mktemp(f"exact-{variant}-{'fused' if fuse else 'unfused'}")
+            result = export(path.read_bytes(), out, measure_tflm=False, measure_code=False,
+                            fuse=fuse)
+            libs[variant].append(HostModel(build_shared_library(result.c_dir, out / "lib.so")))
     return libs
 
 

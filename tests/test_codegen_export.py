@@ -49,13 +49,17 @@ def test_export_is_deterministic(lenet_model_files, tmp_path):
         (tmp_path / "b" / "export_report.json").read_bytes()
 
 
+@pytest.mark.parametrize("fuse", [True, False])
 @pytest.mark.parametrize("variant", ["modern", "classic"])
-def test_host_c_matches_tflm_on_mnist_digits(variant, lenet_model_files, mnist_test, tmp_path):
-    """Strict host build, then every traced tensor equals TFLM's on real digits."""
+def test_host_c_matches_tflm_on_mnist_digits(variant, fuse, lenet_model_files, mnist_test,
+                                             tmp_path):
+    """Strict host build, then every traced tensor equals TFLM's on real digits: the fused
+    build traces the tensors it materialises (each fused group's last), the unfused all."""
     from lenet_edge.codegen.export import export
 
     model = lenet_model_files[variant]
-    result = export(model.read_bytes(), tmp_path, measure_tflm=False, measure_code=False)
+    result = export(model.read_bytes(), tmp_path, measure_tflm=False, measure_code=False,
+                    fuse=fuse)
     lib = HostModel(build_shared_library(result.c_dir, tmp_path / "lib.so"))
     images, _ = mnist_test
     pixels = images[:200]
@@ -64,7 +68,14 @@ def test_host_c_matches_tflm_on_mnist_digits(variant, lenet_model_files, mnist_t
                                   .reshape(len(pixels), -1))
     outputs, traces = lib.trace_batch(inputs)
     ref = TflmModel(model, preserve_all_tensors=True)
-    assert [t for t, _ in lib.trace_layout] == [op.outputs[0] for op in ref.ops]
+    every = [op.outputs[0] for op in ref.ops]
+    traced = [t for t, _ in lib.trace_layout]
+    if fuse:
+        assert traced == [t for t in every if t in traced] and every[-1] in traced
+        assert len(traced) < len(every)
+        assert result.report["arena_bytes"] <= 2560
+    else:
+        assert traced == every
     for i, x in enumerate(inputs):
         np.testing.assert_array_equal(ref.invoke(x).reshape(-1), outputs[i])
         for t, values in traces.items():

@@ -42,7 +42,20 @@ def _padded(L):
     return inputs, L.Dense(5, activation="tanh")(x)
 
 
+def _fused_pools(L):
+    """Conv + pool pairs the generator fuses: non-square pools, a strided SAME conv, and
+    a conv with all-zero kernel slices feeding an average pool."""
+    inputs = L.Input((11, 9, 3), batch_size=1)
+    x = L.Conv2D(5, 3, strides=(1, 2), padding="same", activation="relu")(inputs)
+    x = L.MaxPooling2D((2, 1))(x)
+    x = L.Conv2D(6, (2, 3), padding="valid", name="masked")(x)
+    x = L.AveragePooling2D(2)(x)
+    x = L.Flatten()(x)
+    return inputs, L.Dense(4)(x)
+
+
 MODELS = {
+    "fused_pools": (_fused_pools, True),
     "strided_same_per_channel": (_strided, True),
     "strided_same_per_tensor": (_strided, False),
     "zero_slices": (_zero_slices, True),
@@ -61,7 +74,7 @@ def _build(name: str) -> bytes:
     weights = [w if w.ndim > 1 else rng.normal(0, 0.1, w.shape).astype(w.dtype)
                for w in model.get_weights()]
     model.set_weights(weights)
-    if name == "zero_slices":
+    if name in ("zero_slices", "fused_pools"):
         layer = model.get_layer("masked")
         kernel, bias = layer.get_weights()  # (kh, kw, in, out)
         for out_c, in_c in [(0, 1), (0, 2), (2, 0), (3, 3), (5, 1)]:
@@ -86,14 +99,21 @@ def test_generated_model_bit_exact(name, tmp_path):
     else:
         assert any(w.quant.per_channel for w in conv_weights)
     result = export(data, tmp_path / "out", measure_tflm=False, measure_code=False)
+    unfused = export(data, tmp_path / "unfused", measure_tflm=False, measure_code=False,
+                     fuse=False)
     if name == "zero_slices":
         assert {"TANH", "LOGISTIC", "AVERAGE_POOL_2D"} <= kinds
         assert result.report["macs_executed"] < result.report["macs_dense"]
+        assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name == "fused_pools":
+        fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
+        assert ["CONV_2D", "MAX_POOL_2D"] in fused and ["CONV_2D", "AVERAGE_POOL_2D"] in fused
         assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
     if name == "pad_nonsquare":
         assert "PAD" in kinds
     if name.startswith("strided"):
         assert {"RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D"} <= kinds
-    lib = HostModel(build_shared_library(result.c_dir, tmp_path / "lib.so"))
+    libs = [HostModel(build_shared_library(r.c_dir, r.out_dir / "lib.so"))
+            for r in (result, unfused)]
     size = graph.tensor(graph.inputs[0]).size
-    assert_matches_tflm(path, lib, stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name)))
+    assert_matches_tflm(path, libs, stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name)))
