@@ -61,6 +61,12 @@ uint32_t board_counter_read(void);
 /* Milliseconds since board_init(), derived from the counter (wraps at 2^32). */
 uint32_t board_millis(void);
 
+/* Deepest stack use since reset, in bytes: the stack is painted with BOARD_STACK_PAINT
+ * at reset and this counts the words no longer painted (a lower bound if a frame
+ * happened to store the paint value itself). */
+#define BOARD_STACK_PAINT 0x5AC4C0DEu
+uint32_t board_stack_used(void);
+
 /* System reset through SCB->AIRCR (flushes the UART first). Does not return. */
 void board_reset(void) __attribute__((noreturn));
 

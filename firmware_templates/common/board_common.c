@@ -162,3 +162,16 @@ void board_init(void)
     port_uart_init();
     __asm volatile("cpsie i" ::: "memory");
 }
+
+/* ---- stack high-water mark (paint left by reset_c in startup.c) ---- */
+
+extern uint32_t _sstack, _estack;
+
+uint32_t board_stack_used(void)
+{
+    const uint32_t *p = &_sstack;
+    while (p < &_estack && *p == BOARD_STACK_PAINT) {
+        ++p;
+    }
+    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
+}
