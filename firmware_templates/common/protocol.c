@@ -233,6 +233,7 @@ static void handle_info(uint32_t seq)
     text("\n");
     kv_uint("arena_bytes", LENET5_ARENA_BYTES);
     kv_uint("traced_tensors", LENET5_NUM_TRACED_TENSORS);
+    kv_uint("stack_used", board_stack_used());
     kv_uint("rx_dropped", board_uart_rx_dropped());
     kv_uint("frames_ok", stats.frames_ok);
     kv_uint("frames_bad", stats.frames_bad);

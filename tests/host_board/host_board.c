@@ -84,6 +84,9 @@ int board_uart_read(uint32_t timeout_ms)
 
 int board_uart_poll(void) { return board_uart_read(0); }
 uint32_t board_uart_rx_dropped(void) { return 0; }
+
+/* The host process has no painted stack to measure. */
+uint32_t board_stack_used(void) { return 0; }
 uint32_t board_counter_read(void) { return (uint32_t)(now_ns() - t0); }
 uint32_t board_millis(void) { return (uint32_t)((now_ns() - t0) / 1000000u); }
 
