@@ -123,6 +123,10 @@ def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    try:  # registers the project's custom layers (classic LeNet-5's sparse C3)
+        import lenet_edge.train.models  # noqa: F401
+    except ImportError:
+        pass
     model = keras.models.load_model(keras_path, compile=False)
     x = images.reshape(len(images), 28, 28, 1).astype(np.float32) / 255.0
     try:

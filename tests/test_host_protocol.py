@@ -102,7 +102,11 @@ def test_host_build_answers_info_and_matches_tflm(host_device_binary, lenet_mode
                 assert np.array_equal(results[i].output, ref.invoke(x).reshape(-1)), i
             traces = session.trace(inputs[0])
             ref.invoke(inputs[0])
-            assert [t.tensor_index for t in traces] == [t for op in ref.ops for t in op.outputs]
+            # The C may fuse ops (then it traces the fused op's output): a subsequence of
+            # TFLM's op outputs, in execution order, ending with the model output.
+            op_outputs = [t for op in ref.ops for t in op.outputs]
+            traced = [t.tensor_index for t in traces]
+            assert traced == [t for t in op_outputs if t in traced] and traced[-1] == op_outputs[-1]
             for t in traces:
                 assert np.array_equal(t.data, ref.tensor(t.tensor_index).reshape(-1))
 
