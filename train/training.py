@@ -147,12 +147,17 @@ def save(result: TrainResult, out_dir: Path) -> tuple[Path, Path]:
 
 
 def save_keras(model, path: Path) -> None:
-    """``model.save``, then pin the zip's timestamps and Keras' date_saved, so the same
-    weights always give the same bytes."""
+    """Save the inference model only (no optimizer state, no compile config: a third of the
+    size), with the zip's timestamps and Keras' date_saved pinned, so the same weights
+    always give the same bytes."""
     import json
     import zipfile
 
-    model.save(path)
+    from lenet_edge.train.models import build_model, variant_of
+
+    clean = build_model(variant_of(model))
+    clean.set_weights(model.get_weights())
+    clean.save(path)
     with zipfile.ZipFile(path) as zin:
         entries = [(info, zin.read(info.filename)) for info in zin.infolist()]
     with zipfile.ZipFile(path, "w") as zout:
@@ -161,10 +166,28 @@ def save_keras(model, path: Path) -> None:
                 meta = json.loads(data)
                 meta["date_saved"] = "1980-01-01@00:00:00"
                 data = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = info.compress_type
             fixed.external_attr = info.external_attr
             zout.writestr(fixed, data)
+
+
+def _renumber_shared_objects(config):
+    """Keras names shared config objects by their Python id(); number them in order of
+    appearance instead (same object, same number), so the file does not change per process."""
+    numbers = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: numbers.setdefault(v, len(numbers) + 1) if k == "shared_object_id"
+                    else walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(config)
 
 
 class _ProgressCallback:
