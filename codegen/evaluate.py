@@ -14,48 +14,10 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
 from lenet_edge.errors import LenetEdgeError
-
-
-def _int8_inputs(images: np.ndarray) -> np.ndarray:
-    return (images.astype(np.int16) - 128).astype(np.int8).reshape(len(images), -1)
-
-
-def run_float(keras_path: Path, images: np.ndarray) -> np.ndarray:
-    import keras
-
-    import lenet_edge.train.models  # noqa: F401  (registers the custom layers)
-
-    model = keras.saving.load_model(keras_path, compile=False)
-    x = images.astype(np.float32)[..., None] / 255.0
-    return np.asarray(model.predict(x, batch_size=500, verbose=0))
-
-
-def run_tflite(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # the older package name, where that is what is installed
-        from tflite_runtime.interpreter import Interpreter
-
-    interp = Interpreter(model_content=model_bytes)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    x = _int8_inputs(images)
-    result = np.empty((len(x), int(np.prod(out["shape"]))), dtype=np.int8)
-    for i in track(range(len(x)), description="tflite", transient=True):
-        interp.set_tensor(inp["index"], x[i].reshape(inp["shape"]))
-        interp.invoke()
-        result[i] = interp.get_tensor(out["index"]).reshape(-1)
-    return result
-
-
-def run_tflm(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
-    from lenet_edge.quantize.tflm import TflmModel
-
-    return TflmModel(model_bytes).run_batch(_int8_inputs(images), progress="tflm")
+from lenet_edge.quantize.evaluate import float_logits, litert_logits, pixels_to_int8, tflm_logits
 
 
 def run_c(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
@@ -65,7 +27,7 @@ def run_c(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="lenet5-eval-") as tmp:
         result = export(model_bytes, tmp, measure_tflm=False, measure_code=False)
         lib = HostModel(build_shared_library(result.c_dir, Path(tmp) / "liblenet5.so"))
-        return lib.invoke_batch(_int8_inputs(images))
+        return lib.invoke_batch(pixels_to_int8(images))
 
 
 def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern",
@@ -85,11 +47,11 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
     for backend in backends:
         if backend == "float":
             keras_path = Path(keras_model) if keras_model else bundled_model(variant, "keras")
-            outputs[backend] = run_float(keras_path, images)
+            outputs[backend] = float_logits(keras_path, images)
         elif backend == "tflite":
-            outputs[backend] = run_tflite(model_bytes, images)
+            outputs[backend] = litert_logits(model_bytes, images, progress="tflite")
         elif backend == "tflm":
-            outputs[backend] = run_tflm(model_bytes, images)
+            outputs[backend] = tflm_logits(model_bytes, images, progress="tflm")
         elif backend == "c":
             outputs[backend] = run_c(model_bytes, images)
     results = {"model": str(model_path), "images": int(len(images)), "backends": {}}

@@ -97,43 +97,18 @@ def tflm_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
 
 
 def tflite_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # the older name of the same interpreter
-        from tflite_runtime.interpreter import Interpreter
+    from lenet_edge.quantize.litert import LiteRTModel
 
-    interp = Interpreter(model_content=Path(tflite).read_bytes())
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
-    result = np.empty((len(inputs), int(np.prod(out["shape"]))), dtype=np.int8)
-    for i, x in enumerate(inputs):
-        interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"]))
-        interp.invoke()
-        result[i] = interp.get_tensor(out["index"]).reshape(-1)
-    return result
+    return LiteRTModel(tflite).run_batch(inputs, progress="TFLite reference")
 
 
 def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
     """argmax of the float model on pixel/255, or None without a .keras model."""
     if keras_path is None:
         return None
-    import os
+    from lenet_edge.quantize.evaluate import float_logits
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    try:  # registers the project's custom layers (classic LeNet-5's sparse C3)
-        import lenet_edge.train.models  # noqa: F401
-    except ImportError:
-        pass
-    model = keras.models.load_model(keras_path, compile=False)
-    x = images.reshape(len(images), 28, 28, 1).astype(np.float32) / 255.0
-    try:
-        out = np.asarray(model.predict(x, batch_size=256, verbose=0))
-    except Exception:  # a model built with a fixed batch of 1
-        out = np.concatenate([np.asarray(model(x[i : i + 1], training=False)) for i in range(len(x))])
-    return out.reshape(len(x), -1).argmax(axis=1)
+    return float_logits(keras_path, images).argmax(axis=1)
 
 
 def tensor_names(tflite: Path) -> dict[int, str]:

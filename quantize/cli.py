@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lenet_edge.train.progress import quiet_tensorflow
+from lenet_edge.quiet import import_tensorflow_quietly
 
 
 @click.command()
@@ -29,7 +29,7 @@ def quantize(model_path, out_dir, data_dir, limit):
     generated C matches) and under the TFLite interpreter, their agreement, model bytes
     and op list.
     """
-    quiet_tensorflow()
+    import_tensorflow_quietly()
     from rich.console import Console
 
     from lenet_edge.quantize.convert import load_keras_model

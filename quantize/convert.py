@@ -13,16 +13,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.quiet import silenced_native_output
 
 CALIBRATION_IMAGES = 1000
 # What a LeNet-5 int8 graph may contain; anything else means the conversion went wrong.
@@ -80,7 +78,7 @@ def convert_int8(model, calibration: np.ndarray) -> bytes:
     # Keras 3 models convert through a SavedModel: its signature has the batch-1 input
     # shape, and the converter freezes the variables it holds.
     with tempfile.TemporaryDirectory() as saved:
-        with _quiet():
+        with silenced_native_output():
             fixed.export(saved, format="tf_saved_model", verbose=False,
                          input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -97,31 +95,8 @@ def _convert(converter, representative) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with _quiet():
+    with silenced_native_output():
         return converter.convert()
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The converter prints MLIR and calibration chatter from C++ straight to fds 1 and 2;
-    keep the user's terminal clean (its errors still arrive as Python exceptions)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            os.dup2(devnull.fileno(), 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
 
 
 def op_names(model_bytes: bytes) -> list[str]:
@@ -137,12 +112,12 @@ def op_names(model_bytes: bytes) -> list[str]:
 
 def check_int8_model(model_bytes: bytes) -> None:
     """Refuse a conversion that is not what the rest of the pipeline relies on."""
-    from ai_edge_litert.interpreter import Interpreter
+    from lenet_edge.quantize.litert import litert_interpreter
 
     unexpected = sorted(set(op_names(model_bytes)) - ALLOWED_OPS)
     if unexpected:
         raise LenetEdgeError(f"the int8 graph contains unexpected ops: {', '.join(unexpected)}")
-    interp = Interpreter(model_content=model_bytes)
+    interp = litert_interpreter(model_bytes)
     (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
     if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
         raise LenetEdgeError("converter did not produce int8 input/output tensors")

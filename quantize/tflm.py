@@ -7,36 +7,24 @@ TFLM needs for a model.
 
 from __future__ import annotations
 
-import contextlib
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.quiet import silenced_native_output
 
 
-def _model_bytes(model: bytes | bytearray | str | Path) -> bytes:
+def model_bytes_of(model: bytes | bytearray | str | Path) -> bytes:
+    """The .tflite bytes of ``model``: bytes as they are, or a path's contents."""
     if isinstance(model, (bytes, bytearray)):
         return bytes(model)
     path = Path(model)
     if not path.is_file():
         raise LenetEdgeError(f"model file not found: {path}")
     return path.read_bytes()
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence what the TFLM C++ code prints on fd 2 (allocation failures we expect)."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 @dataclass(frozen=True)
@@ -53,7 +41,7 @@ def model_ops(model: bytes | str | Path) -> list[OpRecord]:
     """The operators of subgraph 0 with their tensor indices, in execution order."""
     from tflite_micro import runtime
 
-    data = _model_bytes(model)
+    data = model_bytes_of(model)
     root = runtime.schema_fb.Model.GetRootAsModel(data, 0)
     graph = root.Subgraphs(0)
     ops = []
@@ -72,7 +60,37 @@ def model_ops(model: bytes | str | Path) -> list[OpRecord]:
     return ops
 
 
-class TflmModel:
+class BatchRunner:
+    """Batch evaluation over a subclass's `invoke(input) -> output` and `output_shape`."""
+
+    output_shape: tuple[int, ...]
+    output_details: dict
+
+    def invoke(self, input_int8: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_batch(self, inputs_int8: np.ndarray,
+                  progress: str | Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Outputs for a batch of inputs (first axis is the batch), flattened per input.
+
+        ``progress``: a description for a transient progress bar, or a callable
+        ``(done, total)`` called after each input.
+        """
+        n = len(inputs_int8)
+        out = np.empty((n, int(np.prod(self.output_shape))), dtype=self.output_details["dtype"])
+        indices = range(n)
+        if isinstance(progress, str):
+            from rich.progress import track
+
+            indices = track(indices, description=progress, transient=True)
+        for i in indices:
+            out[i] = self.invoke(inputs_int8[i]).reshape(-1)
+            if callable(progress):
+                progress(i + 1, n)
+        return out
+
+
+class TflmModel(BatchRunner):
     """A model loaded into the TFLM reference interpreter.
 
     With ``preserve_all_tensors`` every intermediate tensor keeps its value after
@@ -88,7 +106,7 @@ class TflmModel:
     ):
         from tflite_micro import runtime
 
-        self.model_bytes = _model_bytes(model)
+        self.model_bytes = model_bytes_of(model)
         config = (
             runtime.InterpreterConfig.kPreserveAllTensors
             if preserve_all_tensors
@@ -128,19 +146,6 @@ class TflmModel:
         """Every op's output tensor after the last invoke, by tensor index."""
         return {t: self.tensor(t) for op in self.ops for t in op.outputs}
 
-    def run_batch(self, inputs_int8: np.ndarray, progress: str | None = None) -> np.ndarray:
-        """Outputs for a batch of inputs (first axis is the batch), flattened per input."""
-        n = len(inputs_int8)
-        out = np.empty((n, int(np.prod(self.output_shape))), dtype=self.output_details["dtype"])
-        indices = range(n)
-        if progress:
-            from rich.progress import track
-
-            indices = track(indices, description=progress, transient=True)
-        for i in indices:
-            out[i] = self.invoke(inputs_int8[i]).reshape(-1)
-        return out
-
 
 def tflm_arena_bytes(model: bytes | str | Path, granularity: int = 16) -> int:
     """The smallest tensor arena with which TFLM loads and runs ``model`` on this host.
@@ -151,13 +156,13 @@ def tflm_arena_bytes(model: bytes | str | Path, granularity: int = 16) -> int:
     """
     from tflite_micro import runtime
 
-    data = _model_bytes(model)
+    data = model_bytes_of(model)
     probe = None
 
     def fits(size: int) -> bool:
         nonlocal probe
         try:
-            with _quiet_native_stderr():
+            with silenced_native_output(2):
                 interp = runtime.Interpreter.from_bytes(data, arena_size=size)
                 if probe is None:
                     details = interp.get_input_details(0)

@@ -12,7 +12,8 @@ import pytest
 from lenet_edge.bundled import bundled_model
 from lenet_edge.cli import main
 from lenet_edge.quantize.convert import calibration_images
-from lenet_edge.quantize.evaluate import litert_interpreter, litert_logits, pixels_to_int8
+from lenet_edge.quantize.evaluate import litert_logits, pixels_to_int8
+from lenet_edge.quantize.litert import litert_interpreter
 from lenet_edge.quantize.pipeline import quantize
 from lenet_edge.quantize.tflm import TflmModel
 from lenet_edge.train.models import c3_mask

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lenet_edge.train.progress import quiet_tensorflow
+from lenet_edge.quiet import import_tensorflow_quietly
 
 VARIANT_CHOICES = ("modern", "classic")
 
@@ -38,7 +38,7 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment):
     from lenet_edge.train.mnist import resolve_source
 
     resolve_source(data_dir)  # fail on missing data before TensorFlow starts
-    quiet_tensorflow()
+    import_tensorflow_quietly()
     from rich.console import Console
 
     from lenet_edge.train.progress import TrainingProgress

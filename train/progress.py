@@ -1,29 +1,6 @@
-"""Rich progress bars for training and quantization, and TensorFlow's log noise off."""
+"""Rich progress bars for training and quantization."""
 
 from __future__ import annotations
-
-import os
-import sys
-
-
-def quiet_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, absl) kept off the terminal.
-
-    TF 2.21 prints those lines before it reads TF_CPP_MIN_LOG_LEVEL, so fd 2 is pointed
-    at /dev/null for the import only; a failing import still raises normally.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class TrainingProgress:
