@@ -70,54 +70,34 @@ def _cmsdk(base: int, rx_irq: int) -> dict:
 _MPS2_FLASH = MemoryRegion(0x00000000, 0x00400000)  # ZBT SSRAM1 (QEMU loads the ELF here)
 _MPS2_RAM = MemoryRegion(0x20000000, 0x00400000)  # ZBT SSRAM2&3
 
+
+def _mps2(name: str, core: str, cpu: str, arch_flags: tuple[str, ...]) -> Board:
+    """The QEMU MPS2 boards differ only in their core: 25 MHz, CMSDK UART0, SysTick."""
+    return Board(
+        name=name,
+        description=f"QEMU MPS2 {name.rsplit('-', 1)[1].upper()}, {core}, 25 MHz",
+        template="qemu-mps",
+        cpu=cpu,
+        arch_flags=arch_flags,
+        has_fpu="-mfloat-abi=hard" in arch_flags,
+        has_dwt_cyccnt=False,
+        clock_hz=25_000_000,
+        flash=_MPS2_FLASH,
+        ram=_MPS2_RAM,
+        num_irqs=32,
+        uart=_cmsdk(0x40004000, 0),
+        qemu_machine=name.removeprefix("qemu-"),
+    )
+
+
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
-        Board(
-            name="qemu-mps2-an385",
-            description="QEMU MPS2 AN385, Cortex-M3, 25 MHz",
-            template="qemu-mps",
-            cpu="cortex-m3",
-            arch_flags=("-mfloat-abi=soft",),
-            has_fpu=False,
-            has_dwt_cyccnt=False,
-            clock_hz=25_000_000,
-            flash=_MPS2_FLASH,
-            ram=_MPS2_RAM,
-            num_irqs=32,
-            uart=_cmsdk(0x40004000, 0),
-            qemu_machine="mps2-an385",
-        ),
-        Board(
-            name="qemu-mps2-an386",
-            description="QEMU MPS2 AN386, Cortex-M4F, 25 MHz",
-            template="qemu-mps",
-            cpu="cortex-m4",
-            arch_flags=("-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
-            has_fpu=True,
-            has_dwt_cyccnt=False,
-            clock_hz=25_000_000,
-            flash=_MPS2_FLASH,
-            ram=_MPS2_RAM,
-            num_irqs=32,
-            uart=_cmsdk(0x40004000, 0),
-            qemu_machine="mps2-an386",
-        ),
-        Board(
-            name="qemu-mps2-an500",
-            description="QEMU MPS2 AN500, Cortex-M7 (double-precision FPU), 25 MHz",
-            template="qemu-mps",
-            cpu="cortex-m7",
-            arch_flags=("-mfpu=fpv5-d16", "-mfloat-abi=hard"),
-            has_fpu=True,
-            has_dwt_cyccnt=False,
-            clock_hz=25_000_000,
-            flash=_MPS2_FLASH,
-            ram=_MPS2_RAM,
-            num_irqs=32,
-            uart=_cmsdk(0x40004000, 0),
-            qemu_machine="mps2-an500",
-        ),
+        _mps2("qemu-mps2-an385", "Cortex-M3", "cortex-m3", ("-mfloat-abi=soft",)),
+        _mps2("qemu-mps2-an386", "Cortex-M4F", "cortex-m4",
+              ("-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")),
+        _mps2("qemu-mps2-an500", "Cortex-M7 (double-precision FPU)", "cortex-m7",
+              ("-mfpu=fpv5-d16", "-mfloat-abi=hard")),
         Board(
             name="qemu-mps3-an547",
             description="QEMU MPS3 AN547 (SSE-300), Cortex-M55 with FPU and MVE, 32 MHz",
