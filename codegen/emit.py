@@ -33,7 +33,8 @@ def program_stats(program: Program, plan: MemoryPlan) -> Stats:
     return Stats(
         macs_dense=sum(s.macs_dense for s in program.steps),
         macs_executed=sum(s.macs_executed for s in program.steps),
-        weights_bytes=sum(c.nbytes for c in program.constants),
+        # What scalar and DSP cores compile; Helium swaps sparse packs for dense rows.
+        weights_bytes=sum(c.nbytes for c in program.constants if c.feature != "mve"),
         arena_bytes=plan.arena_bytes,
     )
 
@@ -79,7 +80,7 @@ def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]
 # Kernel paths per CPU: Helium (MVE) on the M55, the DSP extension's SMLAD on M4/M7/M33,
 # portable C everywhere else (and always emitted: the host build uses it).
 PATHS_BY_CPU = {"cortex-m55": "mve", "cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m33": "dsp"}
-_GUARDS = {"mve": "LENET5_HELIUM", "dsp": "LENET5_DSP", "portable": "!LENET5_HELIUM && !LENET5_DSP"}
+_GUARDS = {"mve": "LENET5_HELIUM", "scalar": "!LENET5_HELIUM"}
 
 
 def kernel_paths(cpus) -> tuple[str, ...]:
@@ -97,8 +98,9 @@ def render(program: Program, plan: MemoryPlan,
     stats = program_stats(program, plan)
     x, y = graph.tensor(program.input), graph.tensor(program.output)
     offset, pixel_table = pixel_offset(x.quant.scale, x.quant.zero_point)
-    constants = [c for c in program.constants if not c.feature or c.feature in paths]
-    guards = {c.name: _GUARDS[c.feature] for c in constants if c.feature and len(paths) > 1}
+    mve = "mve" in paths
+    constants = [c for c in program.constants if c.feature != "mve" or mve]
+    guards = {c.name: _GUARDS[c.feature] for c in constants if c.feature and mve}
     if offset is None:
         constants.append(ConstArray("lenet5_pixel_table", "int8_t", pixel_table,
                                     "raw pixel -> int8 input"))

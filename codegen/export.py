@@ -102,7 +102,9 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
         loc = plan.locations[step.output]
         layers.append(dict(
             ops=[graph.ops[i].kind for i in step.op_indices], op_indices=list(step.op_indices),
-            kernel="alias" if step.alias else step.kernel, output_tensor=step.output,
+            kernel="alias" if step.alias else
+            step.kernel + ("_sparse" if step.params.get("sparse") else ""),
+            output_tensor=step.output,
             output_shape=list(graph.tensor(step.output).shape),
             output_location=loc.base if loc.base != "arena" else f"arena+{loc.offset}",
             macs_dense=step.macs_dense, macs_executed=step.macs_executed,

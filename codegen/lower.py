@@ -38,7 +38,7 @@ class ConstArray:
     ctype: str  # "int8_t", "int32_t", "uint16_t", ...
     values: np.ndarray  # flat
     comment: str = ""
-    feature: str = ""  # "" (always), "dsp", "mve", "portable": compiled only on that path
+    feature: str = ""  # "" (always), "mve" (Helium only), "scalar" (all but Helium)
 
     @property
     def nbytes(self) -> int:
@@ -132,6 +132,8 @@ def _name(op: Op) -> str:
 
 
 def _requant_constants(prefix: str, pairs: list[tuple[int, int]]) -> list[ConstArray]:
+    # The C's rounding doubling high multiply relies on multipliers >= 0 (no saturation).
+    assert all(0 <= m < 2**31 for m, _ in pairs), pairs
     return [
         ConstArray(f"{prefix}_multiplier", "int32_t",
                    np.array([m for m, _ in pairs], dtype=np.int32), "Q31 multipliers"),
@@ -229,23 +231,29 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
     row_len = kw * ic
+    dense = ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
+                       "OHWI: rows of kw * ic contiguous weights")
     if sparse:
-        # Per out channel: [ky][connected in channel][kx]; all-zero slices are not stored.
+        # Scalar and DSP code skip all-zero slices: per out channel [ky][connected in
+        # channel][kx]. Helium keeps dense rows (zeros included): a row costs a couple of
+        # 16-lane vector MACs whatever its zeros, which beats per-channel code.
         packed = [weights[o][:, :, active[o]].transpose(0, 2, 1).reshape(-1) for o in range(oc)]
         starts = np.cumsum([0] + [len(a) for a in active])
+        dense.feature = "mve"
         constants += [
-            ConstArray(f"{prefix}_weights", "int8_t",
+            ConstArray(f"{prefix}_weights_sparse", "int8_t",
                        np.concatenate(packed) if packed else np.zeros(0, np.int8),
-                       "per out channel: [kh][connected in channel][kw]"),
+                       "per out channel: [kh][connected in channel][kw]", feature="scalar"),
             ConstArray(f"{prefix}_in_start", "uint16_t", starts.astype(np.uint16),
-                       "connections of out channel c: in_list[in_start[c] .. in_start[c+1])"),
+                       "connections of out channel c: in_list[in_start[c] .. in_start[c+1])",
+                       feature="scalar"),
             ConstArray(f"{prefix}_in_list", "uint16_t",
                        np.array([c for a in active for c in a], dtype=np.uint16),
-                       "connected input channels"),
+                       "connected input channels", feature="scalar"),
+            dense,
         ]
     else:
-        constants.append(ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                                    "OHWI: rows of kw * ic contiguous weights"))
+        constants.append(dense)
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
@@ -258,7 +266,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     )
     fused = len(group) > 1
     steps.append(Step(
-        name=prefix + ("_fused" if fused else ""), kernel="conv2d_sparse" if sparse else "conv2d",
+        name=prefix + ("_fused" if fused else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
         macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
@@ -368,7 +376,21 @@ def _lower_pad(graph: Graph, op: Op) -> Step:
                                             before=before, value=y.quant.zero_point))
 
 
+def _lower_softmax(graph: Graph, op: Op) -> Step:
+    from lenet_edge.codegen.softmax import exp_table
+
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    depth = x.shape[-1]
+    prefix = _name(op)
+    table = exp_table(op.options.get("beta", 1.0), x.quant.scale)
+    return Step(name=prefix, kernel="softmax", op_indices=(op.index,), input=x.index,
+                output=y.index, params=dict(rows=x.size // depth, depth=depth, prefix=prefix),
+                constants=[ConstArray(f"{prefix}_exp", "int32_t", table,
+                                      "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
+
+
 _LOWER = {
+    "SOFTMAX": _lower_softmax,
     "AVERAGE_POOL_2D": _lower_pool,
     "MAX_POOL_2D": _lower_pool,
     "TANH": _lower_lut,

@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 
 
-def firmware_model_bytes(tmp_path_factory) -> bytes:
-    """The bundled modern model (what ships) or, while it is not committed yet, the
-    project's LeNet-5 with seeded random weights, converted by the real TFLite converter."""
+def firmware_model_bytes(tmp_path_factory, variant: str = "modern") -> bytes:
+    """The bundled model (what ships) or, while it is not committed yet, the project's
+    LeNet-5 with seeded random weights, converted by the real TFLite converter."""
     from lenet_edge.bundled import bundled_model
     from lenet_edge.errors import LenetEdgeError
 
     try:
-        return bundled_model("modern").read_bytes()
+        return bundled_model(variant).read_bytes()
     except LenetEdgeError:
         from lenet_edge.train.mnist import load_mnist
         from tests.codegen_models import lenet_tflite
 
-        return lenet_tflite("modern", seed=1, images=load_mnist("test")[0])
+        return lenet_tflite(variant, seed=1, images=load_mnist("test")[0])
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,18 @@ def export_dir(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("fw-export")
     export(firmware_model_bytes(tmp_path_factory), out, measure_tflm=False, measure_code=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def classic_export_dir(tmp_path_factory) -> Path:
+    """The classic variant exported: its fused tanh + average pool and C3 zero slices run
+    through every core's kernels (scalar, DSP, Helium) too."""
+    from lenet_edge.codegen.export import export
+
+    out = tmp_path_factory.mktemp("fw-export-classic")
+    export(firmware_model_bytes(tmp_path_factory, "classic"), out, measure_tflm=False,
+           measure_code=False)
     return out
 
 

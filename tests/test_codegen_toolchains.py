@@ -35,6 +35,26 @@ def test_cross_compiles_with_werror(cpu, exports, tmp_path):
         assert sizes["data"] == 0
         assert sizes["bss"] == max(4, result.report["arena_bytes"])
         assert sizes["rodata"] >= result.report["weights_bytes"]
+        assert sizes["code"] < 4096  # inference code beyond the weights, -Os
+
+
+# The kernel variant each core compiles (chosen by the compiler from -mcpu's features).
+SIGNATURE = {"cortex-m0plus": None, "cortex-m3": None, "cortex-m4": "smlad",
+             "cortex-m7": "smlad", "cortex-m55": "vmladava.s8"}
+
+
+@pytest.mark.arm
+@pytest.mark.parametrize("cpu", cross.CPUS)
+def test_each_core_compiles_its_kernel_variant(cpu, exports, tmp_path):
+    import subprocess
+
+    c_dir = exports["modern"].c_dir
+    asm = tmp_path / "model.s"
+    subprocess.run([cross.GCC, *cross.CPU_FLAGS[cpu], *cross.CFLAGS, f"-I{c_dir}", "-S",
+                    str(c_dir / "lenet5_model.c"), "-o", str(asm)], check=True)
+    text = asm.read_text()
+    for mnemonic in ("smlad", "vmladava.s8"):
+        assert (mnemonic in text) == (SIGNATURE[cpu] == mnemonic), (cpu, mnemonic)
 
 
 @pytest.mark.parametrize("variant", ["modern", "classic"])

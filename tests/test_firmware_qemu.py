@@ -19,7 +19,7 @@ from lenet_edge.firmware_templates.boards import QEMU_BOARDS, get_board
 from lenet_edge.firmware_templates.build import build_firmware
 from lenet_edge.firmware_templates.qemu import pid_alive, run_qemu, start_qemu
 from lenet_edge.firmware_templates.render import render_firmware
-from tests.firmware_fixtures import export_dir, mnist_digits  # noqa: F401
+from tests.firmware_fixtures import classic_export_dir, export_dir, mnist_digits  # noqa: F401
 
 pytestmark = [pytest.mark.qemu, pytest.mark.arm]
 
@@ -33,12 +33,19 @@ def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
     return False
 
 
+@pytest.mark.parametrize("variant", ["modern", "classic"])
 @pytest.mark.parametrize("board_name", QEMU_BOARDS)
-def test_board_matches_tflm_over_serial(board_name, export_dir, mnist_digits, tmp_path):
+def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digits, tmp_path):
+    """Each board compiles the export with its own -mcpu, so this runs that core's kernel
+    variant (Helium on the M55, DSP on the M4F and M7, scalar C on the M3)."""
     from lenet_edge.host.session import DeviceSession
     from lenet_edge.quantize.tflm import TflmModel
 
+    export_dir = request.getfixturevalue("export_dir" if variant == "modern"
+                                         else "classic_export_dir")
     inputs, _ = mnist_digits
+    if variant == "classic":
+        inputs = inputs[:50]
     expected = TflmModel(export_dir / "model" / "lenet5_int8.tflite").run_batch(inputs)
     board = get_board(board_name)
     elf = build_firmware(board, export_dir, tmp_path / "fw").elf
