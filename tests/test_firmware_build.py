@@ -88,6 +88,17 @@ def test_render_is_deterministic_and_self_contained(export_dir, tmp_path):
     assert (a / "build" / "lenet5-nucleo-f446re.hex").is_file()
 
 
+def test_one_firmware_folder_rebuilds_for_another_board(export_dir, tmp_path):
+    """Switching boards in one folder re-renders and recompiles everything with the new
+    board's flags (a hard-float object must never reach the soft-float Cortex-M0+ link)."""
+    fw = tmp_path / "fw"
+    for board in ("nucleo-f446re", "nucleo-g071rb", "nucleo-f446re"):
+        result = build_firmware(board, export_dir, fw)
+        assert result.elf.name == f"lenet5-{board}.elf" and result.elf.is_file()
+    header = (fw / "common" / "board_config.h").read_text()
+    assert '"nucleo-f446re"' in header
+
+
 def test_heap_use_fails_the_build(export_dir, tmp_path):
     fw = render_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw")
     main_c = fw / "common" / "main.c"
