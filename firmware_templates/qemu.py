@@ -83,7 +83,7 @@ def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None
         "-nographic",
         "-icount", "shift=0",
         "-kernel", str(elf),
-        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         "-monitor", f"unix:{monitor},server=on,wait=off" if monitor else "none",
     ]
     return cmd

@@ -14,6 +14,7 @@ actually used), so a corrupted or misattributed answer is never taken as a resul
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -93,6 +94,18 @@ class _Tx:
     sent_at: float = field(default=0.0)
 
 
+def _disable_nagle(port) -> None:
+    """On a TCP link (socket://, rfc2217://) send small frames at once: with Nagle's
+    algorithm a frame written behind an unacknowledged one waits for the peer's delayed
+    ACK (tens of ms), which throttles pipelined requests. pyserial does not set this."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
 class DeviceSession:
     """One open link to a device. Use as a context manager, or call `close()`."""
 
@@ -117,6 +130,7 @@ class DeviceSession:
                 "(or the emulator is running) and the URL is right, e.g. /dev/ttyACM0 or "
                 "socket://127.0.0.1:PORT."
             ) from exc
+        _disable_nagle(self._port)
         self.deframer = P.Deframer()
         self.stats = LinkStats()
         self._next_tx = 0
