@@ -53,3 +53,42 @@ def mnist_digits():
 
     images, labels = load_mnist("test")
     return (images[:100].astype(np.int16) - 128).astype(np.int8), labels[:100]
+
+
+class RawLink:
+    """A plain TCP connection to QEMU's UART for reading the boot banner.
+
+    pyserial's socket:// drains whatever is waiting when it opens, and QEMU (wait=on)
+    starts the guest the moment a client connects, so the banner can be lost there;
+    a plain socket discards nothing.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        import socket
+
+        host, port = url.removeprefix("socket://").rsplit(":", 1)
+        self._sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self._buffer = b""
+
+    def read_until(self, terminator: bytes = b"\n") -> bytes:
+        """Bytes up to and including ``terminator``; what arrived before a timeout else."""
+        import socket
+
+        while terminator not in self._buffer:
+            try:
+                chunk = self._sock.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            self._buffer += chunk
+        end = self._buffer.find(terminator)
+        end = len(self._buffer) if end < 0 else end + len(terminator)
+        line, self._buffer = self._buffer[:end], self._buffer[end:]
+        return line
+
+    def write(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def close(self) -> None:
+        self._sock.close()

@@ -13,13 +13,17 @@ import time
 
 import numpy as np
 import pytest
-import serial
 
 from lenet_edge.firmware_templates.boards import QEMU_BOARDS, get_board
 from lenet_edge.firmware_templates.build import build_firmware
 from lenet_edge.firmware_templates.qemu import pid_alive, run_qemu, start_qemu
 from lenet_edge.firmware_templates.render import render_firmware
-from tests.firmware_fixtures import classic_export_dir, export_dir, mnist_digits  # noqa: F401
+from tests.firmware_fixtures import (  # noqa: F401
+    RawLink,
+    classic_export_dir,
+    export_dir,
+    mnist_digits,
+)
 
 pytestmark = [pytest.mark.qemu, pytest.mark.arm]
 
@@ -84,7 +88,7 @@ def test_fault_is_reported_over_uart(export_dir, tmp_path):
     """))
     elf = build_firmware("qemu-mps2-an385", export_dir, fw).elf
     with run_qemu("qemu-mps2-an385", elf) as url:
-        link = serial.serial_for_url(url, timeout=5)
+        link = RawLink(url)
         assert link.read_until(b"\n").startswith(b"lenet-edge ")
         link.write(b"!")
         link.read_until(b"\n")
@@ -97,7 +101,7 @@ def test_fault_is_reported_over_uart(export_dir, tmp_path):
 def test_reset_restarts_the_firmware(export_dir, tmp_path):
     elf = build_firmware("qemu-mps2-an386", export_dir, tmp_path / "fw").elf
     with start_qemu("qemu-mps2-an386", elf) as q:
-        link = serial.serial_for_url(q.url, timeout=5)
+        link = RawLink(q.url)
         banner = link.read_until(b"\n")
         assert banner.startswith(b"lenet-edge ") and b"qemu-mps2-an386" in banner
         q.reset()
@@ -149,7 +153,7 @@ def test_cli_flash_qemu_prints_url_and_stops_on_ctrl_c(export_dir, tmp_path):
         first = proc.stdout.readline()
         pid = int(re.search(r"\(pid (\d+)\)", first).group(1))
         url = re.fullmatch(r"serial: (socket://127\.0\.0\.1:\d+)\n", proc.stdout.readline()).group(1)
-        link = serial.serial_for_url(url, timeout=5)
+        link = RawLink(url)
         assert b"qemu-mps2-an500 cortex-m7" in link.read_until(b"\n")
         link.close()
         proc.send_signal(signal.SIGINT)
