@@ -163,6 +163,7 @@ def bench(boards, variants, count, throughput_count, out_dir, data_dir):
 
     from lenet_edge.codegen.export import export
     from lenet_edge.firmware_templates.boards import BOARDS, QEMU_BOARDS
+    from lenet_edge.quantize.evaluate import pixels_to_int8
     from lenet_edge.quantize.tflm import TflmModel
     from lenet_edge.train.mnist import load_mnist
 
@@ -173,8 +174,8 @@ def bench(boards, variants, count, throughput_count, out_dir, data_dir):
                                  f" (got {board!r})")
     variants = list(variants) or list(VARIANTS)
     images, _ = load_mnist("test", data_dir)
-    inputs = (images[:count].astype(np.int16) - 128).astype(np.int8).reshape(count, -1)
-    stream = (images[count:count + throughput_count].astype(np.int16) - 128).astype(np.int8)
+    inputs = pixels_to_int8(images[:count]).reshape(count, -1)
+    stream = pixels_to_int8(images[count:count + throughput_count])
     stream = stream.reshape(len(stream), -1)
     cpus = tuple(sorted({BOARDS[b].cpu for b in boards}))
     console = Console(width=max(Console().width, 120))

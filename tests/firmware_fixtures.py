@@ -47,12 +47,11 @@ def classic_export_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mnist_digits():
     """The first 100 MNIST test digits as int8 model inputs (pixel - 128), and labels."""
-    import numpy as np
-
+    from lenet_edge.quantize.evaluate import pixels_to_int8
     from lenet_edge.train.mnist import load_mnist
 
     images, labels = load_mnist("test")
-    return (images[:100].astype(np.int16) - 128).astype(np.int8), labels[:100]
+    return pixels_to_int8(images[:100]), labels[:100]
 
 
 class RawLink:

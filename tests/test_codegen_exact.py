@@ -13,6 +13,7 @@ import pytest
 
 from lenet_edge.codegen.export import export
 from lenet_edge.codegen.host_build import HostModel, build_shared_library
+from lenet_edge.quantize.evaluate import pixels_to_int8
 from tests.codegen_fixtures import (  # noqa: F401
     assert_matches_tflm,
     lenet_model_files,
@@ -48,7 +49,7 @@ def _chunk(array: np.ndarray, k: int) -> np.ndarray:
 def test_all_mnist_test_digits(variant, chunk, host_libs, lenet_model_files, mnist_test):
     images = mnist_test[0]
     assert len(images) == N
-    inputs = (_chunk(images, chunk).astype(np.int16) - 128).astype(np.int8).reshape(-1, 784)
+    inputs = pixels_to_int8(_chunk(images, chunk)).reshape(-1, 784)
     assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from lenet_edge.codegen import cross
 from lenet_edge.codegen.export import export
+from lenet_edge.quantize.evaluate import pixels_to_int8
 from lenet_edge.codegen.host_build import (
     HostModel,
     build_sanitizer_harness,
@@ -63,7 +64,7 @@ def test_sanitizers_over_test_set(variant, exports, mnist_test, tmp_path):
     exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")
     images = mnist_test[0]
     inputs = np.concatenate([
-        (images.astype(np.int16) - 128).astype(np.int8).reshape(len(images), -1),
+        pixels_to_int8(images).reshape(len(images), -1),
         stress_inputs(500),
     ])
     outputs = run_sanitizer_harness(exe, inputs, tmp_path, 10)

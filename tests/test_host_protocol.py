@@ -12,6 +12,7 @@ import pytest
 from lenet_edge.host import protocol as P
 from lenet_edge.host.faultproxy import FaultProxy, FaultRates
 from lenet_edge.host.session import DeviceSession
+from lenet_edge.quantize.evaluate import pixels_to_int8
 from lenet_edge.quantize.tflm import TflmModel
 from tests.host_fixtures import (  # noqa: F401
     host_device_binary,
@@ -64,7 +65,7 @@ def test_corrupted_length_does_not_swallow_following_frames():
 
 def test_input_coding_round_trip_and_compresses_mnist(mnist_test):
     images, _ = mnist_test
-    digits = (images[:2000].reshape(2000, -1).astype(np.int16) - 128).astype(np.int8)
+    digits = pixels_to_int8(images[:2000]).reshape(2000, -1)
     sizes = []
     for d in digits:
         enc = P.encode_input(d)
@@ -87,7 +88,7 @@ def test_host_build_answers_info_and_matches_tflm(host_device_binary, lenet_mode
     model = lenet_model_files["modern"]
     images, _ = mnist_test
     n = 300
-    inputs = (images[:n].reshape(n, -1).astype(np.int16) - 128).astype(np.int8)
+    inputs = pixels_to_int8(images[:n]).reshape(n, -1)
     rng = np.random.default_rng(3)
     inputs = np.concatenate([inputs, rng.integers(-128, 128, (50, 784)).astype(np.int8)])
     ref = TflmModel(model, preserve_all_tensors=True)
@@ -115,7 +116,7 @@ def test_host_build_answers_info_and_matches_tflm(host_device_binary, lenet_mode
 def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, mnist_test, rate):
     images, _ = mnist_test
     n = 300
-    inputs = (images[:n].reshape(n, -1).astype(np.int16) - 128).astype(np.int8)
+    inputs = pixels_to_int8(images[:n]).reshape(n, -1)
     with run_host_device(host_device_binary) as (url, _):
         with DeviceSession(url) as clean:
             expected = dict(clean.infer_stream(enumerate(inputs)))
