@@ -21,9 +21,11 @@ from rich.table import Table
 
 
 def main() -> None:
+    from lenet_edge.firmware_templates.boards import DEFAULT_BOARD
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10000)
-    parser.add_argument("--board", default="qemu-mps2-an386")
+    parser.add_argument("--board", default=DEFAULT_BOARD)
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--json", default="validation_throughput.json")
     args = parser.parse_args()

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-# TensorFlow (float reference) logs at import; keep the validation output readable.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click
 from rich.console import Console

@@ -6,16 +6,12 @@ emulated serial port -> report. Every step is the same code the single commands 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-# TensorFlow (float reference) logs at import; keep the validation output readable.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click
 from rich.console import Console
 
-DEFAULT_BOARD = "qemu-mps2-an386"
+from lenet_edge.firmware_templates.boards import DEFAULT_BOARD
 
 
 @click.command("demo")
