@@ -110,7 +110,9 @@ class Deframer:
     are kept (``take_garbage``) so the caller can show them or spot a boot banner.
     """
 
-    def __init__(self, max_payload: int = 1 << 16):
+    def __init__(self, max_payload: int = MIN_MAX_PAYLOAD):
+        # A damaged header passes its CRC-8 about once in 256 times; the length cap keeps
+        # such a false header from making the parser wait for kilobytes (see `give_up_partial`).
         self.max_payload = max_payload
         self._buf = bytearray()
         self._garbage = bytearray()
@@ -155,6 +157,17 @@ class Deframer:
             pos = end
         del buf[:pos]
         return frames
+
+    def give_up_partial(self) -> bool:
+        """Stop waiting for the rest of a frame whose header looked valid: if that header
+        was a false one, the real frames behind it are already here. The next `feed` (even
+        of no bytes) searches again from one byte past its sync. True if there was one."""
+        if not self._buf.startswith(SYNC) or len(self._buf) < HEADER_SIZE:
+            return False
+        self.stats.header_errors += 1
+        self._skip(self._buf, 0, 1)
+        del self._buf[:1]
+        return True
 
     def _skip(self, buf: bytearray, start: int, end: int) -> None:
         if end > start:

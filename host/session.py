@@ -84,6 +84,7 @@ class _Request:
     check: Callable[[P.Frame], object]
     attempts: int = 0
     done: bool = False
+    probe: bool = False  # an empty ECHO that only asks "is the device there?"
 
 
 @dataclass
@@ -138,7 +139,6 @@ class DeviceSession:
         self._garbage_sample = bytearray()
         self._info: P.DeviceInfo | None = None
         self._answered_once = False
-        self._bytes_in = 0
         self.expected_hash4: bytes | None = None
         self.window_bytes = 0  # 0: one request at a time (until INFO says more)
 
@@ -185,6 +185,7 @@ class DeviceSession:
             )
         self._info = info
         self.window_bytes = min(max(info.int("rx_buffer"), 0), MAX_WINDOW_BYTES)
+        self.deframer.max_payload = max(info.int("max_payload"), P.MIN_MAX_PAYLOAD)
         if self.expected_hash4 is None:
             self.expected_hash4 = P.hash_prefix(info.model_hash)
         return info
@@ -305,15 +306,19 @@ class DeviceSession:
         in_flight = 0
         exhausted = False
         last_progress = time.monotonic()
-        bytes_at_progress = self._bytes_in
         silences = 0
         answered_any = False
+        crc_errors_at_timeout = self.deframer.stats.crc_errors
+        alive = False  # since the last timeout, some intact frame (or frame header) came back
 
         def lose(tx: _Tx) -> None:
             nonlocal in_flight
             outstanding.pop(tx.tx_id, None)
             in_flight -= tx.size
             request = tx.request
+            if request.probe:
+                request.done = True  # a probe is never resent: the next timeout sends another
+                return
             if request.done or request in resend:
                 return
             request.attempts += 1
@@ -355,7 +360,7 @@ class DeviceSession:
                 self._write(P.encode_frame(request.type, seq, request.payload))
                 if not outstanding or len(outstanding) == 1:
                     last_progress = time.monotonic()
-            if not outstanding and not resend and exhausted:
+            if not resend and exhausted and all(t.request.probe for t in outstanding.values()):
                 return
 
             # 2. Read what came back.
@@ -366,11 +371,20 @@ class DeviceSession:
                     lose(tx)
             progressed = False
             for frame in frames:
+                alive = True
                 tx = by_seq.get(frame.seq)
                 if tx is None or tx.request.done:
                     self.stats.stale_answers += 1
                     continue
                 request = tx.request
+                if request.probe:
+                    request.done = True
+                    del by_seq[frame.seq]
+                    outstanding.pop(tx.tx_id, None)
+                    in_flight -= tx.size
+                    for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
+                        lose(earlier)
+                    continue
                 if frame.type == P.ERROR:
                     _, text = P.response_status(frame.payload)
                     raise LenetEdgeError(f"the device rejected {what}: {text} (firmware too old?)")
@@ -403,22 +417,31 @@ class DeviceSession:
             now = time.monotonic()
             if progressed:
                 last_progress = now
-                bytes_at_progress = self._bytes_in
                 silences = 0
             elif outstanding and now - last_progress > self.timeout:
                 self.stats.timeouts += 1
-                # Noise (bytes but no valid answer) on a link that has worked is bounded
-                # per request by MAX_ATTEMPTS; true silence, or a link that never gave
-                # one valid answer, by `retries`.
-                noisy = self._bytes_in != bytes_at_progress and self._answered_once
-                if not noisy:
+                # A device that sends intact frames (or intact frame headers whose payload
+                # was then damaged) is there: the link is noisy and each request is
+                # bounded by MAX_ATTEMPTS. Nothing intact at all, `retries` times in a row,
+                # means nobody (or no lenet-edge firmware) is answering.
+                alive = alive or self.deframer.stats.crc_errors != crc_errors_at_timeout
+                if alive:
+                    silences = 0
+                else:
                     silences += 1
                     if silences > self.retries:
                         raise self._silence_error(what, answered_any)
+                # Waiting for the rest of a "frame" behind a header that only looked valid
+                # would hold up every real answer after it.
+                self.deframer.give_up_partial()
                 for tx in list(outstanding.values()):
                     lose(tx)
+                # A lost request says nothing about whether the device is there (a long
+                # frame on a noisy link is often damaged); a short probe sent first does.
+                resend.appendleft(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
                 last_progress = now
-                bytes_at_progress = self._bytes_in
+                alive = False
+                crc_errors_at_timeout = self.deframer.stats.crc_errors
 
     def _silence_error(self, what: str, answered_any: bool) -> LenetEdgeError:
         waited = self.timeout * (self.retries + 1)
@@ -461,7 +484,6 @@ class DeviceSession:
                     self._port.timeout = READ_WAIT_S
         except (serial.SerialException, OSError) as exc:
             raise LenetEdgeError(f"the serial link {self.url} failed: {exc}") from exc
-        self._bytes_in += len(data)
         return data
 
     def _scan_garbage(self) -> bool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 
 import numpy as np
 import pytest
 
+from lenet_edge.errors import LenetEdgeError
 from lenet_edge.host import protocol as P
 from lenet_edge.host.faultproxy import FaultProxy, FaultRates
 from lenet_edge.host.session import DeviceSession
@@ -61,6 +63,21 @@ def test_corrupted_length_does_not_swallow_following_frames():
     first[5] ^= 0x40  # length byte: the header CRC catches it
     frames = P.Deframer().feed(bytes(first) + P.encode_frame(0x82, 2, b"y"))
     assert [f.seq for f in frames] == [2]
+
+
+def test_a_false_header_holds_up_frames_only_until_the_host_gives_up_on_it():
+    # A header whose CRC-8 happens to pass (1 in 256 damaged ones) and claims a long payload.
+    head = struct.pack("<BHH", 0x82, 99, 1000)
+    false_start = P.SYNC + head + bytes([P.crc8(head)])
+    real = P.encode_frame(0x82, 1, b"answer") + P.encode_frame(0x82, 2, b"another")
+    deframer = P.Deframer()
+    assert deframer.feed(false_start + real) == []
+    assert deframer.give_up_partial()
+    assert [f.seq for f in deframer.feed(b"")] == [1, 2]
+    assert not deframer.give_up_partial()
+    # Lengths beyond max_payload are rejected at once.
+    head = struct.pack("<BHH", 0x82, 99, P.MIN_MAX_PAYLOAD + 1)
+    assert [f.seq for f in P.Deframer().feed(P.SYNC + head + bytes([P.crc8(head)]) + real)] == [1, 2]
 
 
 def test_input_coding_round_trip_and_compresses_mnist(mnist_test):
@@ -133,3 +150,71 @@ def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, 
     assert sorted(got) == list(range(n))
     for i in range(n):
         assert np.array_equal(got[i].output, expected[i].output)
+
+
+class _DamageLongChunks(FaultProxy):
+    """Flips the last byte of the first `count` chunks longer than `min_len` going one way
+    (a frame's CRC then fails); everything else passes untouched."""
+
+    def __init__(self, port, *, upstream: bool, min_len: int, count: int):
+        super().__init__(port, FaultRates())
+        self.direction, self.min_len, self.left = upstream, min_len, count
+
+    def _mangle(self, data, upstream):
+        if upstream == self.direction and len(data) > self.min_len and self.left > 0:
+            self.left -= 1
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
+        yield data, 0.0
+
+
+class _GoesDeaf(FaultProxy):
+    """Passes the first `up_bytes` host bytes, then swallows everything (a device that hung)."""
+
+    def __init__(self, port, up_bytes: int):
+        super().__init__(port, FaultRates())
+        self.allowance = up_bytes
+
+    def _mangle(self, data, upstream):
+        if upstream:
+            passed, self.allowance = data[: max(self.allowance, 0)], self.allowance - len(data)
+            yield passed, 0.0
+        else:
+            yield data, 0.0
+
+
+@pytest.mark.parametrize("upstream", [True, False], ids=["requests-damaged", "answers-damaged"])
+def test_a_device_that_is_there_is_not_given_up_after_the_silence_limit(host_device_binary, mnist_test, upstream):
+    """Long frames damaged more times in a row than `retries`: the device still answers
+    the short probes (or sends frames whose payload CRC fails), so the host keeps trying."""
+    images, _ = mnist_test
+    digit = pixels_to_int8(images[:1]).reshape(-1)
+    retries = 3
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as clean:
+            expected = clean.infer(digit).output
+    with run_host_device(host_device_binary) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        # Upstream: the INFER request (~200 bytes); downstream: the INFO answer (~500 bytes).
+        with _DamageLongChunks(port, upstream=upstream, min_len=100 if upstream else 300, count=retries + 3) as proxy:
+            with DeviceSession(proxy.url, timeout=0.2, retries=retries) as session:
+                got = session.infer(digit).output
+                stats = session.link_stats
+    # More damaged attempts than `retries` allows for a silent device, and still an answer.
+    assert proxy.left == 0 and stats["retransmissions"] >= retries + 3
+    assert np.array_equal(got, expected)
+
+
+def test_a_device_that_stops_answering_mid_run_fails_in_bounded_time(host_device_binary, mnist_test):
+    images, _ = mnist_test
+    inputs = pixels_to_int8(images[:200]).reshape(200, -1)
+    with run_host_device(host_device_binary) as (url, _):
+        with _GoesDeaf(int(url.rsplit(":", 1)[1]), up_bytes=5000) as proxy:
+            with DeviceSession(proxy.url, timeout=0.2, retries=3) as session:
+                started = time.monotonic()
+                answered = []
+                with pytest.raises(LenetEdgeError, match="stopped answering INFER"):
+                    for key, _ in session.infer_stream(enumerate(inputs)):
+                        answered.append(key)
+                elapsed = time.monotonic() - started
+    assert 0 < len(answered) < len(inputs)
+    assert elapsed < 0.2 * (3 + 1) + 3
