@@ -7,8 +7,6 @@ through the `tflite-micro` runtime once, and keep its answers. Exact by construc
 
 from __future__ import annotations
 
-import contextlib
-import os
 
 import flatbuffers
 import numpy as np
