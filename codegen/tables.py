@@ -7,7 +7,6 @@ through the `tflite-micro` runtime once, and keep its answers. Exact by construc
 
 from __future__ import annotations
 
-
 import flatbuffers
 import numpy as np
 
