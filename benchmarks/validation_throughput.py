@@ -4,8 +4,10 @@
 
 Exports the bundled model, builds the firmware for the board, starts QEMU and runs the
 real `lenet-edge validate` path; prints a table and writes validation_throughput.json
-(the report's figures plus the machine's load, which the figure depends on: QEMU's
-emulation speed bounds the on-device compute).
+(the report's figures plus the machine's load and CPU steal time, which the figure
+depends on: on a virtual machine, steal slows QEMU's byte-by-byte UART hand-overs).
+
+`--unpinned` runs QEMU without pinning it to one CPU (LENET_EDGE_QEMU_PIN=0), to compare.
 """
 
 from __future__ import annotations
@@ -20,6 +22,22 @@ from rich.console import Console
 from rich.table import Table
 
 
+def cpu_times() -> list[int]:
+    """Aggregate CPU jiffies from /proc/stat (user nice system idle iowait irq softirq steal)."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_percent(before: list[int], after: list[int]) -> float | None:
+    if len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    return round(100.0 * delta[7] / max(sum(delta), 1), 1)
+
+
 def main() -> None:
     from lenet_edge.firmware_templates.boards import DEFAULT_BOARD
 
@@ -28,7 +46,10 @@ def main() -> None:
     parser.add_argument("--board", default=DEFAULT_BOARD)
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--json", default="validation_throughput.json")
+    parser.add_argument("--unpinned", action="store_true", help="do not pin QEMU to one CPU (for comparison)")
     args = parser.parse_args()
+    if args.unpinned:
+        os.environ["LENET_EDGE_QEMU_PIN"] = "0"
 
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.cli import firmware_for
@@ -39,9 +60,11 @@ def main() -> None:
         work = Path(tmp)
         elf, export_dir = firmware_for(args.board, args.model_dir, work, console)
         load_before = os.getloadavg()[0]
+        times_before = cpu_times()
         with run_qemu(args.board, elf) as url:
             result = validate(url, model_dir=export_dir, count=args.count, out_dir=work / "report", console=console)
         load_after = os.getloadavg()[0]
+        times_after = cpu_times()
     r = result.report
     figures = {
         "board": args.board,
@@ -53,7 +76,9 @@ def main() -> None:
         "latency_median": r["latency"]["median"],
         "latency_unit": r["latency"]["unit"],
         "retransmissions": r["link"]["retransmissions"],
+        "qemu_pinned_to_one_cpu": not args.unpinned,
         "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "cpu_steal_percent": steal_percent(times_before, times_after),
         "cpus": os.cpu_count(),
     }
     table = Table(title="validation throughput (QEMU, end to end)")

@@ -5,6 +5,12 @@ SysTick count is a deterministic guest-instruction count) and UART0 on a local T
 in server mode, `wait=on`: the guest starts only when the first client connects, so no
 boot output is lost. The yielded URL is for pyserial (`serial.serial_for_url`).
 
+QEMU's threads are pinned to one host CPU (the quietest one). Its UART model takes one
+byte at a time, each a hand-over between QEMU's I/O thread and its vCPU thread; on a
+virtual machine whose CPUs the hypervisor deschedules (steal time), every wake-up that
+crosses CPUs can wait a whole time slice. On one CPU the hand-overs stay local: measured
+here, 2-3x the digits/s at 25-30 % steal, and no change to the instruction counts.
+
 QEMU never outlives its context: it is killed on normal exit, on exceptions and on
 Ctrl-C; it also gets SIGKILL if the Python process dies (PR_SET_PDEATHSIG), and an
 atexit hook kills any instance still registered.
@@ -55,6 +61,52 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     # Own session: a terminal's Ctrl-C reaches Python, which then stops QEMU in order,
     # instead of QEMU quitting under the host code's feet.
     os.setsid()
+
+
+def _child_setup(cpu: int | None):
+    def setup() -> None:  # runs in the child between fork and exec
+        _die_with_parent()
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+
+    return setup
+
+
+def _quietest_cpu(sample_s: float = 0.05) -> int | None:
+    """The allowed CPU with the most idle time over a short sample; None: don't pin
+    (can't tell, one CPU, or LENET_EDGE_QEMU_PIN=0)."""
+    if os.environ.get("LENET_EDGE_QEMU_PIN", "1") == "0":
+        return None
+    try:
+        allowed = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return None
+    if len(allowed) < 2:
+        return None
+
+    def idle() -> dict[int, int]:
+        out = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name[3:].isdigit():
+                    out[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+        return out
+
+    try:
+        before = idle()
+        time.sleep(sample_s)
+        after = idle()
+    except (OSError, ValueError, IndexError):
+        return None
+    candidates = [cpu for cpu in sorted(allowed) if cpu in before and cpu in after]
+    if not candidates:
+        return None
+    # Ties (an idle machine) go to a CPU that depends on the process, so that parallel
+    # test workers do not all stack their emulators on CPU 0.
+    turn = os.getpid() % len(candidates)
+    candidates = candidates[turn:] + candidates[:turn]
+    return max(candidates, key=lambda cpu: after[cpu] - before[cpu])
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -128,7 +180,7 @@ class QemuInstance:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup(_quietest_cpu()),
         )
         with _live_lock:
             _live.add(proc)

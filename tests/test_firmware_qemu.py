@@ -4,6 +4,7 @@ guest-instruction counts; faults reported over the UART; QEMU never outlives its
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -107,6 +108,24 @@ def test_reset_restarts_the_firmware(export_dir, tmp_path):
         q.reset()
         assert link.read_until(b"\n") == banner
         link.close()
+
+
+def test_qemu_threads_share_one_cpu_unless_told_not_to(export_dir, tmp_path, monkeypatch):
+    """Pinned (its UART hand-overs stay on one CPU); LENET_EDGE_QEMU_PIN=0 turns it off."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("one CPU: nothing to pin")
+    elf = build_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw").elf
+    for pin, expected_cpus in (("1", 1), ("0", len(allowed))):
+        monkeypatch.setenv("LENET_EDGE_QEMU_PIN", pin)
+        with start_qemu("qemu-mps2-an385", elf) as q:
+            link = RawLink(q.url)  # the guest (and its vCPU thread) starts on connect
+            assert link.read_until(b"\n").startswith(b"lenet-edge ")
+            threads = [int(t) for t in os.listdir(f"/proc/{q.pid}/task")]
+            masks = {frozenset(os.sched_getaffinity(t)) for t in threads}
+            link.close()
+        assert len(threads) > 1 and len(masks) == 1, masks
+        assert len(next(iter(masks))) == expected_cpus
 
 
 def test_qemu_killed_on_exception_and_interrupt(export_dir, tmp_path):
