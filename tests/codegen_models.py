@@ -9,7 +9,9 @@ import numpy as np
 
 
 def convert_int8(model, input_shape, rng_seed=0, samples=64, per_channel=True,
-                 representative=None) -> bytes:
+                 representative=None, float_io=False) -> bytes:
+    """`float_io`: keep float32 input and output (the converter then adds a QUANTIZE at
+    the input and a DEQUANTIZE at the output)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(rng_seed)
@@ -26,8 +28,9 @@ def convert_int8(model, input_shape, rng_seed=0, samples=64, per_channel=True,
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if not float_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
     if not per_channel:
         conv._experimental_disable_per_channel = True
     return conv.convert()

@@ -9,6 +9,7 @@ import pytest
 from lenet_edge.codegen.export import export
 from lenet_edge.codegen.host_build import HostModel, build_shared_library
 from lenet_edge.codegen.reader import parse_model
+from lenet_edge.quantize.tflm import TflmModel
 from tests.codegen_fixtures import assert_matches_tflm, stress_inputs
 from tests.codegen_models import convert_int8
 
@@ -117,3 +118,42 @@ def test_generated_model_bit_exact(name, tmp_path):
             for r in (result, unfused)]
     size = graph.tensor(graph.inputs[0]).size
     assert_matches_tflm(path, libs, stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name)))
+
+
+def test_float_boundary_ops_stay_outside_the_c_library(tmp_path):
+    """A float-in/float-out model (the converter adds QUANTIZE at the input, DEQUANTIZE at
+    the output): the C library takes the QUANTIZE output and returns the DEQUANTIZE input,
+    bit-exact with TFLM's values of those tensors, and its header states their quantization."""
+    import re
+
+    import keras
+
+    keras.utils.set_random_seed(7)
+    inputs, outputs = _strided(keras.layers)
+    model = keras.Model(inputs, outputs)
+    data = convert_int8(model, tuple(model.input.shape[1:]), float_io=True)
+    graph = parse_model(data, "float_io.tflite")
+    assert graph.ops[0].kind == "QUANTIZE" and graph.ops[-1].kind == "DEQUANTIZE"
+    c_input, c_output = graph.ops[0].outputs[0], graph.ops[-1].inputs[0]
+
+    result = export(data, tmp_path / "out", measure_tflm=False, measure_code=False)
+    header = (result.c_dir / "lenet5_model.h").read_text()
+    zero_point = int(re.search(r"#define LENET5_INPUT_ZERO_POINT \(?(-?\d+)", header).group(1))
+    assert zero_point == graph.tensor(c_input).quant.zero_point
+    lib = HostModel(build_shared_library(result.c_dir, result.out_dir / "lib.so"))
+
+    ref = TflmModel(data, preserve_all_tensors=True)
+    rng = np.random.default_rng(11)
+    # Beyond the calibrated [0, 1) range too, so the input QUANTIZE saturates.
+    floats = rng.uniform(-0.5, 1.5, (400, *model.input.shape[1:])).astype(np.float32)
+    int8_inputs, expected = [], []
+    for x in floats:
+        float_out = ref.invoke(x)
+        int8_inputs.append(ref.tensor(c_input).reshape(-1))
+        expected.append(ref.tensor(c_output).reshape(-1))
+        out_quant = graph.tensor(c_output).quant
+        dequantized = (expected[-1].astype(np.float32) - out_quant.zero_point) * out_quant.scale
+        assert np.allclose(float_out.reshape(-1), dequantized, rtol=0, atol=1e-6)
+    assert {-128, 127} <= set(np.concatenate(int8_inputs).tolist())
+    got = lib.invoke_batch(np.stack(int8_inputs))
+    assert np.array_equal(got, np.stack(expected))
