@@ -6,15 +6,27 @@ Output layout (a self-contained Makefile project that compiles `../c/`):
     firmware/common/   main.c, board.h, board_common.c, protocol.c/.h, ... (+ rendered .j2)
     firmware/board/    the board folder's files (board.c, and any override of common/)
 
+    firmware/rendered.json  what was rendered: board, lenet-edge version, sha256 per file
+    firmware/board.txt      the board name (read by older lenet-edge versions)
+
 A file in the board folder replaces the common file of the same name (after dropping
 `.j2`), so a board can bring its own start-up or linker script.
+
+`render_project` is the pure part (the project as `{relative path: bytes}`, written
+nowhere); `render_firmware` writes a fresh full rendering; `sync_firmware` brings an
+existing rendering up to date with the current templates file by file, keeping the
+files a user edited (see its docstring).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import shutil
+import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib.resources import files
 from pathlib import Path
@@ -29,6 +41,9 @@ TEMPLATE_ROOT = Path(str(files("lenet_edge.firmware_templates")))
 COMMON_DIR = TEMPLATE_ROOT / "common"
 BOARDS_DIR = TEMPLATE_ROOT / "boards"
 DEFAULT_OPT = "-O2"
+MANIFEST_NAME = "rendered.json"
+BOARD_MARKER = "board.txt"
+RENDERED_DIRS = ("common", "board")  # owned by the rendering, with the top-level Makefile
 _SKIP_SUFFIXES = (".pyc",)
 
 
@@ -63,16 +78,16 @@ def _context(board: Board, model_dir: str, ldscript: str, opt: str) -> dict:
     }
 
 
-def render_firmware(
+def render_project(
     board: str | Board,
     export_dir: str | Path,
     firmware_dir: str | Path | None = None,
     opt: str = DEFAULT_OPT,
-) -> Path:
-    """Render the firmware project for `board` into `export_dir/firmware/` (or `firmware_dir`).
+) -> dict[str, bytes]:
+    """The firmware project for `board` as `{relative path: bytes}`, sorted; writes nothing.
 
-    The project compiles the generated C library in `export_dir/c/`. Rendering is
-    deterministic: the same inputs give byte-identical files. Returns the project folder.
+    `firmware_dir` (default `export_dir/firmware`) only fixes the Makefile's relative path
+    to `export_dir/c/`. Deterministic: the same inputs give the same bytes.
     """
     board = get_board(board)
     export_dir = Path(export_dir)
@@ -101,29 +116,251 @@ def render_firmware(
         trim_blocks=False,
     )
 
-    # Start clean so files dropped from the templates do not linger; keep nothing else.
-    for sub in ("common", "board"):
-        if (fw / sub).exists():
-            shutil.rmtree(fw / sub)
-    (fw / "common").mkdir(parents=True, exist_ok=True)
-    (fw / "board").mkdir(parents=True, exist_ok=True)
+    def render(src: Path) -> bytes:
+        return env.get_template(src.name).render(context).encode("utf-8")
 
+    project: dict[str, bytes] = {}
     for sub, mapping in (("common", common_files), ("board", board_files)):
         for out_name, src in mapping.items():
-            if out_name == "Makefile":
-                continue
-            dest = fw / sub / out_name
-            if src.suffix == ".j2":
-                dest.write_text(env.get_template(src.name).render(context), encoding="utf-8")
-            else:
-                shutil.copyfile(src, dest)
-    makefile_src = board_files.get("Makefile") or common_files["Makefile"]
-    (fw / "Makefile").write_text(env.get_template(makefile_src.name).render(context), encoding="utf-8")
-    (fw / "board.txt").write_text(board.name + "\n", encoding="utf-8")
+            if out_name != "Makefile":
+                project[f"{sub}/{out_name}"] = render(src) if src.suffix == ".j2" else src.read_bytes()
+    project["Makefile"] = render(board_files.get("Makefile") or common_files["Makefile"])
+    return dict(sorted(project.items()))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str | None:
+    return _sha256(path.read_bytes()) if path.is_file() else None
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` unless the file already holds it (so make sees no new timestamp)."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _write_metadata(fw: Path, board: Board, hashes: dict[str, str], opt: str) -> None:
+    manifest = {
+        "board": board.name,
+        "lenet_edge_version": __version__,
+        "opt": opt,
+        "files": dict(sorted(hashes.items())),
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    _write_if_changed(fw / MANIFEST_NAME, text.encode("utf-8"))
+    _write_if_changed(fw / BOARD_MARKER, (board.name + "\n").encode("utf-8"))
+
+
+def read_manifest(firmware_dir: str | Path) -> dict | None:
+    """`firmware/rendered.json`, or None when missing or unreadable (older renderings)."""
+    path = Path(firmware_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("board"), str)
+            and isinstance(manifest.get("files"), dict)):
+        return None
+    return manifest
+
+
+def _write_project(fw: Path, project: dict[str, bytes]) -> list[str]:
+    """Make `fw` hold exactly `project` in Makefile, common/ and board/ (anything else there
+    is removed); only files whose content differs are written. Returns what changed."""
+    changed = []
+    for sub in RENDERED_DIRS:
+        folder = fw / sub
+        if folder.exists() and not folder.is_dir():
+            folder.unlink()
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                rel = f"{sub}/{path.name}"
+                if rel not in project:
+                    _remove(path)
+                    changed.append(rel)
+        folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in project.items():
+        if _write_if_changed(fw / rel, data):
+            changed.append(rel)
+    return sorted(changed)
+
+
+def render_firmware(
+    board: str | Board,
+    export_dir: str | Path,
+    firmware_dir: str | Path | None = None,
+    opt: str = DEFAULT_OPT,
+) -> Path:
+    """Render the firmware project for `board` into `export_dir/firmware/` (or `firmware_dir`).
+
+    A fresh full rendering: edits to rendered files and extra files in common/ and board/
+    are discarded (`build/` is kept). The project compiles the generated C library in
+    `export_dir/c/`. Rendering is deterministic: the same inputs give byte-identical
+    files (files already holding the right bytes are not rewritten). Also writes
+    `rendered.json` and `board.txt`. Returns the project folder.
+    """
+    board = get_board(board)
+    export_dir = Path(export_dir)
+    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    _render_fresh(board, export_dir, fw, opt)
     return fw
 
 
+def _render_fresh(board: Board, export_dir: Path, fw: Path, opt: str) -> list[str]:
+    project = render_project(board, export_dir, fw, opt)
+    changed = _write_project(fw, project)
+    _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt)
+    return changed
+
+
+@dataclass
+class SyncReport:
+    """What `sync_firmware` did to an existing rendering (all paths relative to it)."""
+
+    updated_files: list[str] = field(default_factory=list)  # written or removed
+    kept_edited_files: list[str] = field(default_factory=list)  # edited, template changed too
+    backup_dir: Path | None = None  # previous files of a rendering without a manifest
+
+
+def sync_firmware(
+    board: str | Board,
+    export_dir: str | Path,
+    firmware_dir: str | Path | None = None,
+    rerender: bool = False,
+) -> SyncReport:
+    """Make the firmware project for `board` current with lenet-edge's templates.
+
+    - No project there, or one rendered for another board: a fresh full rendering.
+    - `rerender=True`: a fresh full rendering of the same board, discarding edits.
+    - A project rendered for this board (with `rendered.json`): rendered again in memory
+      and updated file by file. A file whose sha256 still matches the manifest is
+      unedited: it is replaced when the new rendering differs (and only then, so make
+      rebuilds nothing needlessly), removed when its template is gone, and rendered
+      again when deleted. A file the user edited is kept as it is (and keeps its
+      manifest hash, so it stays an edit); it is listed in `kept_edited_files` when the
+      template's output for it changed too. Files the rendering never wrote (added by
+      the user) are left alone.
+    - A project rendered for this board by an older lenet-edge (`board.txt`, no
+      `rendered.json`): which files were edited cannot be told, so if anything differs
+      from the new rendering, the old Makefile, common/ and board/ are first copied to
+      `firmware/.old-<timestamp>/` (`backup_dir`), then the project is rendered afresh.
+
+    The render options (`opt`) recorded in the manifest are kept.
+    """
+    board = get_board(board)
+    export_dir = Path(export_dir)
+    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    manifest = read_manifest(fw)
+    same_board = rendered_board(fw) == board.name
+    opt = manifest.get("opt", DEFAULT_OPT) if manifest and manifest["board"] == board.name else DEFAULT_OPT
+    if not isinstance(opt, str):
+        opt = DEFAULT_OPT
+
+    if not same_board:
+        _render_fresh(board, export_dir, fw, opt)
+        return SyncReport()
+    if rerender:
+        return SyncReport(updated_files=_render_fresh(board, export_dir, fw, opt))
+
+    project = render_project(board, export_dir, fw, opt)
+    if manifest is None:
+        return _sync_legacy(board, fw, project, opt)
+
+    old_hashes = {rel: h for rel, h in manifest["files"].items() if isinstance(h, str) and _owned(rel)}
+    hashes: dict[str, str] = {}
+    report = SyncReport()
+    for rel in sorted(set(project) | set(old_hashes)):
+        path = fw / rel
+        current = _file_sha256(path)
+        old = old_hashes.get(rel)
+        if rel not in project:  # dropped from the templates
+            if current is None:
+                continue
+            if current == old:
+                path.unlink()
+                report.updated_files.append(rel)
+            else:
+                hashes[rel] = old
+                report.kept_edited_files.append(rel)
+            continue
+        new = _sha256(project[rel])
+        if current is None or current == old or current == new:
+            if current != new:
+                _write_if_changed(path, project[rel])
+                report.updated_files.append(rel)
+            hashes[rel] = new
+        else:  # the user's edit: keep it, and keep it counted as one
+            hashes[rel] = old if old is not None else new
+            if new != old:
+                report.kept_edited_files.append(rel)
+    _write_metadata(fw, board, hashes, opt)
+    return report
+
+
+def _owned(rel: str) -> bool:
+    """Whether a manifest path lies in the rendering's places (never outside the folder)."""
+    parts = rel.split("/")
+    return rel == "Makefile" or (len(parts) > 1 and parts[0] in RENDERED_DIRS and ".." not in parts
+                                 and "" not in parts and "\\" not in rel)
+
+
+def _project_files(fw: Path) -> dict[str, Path]:
+    """The files in a project's rendered places (Makefile, common/, board/)."""
+    found = {}
+    if (fw / "Makefile").is_file():
+        found["Makefile"] = fw / "Makefile"
+    for sub in RENDERED_DIRS:
+        if (fw / sub).is_dir():
+            for path in sorted((fw / sub).rglob("*")):
+                if path.is_file() or path.is_symlink():
+                    found[path.relative_to(fw).as_posix()] = path
+    return found
+
+
+def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) -> SyncReport:
+    """A same-board project without a manifest: back it up unless it already equals the
+    new rendering, then render afresh (see `sync_firmware`)."""
+    present = _project_files(fw)
+    backup = None
+    if any(rel not in project or path.is_symlink() or path.read_bytes() != project[rel]
+           for rel, path in present.items()):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = fw / f".old-{stamp}"
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = fw / f".old-{stamp}-{n}"
+        backup.mkdir()
+        if (fw / "Makefile").exists():
+            shutil.copy2(fw / "Makefile", backup / "Makefile", follow_symlinks=False)
+        for sub in RENDERED_DIRS:
+            if (fw / sub).is_dir():
+                shutil.copytree(fw / sub, backup / sub, symlinks=True)
+    changed = _write_project(fw, project)
+    _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt)
+    return SyncReport(updated_files=changed, backup_dir=backup)
+
+
 def rendered_board(firmware_dir: str | Path) -> str | None:
-    """The board a firmware folder was rendered for, or None if it was not rendered here."""
-    marker = Path(firmware_dir) / "board.txt"
+    """The board a firmware folder was rendered for, or None if it was not rendered here.
+
+    Read from `rendered.json`, or from `board.txt` for folders rendered by older versions.
+    """
+    manifest = read_manifest(firmware_dir)
+    if manifest is not None:
+        return manifest["board"]
+    marker = Path(firmware_dir) / BOARD_MARKER
     return marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
