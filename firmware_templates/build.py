@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
-from lenet_edge.firmware_templates.render import render_firmware, rendered_board, target_name
+from lenet_edge.firmware_templates.render import sync_firmware, target_name
 from lenet_edge.firmware_templates.stack import analyse_stack
 
 TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
@@ -53,11 +53,19 @@ class BuildResult:
     flash_capacity: int
     ram_capacity: int
     stack: dict = field(default_factory=dict)  # StackReport.to_dict()
+    # What this build did to an existing rendering of the project (paths relative to
+    # firmware_dir; see render.sync_firmware): files brought up to date with lenet-edge's
+    # templates, edited files kept although their template changed, and where the files
+    # of a rendering by an older lenet-edge (no rendered.json) were copied before it was
+    # rendered again.
+    updated_files: list[str] = field(default_factory=list)
+    kept_edited_files: list[str] = field(default_factory=list)
+    backup_dir: Path | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key in ("firmware_dir", "elf", "bin", "hex"):
-            d[key] = str(d[key])
+        for key in ("firmware_dir", "elf", "bin", "hex", "backup_dir"):
+            d[key] = None if d[key] is None else str(d[key])
         return d
 
     def write_json(self, path: str | Path) -> Path:
@@ -122,20 +130,23 @@ def build_firmware(
     firmware_dir: str | Path | None = None,
     jobs: int = 2,
     json_path: str | Path | None = None,
+    rerender: bool = False,
 ) -> BuildResult:
-    """Render (if needed) and compile the firmware for `board` from `export_dir/c/`.
+    """Render or update, then compile the firmware for `board` from `export_dir/c/`.
 
     `firmware_dir` defaults to `export_dir/firmware`; it is rendered when missing or when
-    it was rendered for another board (an existing project for the same board is built
-    as it is, so hand edits survive). Writes `build/<target>.{elf,bin,hex}` and
-    `build/<target>.json` (the report) there.
+    it was rendered for another board. An existing project for the same board is brought
+    up to date with lenet-edge's templates file by file: unedited rendered files are
+    replaced when their template's output changed, files the user edited are kept
+    (`kept_edited_files` lists those whose template changed too); see
+    `render.sync_firmware`. `rerender=True` renders it afresh, discarding edits.
+    Writes `build/<target>.{elf,bin,hex}` and `build/<target>.json` (the report) there.
     """
     board = get_board(board)
     check_toolchain()
     export_dir = Path(export_dir)
     fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
-    if rendered_board(fw) != board.name:
-        render_firmware(board, export_dir, fw)
+    sync = sync_firmware(board, export_dir, fw, rerender=rerender)
 
     proc = subprocess.run(["make", "-C", str(fw), f"-j{jobs}", "all"], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -161,6 +172,9 @@ def build_firmware(
         flash_capacity=board.flash.length,
         ram_capacity=board.ram.length,
         stack=stack,
+        updated_files=sync.updated_files,
+        kept_edited_files=sync.kept_edited_files,
+        backup_dir=sync.backup_dir,
     )
     result.write_json(json_path or build_dir / f"{target}.json")
     return result

@@ -62,21 +62,56 @@ def size_table(result: BuildResult) -> Table:
     return table
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def print_sync(console: Console, result: BuildResult, rerender: bool = False) -> None:
+    """What the build changed in an existing firmware project, and the edits it kept."""
+    updated = result.updated_files
+    if result.backup_dir is not None:
+        console.print(
+            f"[yellow]{result.firmware_dir} was rendered by an older lenet-edge: rendered it "
+            f"again ({_files(len(updated))} changed); the previous files are in "
+            f"{result.backup_dir} (copy any edits of yours from there)[/yellow]",
+            markup=True, highlight=False, soft_wrap=True,
+        )
+    elif updated:
+        what = "re-rendered {} from lenet-edge's templates" if rerender else "updated {} from newer templates"
+        console.print(f"{what.format(_files(len(updated)))}: {', '.join(updated)}",
+                      markup=False, highlight=False, soft_wrap=True)
+    for rel in result.kept_edited_files:
+        console.print(
+            f"[yellow]warning: kept your edit of {rel}; lenet-edge's template for it changed "
+            f"— `lenet-edge build --rerender` to take the new one[/yellow]",
+            markup=True, highlight=False, soft_wrap=True,
+        )
+
+
 @click.command()
 @BOARD_OPTION
 @EXPORT_OPTION
 @FIRMWARE_OPTION
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Write the size report here [default: <firmware>/build/<target>.json].")
-def build(board, export_dir, firmware_dir, json_path):
+@click.option("--rerender", is_flag=True,
+              help="Render the project again from lenet-edge's templates, discarding edits to "
+                   "rendered files.")
+def build(board, export_dir, firmware_dir, json_path, rerender):
     """Compile the generated firmware with arm-none-eabi-gcc (-Wall -Wextra -Werror).
 
     Writes .elf/.bin/.hex, prints flash and RAM use per section and the worst-case stack,
     and writes them to JSON.
+
+    Renders the firmware project (EXPORT/firmware) when it is missing or was rendered for
+    another board. An existing one is first brought up to date with this lenet-edge's
+    templates, keeping the files you edited (--rerender discards those edits).
     """
     console = Console()
     with console.status(f"building firmware for {board} ..."):
-        result = build_firmware(board, export_dir, firmware_dir, json_path=json_path)
+        result = build_firmware(board, export_dir, firmware_dir, json_path=json_path,
+                                rerender=rerender)
+    print_sync(console, result, rerender)
     console.print(size_table(result))
     stack = result.stack
     console.print(f"deepest call path: {' -> '.join(stack['main_path'])}")
@@ -110,7 +145,9 @@ def flash(board, export_dir, firmware_dir, image, tool, duration):
         image = fw / "build" / f"{target_name(b)}.elf"
         if not image.is_file():
             with console.status(f"building firmware for {b.name} ..."):
-                image = build_firmware(b, export_dir, firmware_dir).elf
+                result = build_firmware(b, export_dir, firmware_dir)
+            print_sync(Console(stderr=True), result)  # stdout stays the QEMU lines scripts read
+            image = result.elf
     if not b.is_qemu:
         from lenet_edge.firmware_templates.flash import flash_board
 
