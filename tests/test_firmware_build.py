@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
+from lenet_edge import __version__
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import BOARDS, get_board
 from lenet_edge.firmware_templates.build import HEAP_SYMBOLS, build_firmware
-from lenet_edge.firmware_templates.render import render_firmware
+from lenet_edge.firmware_templates.render import (
+    render_firmware,
+    render_project,
+    rendered_board,
+    sync_firmware,
+)
 from tests.firmware_fixtures import export_dir  # noqa: F401
 
 pytestmark = pytest.mark.arm
@@ -99,6 +107,147 @@ def test_one_firmware_folder_rebuilds_for_another_board(export_dir, tmp_path):
     assert '"nucleo-f446re"' in header
 
 
+UPDATE_BOARD = "qemu-mps2-an386"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest(fw) -> dict:
+    return json.loads((fw / "rendered.json").read_text())
+
+
+def _set_manifest_hash(fw, rel: str, digest: str) -> None:
+    manifest = _manifest(fw)
+    manifest["files"][rel] = digest
+    (fw / "rendered.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def test_render_twice_is_byte_identical_with_manifest(export_dir, tmp_path):
+    fw = tmp_path / "fw"
+    project = render_project(UPDATE_BOARD, export_dir, fw)
+    assert project == render_project(UPDATE_BOARD, export_dir, fw) and not fw.exists()
+    render_firmware(UPDATE_BOARD, export_dir, fw)
+    first = {p.relative_to(fw): p.read_bytes() for p in fw.rglob("*") if p.is_file()}
+    mtimes = {p: p.stat().st_mtime_ns for p in fw.rglob("*") if p.is_file()}
+    render_firmware(UPDATE_BOARD, export_dir, fw)
+    assert {p.relative_to(fw): p.read_bytes() for p in fw.rglob("*") if p.is_file()} == first
+    assert {p: p.stat().st_mtime_ns for p in fw.rglob("*") if p.is_file()} == mtimes  # not rewritten
+    manifest = _manifest(fw)
+    assert (fw / "rendered.json").read_text() == json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    assert manifest["board"] == UPDATE_BOARD == rendered_board(fw)
+    assert manifest["lenet_edge_version"] == __version__
+    assert manifest["files"] == {rel: _sha256(data) for rel, data in project.items()}
+    assert {str(rel) for rel in first} == set(project) | {"rendered.json", "board.txt"}
+
+
+def test_build_takes_changed_templates_for_unedited_files(export_dir, tmp_path):
+    """A file as an older lenet-edge rendered it (manifest hash matches, content stale) is
+    replaced by the current template's output."""
+    fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
+    fresh = render_project(UPDATE_BOARD, export_dir, fw)
+    stale = b"/* protocol.c as an older lenet-edge rendered it */\n" + fresh["common/protocol.c"]
+    (fw / "common" / "protocol.c").write_bytes(stale)
+    _set_manifest_hash(fw, "common/protocol.c", _sha256(stale))
+    # A template that no longer exists goes too, if unedited; a deleted file comes back.
+    (fw / "common" / "dropped.h").write_bytes(b"/* dropped */\n")
+    _set_manifest_hash(fw, "common/dropped.h", _sha256(b"/* dropped */\n"))
+    (fw / "common" / "board_port.h").unlink()
+
+    result = build_firmware(UPDATE_BOARD, export_dir, fw)
+    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert (fw / "common" / "board_port.h").read_bytes() == fresh["common/board_port.h"]
+    assert not (fw / "common" / "dropped.h").exists()
+    assert result.updated_files == ["common/board_port.h", "common/dropped.h", "common/protocol.c"]
+    assert result.kept_edited_files == []
+    assert _manifest(fw)["files"] == {rel: _sha256(data) for rel, data in fresh.items()}
+    report = json.loads(result.elf.with_suffix(".json").read_text())
+    assert report["updated_files"] == result.updated_files and report["kept_edited_files"] == []
+
+
+def test_build_keeps_user_edits(export_dir, tmp_path):
+    fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
+    fresh = render_project(UPDATE_BOARD, export_dir, fw)
+    # Edited, and lenet-edge's template for it changed since (the manifest records an
+    # older rendering): kept and reported.
+    protocol = fresh["common/protocol.c"] + b"\n/* my protocol tweak */\n"
+    (fw / "common" / "protocol.c").write_bytes(protocol)
+    _set_manifest_hash(fw, "common/protocol.c", _sha256(b"an older rendering"))
+    # Edited, template unchanged: kept, nothing to report.
+    main_c = fresh["common/main.c"] + b"\n/* my main tweak */\n"
+    (fw / "common" / "main.c").write_bytes(main_c)
+    # A file of the user's own is left alone.
+    (fw / "board" / "extra.c").write_bytes(b"int extra(void);\nint extra(void) { return 1; }\n")
+
+    for _ in range(2):  # and stays an edit on the next build
+        result = build_firmware(UPDATE_BOARD, export_dir, fw)
+        assert (fw / "common" / "protocol.c").read_bytes() == protocol
+        assert (fw / "common" / "main.c").read_bytes() == main_c
+        assert (fw / "board" / "extra.c").is_file()
+        assert result.kept_edited_files == ["common/protocol.c"] and result.updated_files == []
+        files = _manifest(fw)["files"]
+        assert files["common/protocol.c"] == _sha256(b"an older rendering")
+        assert files["common/main.c"] == _sha256(fresh["common/main.c"])
+        assert "board/extra.c" not in files
+
+
+def test_build_rerender_discards_edits(export_dir, tmp_path):
+    fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
+    fresh = render_project(UPDATE_BOARD, export_dir, fw)
+    (fw / "common" / "protocol.c").write_bytes(fresh["common/protocol.c"] + b"/* mine */\n")
+    result = build_firmware(UPDATE_BOARD, export_dir, fw, rerender=True)
+    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert result.updated_files == ["common/protocol.c"] and result.kept_edited_files == []
+    assert _manifest(fw)["files"]["common/protocol.c"] == _sha256(fresh["common/protocol.c"])
+
+
+def test_build_with_nothing_changed_rebuilds_nothing(export_dir, tmp_path):
+    fw = tmp_path / "fw"
+    first = build_firmware(UPDATE_BOARD, export_dir, fw)
+    assert first.updated_files == [] and first.kept_edited_files == [] and first.backup_dir is None
+    objects = sorted((fw / "build").rglob("*.o"))
+    assert objects
+    before = {p: p.stat().st_mtime_ns for p in objects}
+    elf_before = first.elf.stat().st_mtime_ns
+    time.sleep(0.05)
+    again = build_firmware(UPDATE_BOARD, export_dir, fw)
+    assert again.updated_files == [] and again.kept_edited_files == []
+    assert {p: p.stat().st_mtime_ns for p in objects} == before
+    assert again.elf.stat().st_mtime_ns == elf_before
+
+
+def test_build_of_a_rendering_without_manifest_backs_it_up(export_dir, tmp_path):
+    """Rendered by an older lenet-edge (board.txt only): edits cannot be told from stale
+    files, so the old files are copied aside and the project is rendered again."""
+    fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
+    fresh = render_project(UPDATE_BOARD, export_dir, fw)
+    (fw / "rendered.json").unlink()
+    assert rendered_board(fw) == UPDATE_BOARD  # from board.txt
+    old = fresh["common/protocol.c"] + b"/* old or edited: who knows */\n"
+    (fw / "common" / "protocol.c").write_bytes(old)
+    (fw / "board" / "leftover.c").write_bytes(b"int leftover;\n")
+
+    result = build_firmware(UPDATE_BOARD, export_dir, fw)
+    assert result.backup_dir is not None and result.backup_dir.parent == fw
+    assert result.backup_dir.name.startswith(".old-")
+    assert (result.backup_dir / "common" / "protocol.c").read_bytes() == old
+    assert (result.backup_dir / "board" / "leftover.c").is_file()
+    assert (result.backup_dir / "Makefile").read_bytes() == fresh["Makefile"]
+    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert not (fw / "board" / "leftover.c").exists()
+    assert result.updated_files == ["board/leftover.c", "common/protocol.c"]
+    assert _manifest(fw)["files"] == {rel: _sha256(data) for rel, data in fresh.items()}
+
+    # Such a folder that matches the templates needs no backup, only the manifest.
+    (fw / "rendered.json").unlink()
+    assert render_project(UPDATE_BOARD, export_dir, fw) == fresh
+    report = sync_firmware(UPDATE_BOARD, export_dir, fw)
+    assert report.backup_dir is None and report.updated_files == []
+    assert (fw / "rendered.json").is_file()
+    assert len(list(fw.glob(".old-*"))) == 1
+
+
 def test_heap_use_fails_the_build(export_dir, tmp_path):
     fw = render_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw")
     main_c = fw / "common" / "main.c"
@@ -138,6 +287,29 @@ def test_cli_build_prints_table_and_writes_json(export_dir, tmp_path):
         assert word in proc.stdout
     data = json.loads(out.read_text())
     assert data["board"] == "nucleo-g071rb" and data["flash_bytes"] > 0 and data["ram_bytes"] > 0
+
+
+def test_cli_build_reports_updates_and_kept_edits(export_dir, tmp_path):
+    fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
+    fresh = render_project(UPDATE_BOARD, export_dir, fw)
+    stale = b"/* stale */\n" + fresh["common/board_common.c"]
+    (fw / "common" / "board_common.c").write_bytes(stale)
+    _set_manifest_hash(fw, "common/board_common.c", _sha256(stale))
+    (fw / "common" / "protocol.c").write_bytes(fresh["common/protocol.c"] + b"/* mine */\n")
+    _set_manifest_hash(fw, "common/protocol.c", _sha256(b"an older rendering"))
+    args = ["build", "--board", UPDATE_BOARD, "--export", str(export_dir), "--firmware-dir", str(fw)]
+    proc = _cli(args)
+    assert proc.returncode == 0, proc.stderr
+    assert "updated 1 file from newer templates: common/board_common.c" in proc.stdout
+    assert ("warning: kept your edit of common/protocol.c; lenet-edge's template for it changed "
+            "— `lenet-edge build --rerender` to take the new one") in proc.stdout
+    proc = _cli([*args, "--rerender"])
+    assert proc.returncode == 0, proc.stderr
+    assert "re-rendered 1 file from lenet-edge's templates: common/protocol.c" in proc.stdout
+    assert "warning" not in proc.stdout
+    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    help_text = _cli(["build", "--help"]).stdout
+    assert "--rerender" in help_text and "discarding edits" in help_text
 
 
 def test_cli_build_without_toolchain_says_how_to_install(export_dir, tmp_path):
