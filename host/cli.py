@@ -15,6 +15,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
     `model_dir` is not an export directory (or not given: the bundled model)."""
     from lenet_edge.codegen.export import export, resolve_model
     from lenet_edge.firmware_templates.build import build_firmware
+    from lenet_edge.firmware_templates.cli import print_sync
     from lenet_edge.host.references import resolve_models
 
     if model_dir is not None and (Path(model_dir) / "c" / "lenet5_model.h").is_file():
@@ -26,6 +27,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
         export(resolve_model(files.tflite), export_dir, measure_tflm=False, measure_code=False)
     console.print(f"building firmware for {board} ...")
     result = build_firmware(board, export_dir)
+    print_sync(console, result)
     return result.elf, export_dir
 
 

@@ -35,6 +35,7 @@ def demo(count, board, variant, out_dir, per_layer, data_dir):
     from lenet_edge.errors import LenetEdgeError
     from lenet_edge.firmware_templates.boards import get_board
     from lenet_edge.firmware_templates.build import build_firmware
+    from lenet_edge.firmware_templates.cli import print_sync
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.cli import run_and_summarise
 
@@ -48,6 +49,7 @@ def demo(count, board, variant, out_dir, per_layer, data_dir):
     console.print(f"C library in {export_dir / 'c'}")
     console.rule(f"2/4 build: firmware for {board}")
     build = build_firmware(board, export_dir)
+    print_sync(console, build)
     console.print(f"{build.elf}: flash {build.flash_bytes} B, RAM {build.ram_bytes} B")
     console.rule("3/4 run: QEMU")
     with run_qemu(board, build.elf) as url:
