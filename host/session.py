@@ -330,6 +330,22 @@ class DeviceSession:
             self.stats.retransmissions += 1
             resend.append(request)
 
+        def settle(tx: _Tx) -> None:
+            """`tx` was answered: its request is done, every transmission of it is
+            forgotten, and (the device answers in order) anything sent before it is lost."""
+            nonlocal in_flight
+            request = tx.request
+            request.done = True
+            for other in [t for t in by_seq.values() if t.request is request]:
+                del by_seq[other.tx_id & 0xFFFF]
+                if other.tx_id in outstanding:
+                    outstanding.pop(other.tx_id)
+                    in_flight -= other.size
+            for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
+                lose(earlier)
+            if request in resend:
+                resend.remove(request)
+
         while True:
             # 1. Send while the window allows (always at least one request in flight).
             while True:
@@ -378,12 +394,7 @@ class DeviceSession:
                     continue
                 request = tx.request
                 if request.probe:
-                    request.done = True
-                    del by_seq[frame.seq]
-                    outstanding.pop(tx.tx_id, None)
-                    in_flight -= tx.size
-                    for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
-                        lose(earlier)
+                    settle(tx)
                     continue
                 if frame.type == P.ERROR:
                     _, text = P.response_status(frame.payload)
@@ -397,19 +408,8 @@ class DeviceSession:
                     self.stats.bad_echoes += 1
                     lose(tx)
                     continue
-                request.done = True
+                settle(tx)
                 progressed = True
-                # Forget every transmission of this request.
-                for other in [t for t in by_seq.values() if t.request is request]:
-                    del by_seq[other.tx_id & 0xFFFF]
-                    if other.tx_id in outstanding:
-                        outstanding.pop(other.tx_id)
-                        in_flight -= other.size
-                # In-order device: anything sent before this transmission is lost.
-                for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
-                    lose(earlier)
-                if request in resend:
-                    resend.remove(request)
                 answered_any = True
                 self._answered_once = True
                 yield request.key, result
