@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
@@ -63,7 +64,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     os.setsid()
 
 
-def _child_setup(cpu: int | None):
+def _child_setup(cpu: int | None) -> Callable[[], None]:
     def setup() -> None:  # runs in the child between fork and exec
         _die_with_parent()
         if cpu is not None:
@@ -163,14 +164,15 @@ class QemuInstance:
         return "".join(self._stderr)
 
     def start(self, attempts: int = 5) -> QemuInstance:
+        child_setup = _child_setup(_quietest_cpu())  # sampled once, not per port attempt
         for _ in range(attempts):
             self.port = _free_port()
-            if self._launch():
+            if self._launch(child_setup):
                 self.url = f"socket://127.0.0.1:{self.port}"
                 return self
         raise LenetEdgeError(f"QEMU did not start for {self.board.name}:\n{self.stderr_text.strip()}")
 
-    def _launch(self) -> bool:
+    def _launch(self, child_setup: Callable[[], None]) -> bool:
         """Start QEMU and wait until it listens; False if the port was taken meanwhile."""
         self._stderr = []
         cmd = qemu_command(self.board, self.elf, self.port, self._monitor)
@@ -180,7 +182,7 @@ class QemuInstance:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_child_setup(_quietest_cpu()),
+            preexec_fn=child_setup,
         )
         with _live_lock:
             _live.add(proc)
