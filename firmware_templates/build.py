@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
-from lenet_edge.firmware_templates.render import sync_firmware, target_name
+from lenet_edge.firmware_templates.render import firmware_dir_of, sync_firmware, target_name
 from lenet_edge.firmware_templates.stack import analyse_stack
 
 TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
@@ -145,7 +145,7 @@ def build_firmware(
     board = get_board(board)
     check_toolchain()
     export_dir = Path(export_dir)
-    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    fw = firmware_dir_of(export_dir, firmware_dir)
     sync = sync_firmware(board, export_dir, fw, rerender=rerender)
 
     proc = subprocess.run(["make", "-C", str(fw), f"-j{jobs}", "all"], capture_output=True, text=True)

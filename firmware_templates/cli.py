@@ -11,7 +11,7 @@ from rich.table import Table
 
 from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, get_board
 from lenet_edge.firmware_templates.build import BuildResult, build_firmware
-from lenet_edge.firmware_templates.render import target_name
+from lenet_edge.firmware_templates.render import firmware_dir_of, target_name
 
 BOARD_OPTION = click.option(
     "--board", default=DEFAULT_BOARD, show_default=True, type=click.Choice(list(BOARDS)),
@@ -141,7 +141,7 @@ def flash(board, export_dir, firmware_dir, image, tool, duration):
     console = Console()
     b = get_board(board)
     if image is None:
-        fw = firmware_dir or export_dir / "firmware"
+        fw = firmware_dir_of(export_dir, firmware_dir)
         image = fw / "build" / f"{target_name(b)}.elf"
         if not image.is_file():
             with console.status(f"building firmware for {b.name} ..."):

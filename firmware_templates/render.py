@@ -51,6 +51,11 @@ def target_name(board: Board) -> str:
     return f"lenet5-{board.name}"
 
 
+def firmware_dir_of(export_dir: str | Path, firmware_dir: str | Path | None = None) -> Path:
+    """Where a board's firmware project lives: `firmware_dir`, else `export_dir/firmware`."""
+    return Path(firmware_dir) if firmware_dir is not None else Path(export_dir) / "firmware"
+
+
 def _template_files(folder: Path) -> dict[str, Path]:
     """Output name -> source path for one template folder (sorted, deterministic)."""
     out = {}
@@ -97,7 +102,7 @@ def render_project(
             f"no generated C library in {model_c} (missing lenet5_model.h); run "
             f"`lenet-edge export --target cortex-m --out {export_dir}` first"
         )
-    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    fw = firmware_dir_of(export_dir, firmware_dir)
     board_dir = BOARDS_DIR / board.template
     if not board_dir.is_dir():
         raise LenetEdgeError(f"board '{board.name}' names template folder {board_dir}, which does not exist")
@@ -214,13 +219,13 @@ def render_firmware(
     """
     board = get_board(board)
     export_dir = Path(export_dir)
-    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
-    _render_fresh(board, export_dir, fw, opt)
+    fw = firmware_dir_of(export_dir, firmware_dir)
+    _write_fresh(fw, board, render_project(board, export_dir, fw, opt), opt)
     return fw
 
 
-def _render_fresh(board: Board, export_dir: Path, fw: Path, opt: str) -> list[str]:
-    project = render_project(board, export_dir, fw, opt)
+def _write_fresh(fw: Path, board: Board, project: dict[str, bytes], opt: str) -> list[str]:
+    """Make `fw` exactly `project` and record it as rendered; returns what changed."""
     changed = _write_project(fw, project)
     _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt)
     return changed
@@ -262,20 +267,19 @@ def sync_firmware(
     """
     board = get_board(board)
     export_dir = Path(export_dir)
-    fw = Path(firmware_dir) if firmware_dir is not None else export_dir / "firmware"
+    fw = firmware_dir_of(export_dir, firmware_dir)
     manifest = read_manifest(fw)
     same_board = rendered_board(fw) == board.name
     opt = manifest.get("opt", DEFAULT_OPT) if manifest and manifest["board"] == board.name else DEFAULT_OPT
     if not isinstance(opt, str):
         opt = DEFAULT_OPT
 
+    project = render_project(board, export_dir, fw, opt)
     if not same_board:
-        _render_fresh(board, export_dir, fw, opt)
+        _write_fresh(fw, board, project, opt)
         return SyncReport()
     if rerender:
-        return SyncReport(updated_files=_render_fresh(board, export_dir, fw, opt))
-
-    project = render_project(board, export_dir, fw, opt)
+        return SyncReport(updated_files=_write_fresh(fw, board, project, opt))
     if manifest is None:
         return _sync_legacy(board, fw, project, opt)
 
@@ -349,9 +353,7 @@ def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) ->
         for sub in RENDERED_DIRS:
             if (fw / sub).is_dir():
                 shutil.copytree(fw / sub, backup / sub, symlinks=True)
-    changed = _write_project(fw, project)
-    _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt)
-    return SyncReport(updated_files=changed, backup_dir=backup)
+    return SyncReport(updated_files=_write_fresh(fw, board, project, opt), backup_dir=backup)
 
 
 def rendered_board(firmware_dir: str | Path) -> str | None:
