@@ -7,17 +7,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lenet_edge.cpus import CPUS, get_cpu
 from lenet_edge.errors import LenetEdgeError
 
-# -mcpu and float ABI per CPU; the library itself uses no floating point.
-CPU_FLAGS: dict[str, list[str]] = {
-    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
-    "cortex-m3": ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
-    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-}
-CPUS = tuple(CPU_FLAGS)
 CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections",
           "-Wall", "-Wextra", "-Werror", "-pedantic"]
 GCC = "arm-none-eabi-gcc"
@@ -29,8 +21,7 @@ def have_arm_gcc() -> bool:
 
 def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Path]:
     """Compile every .c of the library to objects for ``cpu``; returns the object paths."""
-    if cpu not in CPU_FLAGS:
-        raise LenetEdgeError(f"unknown CPU {cpu!r}; choose one of {', '.join(CPUS)}")
+    flags = get_cpu(cpu).gcc_flags
     if not have_arm_gcc():
         raise LenetEdgeError(f"{GCC} not found; install gcc-arm-none-eabi "
                              "(apt-get install --no-install-recommends gcc-arm-none-eabi "
@@ -40,7 +31,7 @@ def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Pa
     objects = []
     for source in sorted(c_dir.glob("*.c")):
         obj = out_dir / (source.stem + ".o")
-        cmd = [GCC, *CPU_FLAGS[cpu], *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
+        cmd = [GCC, *flags, *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LenetEdgeError(f"{cpu} build failed:\n{' '.join(cmd)}\n{proc.stderr.strip()}")

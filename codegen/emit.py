@@ -15,6 +15,7 @@ from lenet_edge import __version__
 from lenet_edge.codegen.lower import ConstArray, Program
 from lenet_edge.codegen.memory_plan import Location, MemoryPlan
 from lenet_edge.codegen.quantmath import round_half_away
+from lenet_edge.cpus import get_cpu
 
 HEADER = "lenet5_model.h"
 SOURCES = ("lenet5_model.c",)
@@ -77,15 +78,13 @@ def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]
     return (offsets.pop() if len(offsets) == 1 else None), table
 
 
-# Kernel paths per CPU: Helium (MVE) on the M55, the DSP extension's SMLAD on M4/M7/M33,
-# portable C everywhere else (and always emitted: the host build uses it).
-PATHS_BY_CPU = {"cortex-m55": "mve", "cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m33": "dsp"}
 _GUARDS = {"mve": "LENET5_HELIUM", "scalar": "!LENET5_HELIUM"}
 
 
 def kernel_paths(cpus) -> tuple[str, ...]:
-    """Which kernel variants to emit for these -mcpu names (order: preferred first)."""
-    wanted = {PATHS_BY_CPU.get(cpu, "portable") for cpu in cpus} | {"portable"}
+    """Which kernel variants to emit for these -mcpu names (order: preferred first); the
+    portable one always (the host build uses it)."""
+    wanted = {get_cpu(cpu).kernels for cpu in cpus} | {"portable"}
     return tuple(p for p in ("mve", "dsp", "portable") if p in wanted)
 
 

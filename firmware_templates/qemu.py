@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from lenet_edge.errors import LenetEdgeError
-from lenet_edge.firmware_templates.boards import Board, get_board
+from lenet_edge.firmware_templates.boards import Board, emulated_board
 
 QEMU_BINARY = "qemu-system-arm"
 QEMU_INSTALL = "apt-get install --no-install-recommends qemu-system-arm"
@@ -129,13 +129,16 @@ def _free_port() -> int:
 
 
 def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None) -> list[str]:
-    cmd = [QEMU_BINARY, "-M", board.qemu_machine]
-    if board.qemu_cpu:
-        cmd += ["-cpu", board.qemu_cpu]
+    emulator = board.emulator
+    cmd = [QEMU_BINARY, "-M", emulator.machine]
+    if emulator.cpu:
+        cmd += ["-cpu", emulator.cpu]
     cmd += [
         "-nographic",
         "-icount", "shift=0",
         "-kernel", str(elf),
+        # `-serial` i is the machine's (i+1)-th UART: the ones before the console get null.
+        *["-serial", "null"] * emulator.serial_index,
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         "-monitor", f"unix:{monitor},server=on,wait=off" if monitor else "none",
     ]
@@ -236,11 +239,12 @@ def check_qemu() -> str:
 
 
 @contextlib.contextmanager
-def start_qemu(board: str | Board, elf: str | Path):
-    """Context manager yielding a started `QemuInstance` (url, pid, reset())."""
-    board = get_board(board)
-    if not board.is_qemu:
-        raise LenetEdgeError(f"board '{board.name}' is real hardware, not emulated by QEMU; use `lenet-edge flash`")
+def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
+    """Context manager yielding a started `QemuInstance` (url, pid, reset()).
+
+    A real board's own image runs on QEMU's model of its chip when `emulate` is set
+    (and the board table names one); a clear error otherwise."""
+    board = emulated_board(board, emulate)
     check_qemu()
     elf = Path(elf)
     if not elf.is_file():
@@ -253,9 +257,9 @@ def start_qemu(board: str | Board, elf: str | Path):
 
 
 @contextlib.contextmanager
-def run_qemu(board: str | Board, elf: str | Path):
-    """Context manager yielding the pyserial URL `socket://127.0.0.1:PORT` of UART0."""
-    with start_qemu(board, elf) as instance:
+def run_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
+    """Context manager yielding the pyserial URL `socket://127.0.0.1:PORT` of the console."""
+    with start_qemu(board, elf, emulate) as instance:
         yield instance.url
 
 

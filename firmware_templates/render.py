@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from importlib.resources import files
 from pathlib import Path
 
@@ -66,20 +64,20 @@ def _template_files(folder: Path) -> dict[str, Path]:
 
 
 def _context(board: Board, model_dir: str, ldscript: str, opt: str) -> dict:
-    step = Fraction(1_000_000_000, board.clock_hz) if board.is_qemu else Fraction(1)
+    handlers = {board.uart["irq"]: "port_uart_irq_handler"}
+    if board.timebase_irq is not None:
+        handlers[board.timebase_irq] = "timebase_irq_handler"
     return {
         "board": board,
+        "core": board.core,
         "version": __version__,
         "target": target_name(board),
         "model_dir": model_dir,
         "ldscript": ldscript,
         "opt": opt,
-        "counter_mul": step.numerator,
-        "counter_div": step.denominator,
-        # An integer for C: steps alternate between floor and ceil when not whole.
-        "counter_resolution": f"{math.ceil(step)}u",
-        "v6m": board.cpu.startswith("cortex-m0") or board.cpu == "cortex-m1",
-        "v8m": board.cpu in ("cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"),
+        "irq_handlers": handlers,  # IRQ number -> handler in the vector table
+        "v6m": board.core.is_v6m,
+        "v8m": board.core.is_v8m,
     }
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from lenet_edge.codegen import cross
 from lenet_edge.codegen.export import export
+from lenet_edge.cpus import get_cpu
 from lenet_edge.quantize.evaluate import pixels_to_int8
 from lenet_edge.codegen.host_build import (
     HostModel,
@@ -39,9 +40,9 @@ def test_cross_compiles_with_werror(cpu, exports, tmp_path):
         assert sizes["code"] < 4096  # inference code beyond the weights, -Os
 
 
-# The kernel variant each core compiles (chosen by the compiler from -mcpu's features).
-SIGNATURE = {"cortex-m0plus": None, "cortex-m3": None, "cortex-m4": "smlad",
-             "cortex-m7": "smlad", "cortex-m55": "vmladava.s8"}
+# The instruction that shows which kernel variant a core compiled (the compiler picks it
+# from -mcpu's feature macros; the CPU table says which one each core should get).
+SIGNATURE = {"portable": None, "dsp": "smlad", "mve": "vmladava.s8"}
 
 
 @pytest.mark.arm
@@ -51,11 +52,19 @@ def test_each_core_compiles_its_kernel_variant(cpu, exports, tmp_path):
 
     c_dir = exports["modern"].c_dir
     asm = tmp_path / "model.s"
-    subprocess.run([cross.GCC, *cross.CPU_FLAGS[cpu], *cross.CFLAGS, f"-I{c_dir}", "-S",
+    subprocess.run([cross.GCC, *get_cpu(cpu).gcc_flags, *cross.CFLAGS, f"-I{c_dir}", "-S",
                     str(c_dir / "lenet5_model.c"), "-o", str(asm)], check=True)
     text = asm.read_text()
     for mnemonic in ("smlad", "vmladava.s8"):
-        assert (mnemonic in text) == (SIGNATURE[cpu] == mnemonic), (cpu, mnemonic)
+        assert (mnemonic in text) == (SIGNATURE[get_cpu(cpu).kernels] == mnemonic), (cpu, mnemonic)
+
+
+def test_cpu_table_kernels():
+    """The cores with the DSP extension get SMLAD, the M55 Helium, v6-M and M3 portable C."""
+    kernels = {cpu: get_cpu(cpu).kernels for cpu in cross.CPUS}
+    assert kernels == {"cortex-m0": "portable", "cortex-m0plus": "portable",
+                       "cortex-m3": "portable", "cortex-m4": "dsp", "cortex-m7": "dsp",
+                       "cortex-m33": "dsp", "cortex-m55": "mve"}
 
 
 @pytest.mark.parametrize("variant", ["modern", "classic"])

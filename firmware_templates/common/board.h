@@ -11,18 +11,18 @@
  *   FIRMWARE_VERSION   "0.1.0"               lenet-edge version that rendered it
  *   BOARD_NAME         "qemu-mps2-an386"     board table key
  *   CPU_NAME           "cortex-m4"           core (as in -mcpu)
- *   CLOCK_HZ           25000000u             core clock after board_init()
- *   COUNTER_UNIT       "cycles" | "guest_instructions"
- *                      what one step of board_counter_read() means
- *   COUNTER_HZ         counter steps per second (CLOCK_HZ for "cycles";
- *                      1000000000 for QEMU under -icount shift=0, where one guest
- *                      instruction takes one virtual nanosecond)
- *   COUNTER_RESOLUTION step the counter actually moves by, rounded up to an integer
- *                      (1 with DWT CYCCNT; 40 on QEMU mps2: SysTick at 25 MHz ticks
- *                      once per 40 guest instructions; 32 on mps3-an547, 32 MHz: 31.25)
+ *   CLOCK_HZ           25000000u             core clock the board code sets up (what
+ *                      actually runs is board_timing()->clock_hz)
  *   UART_BAUD          115200 on real boards (QEMU ignores the baud rate)
  *   UART_RX_BUFFER     bytes the interrupt-driven receive ring holds; bytes that
  *                      arrive while it is full are dropped (counted)
+ *
+ * What the counter counts is measured at start-up (board_timing()), not assumed:
+ * DWT CYCCNT when it advances (cycles), else the board's time base (SysTick, or
+ * TIMER0 on the nRF51). Two loops of the same instruction count but different cycle
+ * costs on silicon tell an emulator apart: under QEMU every instruction takes the same
+ * time, so the counter is converted to guest instructions at the tick rate measured
+ * against them.
  *
  * All functions are safe to call only after board_init() (except board_reset).
  * Nothing here allocates memory.
@@ -55,10 +55,26 @@ int board_uart_read(uint32_t timeout_ms);
 /* Receive bytes dropped because the receive ring was full (or the UART overran). */
 uint32_t board_uart_rx_dropped(void);
 
-/* Free-running counter in COUNTER_UNIT, wraps at 2^32: elapsed = (uint32_t)(end - start). */
+/* What the clock and counter turned out to be at start-up (see above). */
+struct board_timing {
+    uint32_t clock_hz;          /* core clock running, read back from the clock tree */
+    uint32_t clock_fault;       /* CLOCK_OK (0) or CLOCK_FAULT_* (board_port.h) */
+    const char *clock_status;   /* "ok", "oscillator_timeout", ... */
+    const char *counter_source; /* "dwt", "systick", "timer0" */
+    const char *counter_unit;   /* "cycles", or "guest_instructions" in an emulator */
+    uint32_t counter_hz;        /* counter units per second (1e9 for guest instructions:
+                                   QEMU -icount shift=0 runs one per virtual ns) */
+    uint32_t counter_resolution; /* units per tick of the source, rounded up */
+    uint32_t timebase_hz;       /* ticks per second of the source (measured in an emulator) */
+    uint32_t emulated;          /* 1: all instructions took the same time */
+};
+const struct board_timing *board_timing(void);
+
+/* Free-running counter in board_timing()->counter_unit, wraps at 2^32:
+ * elapsed = (uint32_t)(end - start). */
 uint32_t board_counter_read(void);
 
-/* Milliseconds since board_init(), derived from the counter (wraps at 2^32). */
+/* Milliseconds since board_init(), from the time base (wraps at 2^32). */
 uint32_t board_millis(void);
 
 /* Deepest stack use since reset, in bytes: the stack is painted with BOARD_STACK_PAINT

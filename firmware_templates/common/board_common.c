@@ -1,11 +1,12 @@
 /*
- * board_common.c - the board.h API built on a board port (board_port.h):
- * interrupt-driven receive ring, SysTick time base, cycle counter, timeouts, reset.
+ * board_common.c - the board.h API built on a board port (board_port.h) and a time base
+ * (timebase.h): interrupt-driven receive ring, counter calibration, timeouts, reset.
  */
 #include "board.h"
 
 #include "board_port.h"
 #include "cortex_m.h"
+#include "timebase.h"
 
 /* ---- receive ring (filled by the UART interrupt, drained by the main loop) ---- */
 
@@ -59,63 +60,134 @@ void board_uart_write(const uint8_t *data, uint32_t len)
 
 void board_uart_flush(void)
 {
-    while (port_uart_tx_busy()) {
+    for (uint32_t n = 0; n < 16u * PORT_WAIT_LIMIT && port_uart_tx_busy(); n++) {
     }
 }
 
-/* ---- SysTick time base: 64-bit tick count from 24-bit wraps ---- */
+/* ---- clock and counter, as measured at start-up ---- */
 
-/* A 10 ms period keeps WFI wake-ups (timeouts) fine-grained while costing one short
- * interrupt per 10 ms (<0.01 % of the core). */
-#define SYSTICK_PERIOD (CLOCK_HZ / 100u)
+static const char *const clock_status_names[] = {
+    "ok", "oscillator_timeout", "flash_timeout", "pll_timeout", "switch_timeout",
+};
 
-static volatile uint64_t systick_base; /* ticks at the start of the current period */
+static struct board_timing timing;
+static uint32_t use_dwt;
+static uint32_t units_mul = 1u, units_div = 1u; /* counter units per time-base tick */
+static uint32_t ticks_per_ms = 1u;
 
-void SysTick_Handler(void)
+const struct board_timing *board_timing(void)
 {
-    systick_base += SYSTICK_PERIOD;
+    return &timing;
 }
 
-static uint64_t systick_ticks(void)
+/* Calibration loops: four instructions per iteration either way. On silicon the LDM of
+ * four words costs 5 cycles against 1 for an ADDS (about 1.7x the loop time on every
+ * Cortex-M); an emulator that charges one step per instruction times them equally. */
+#define CALIBRATION_ITERATIONS 125000u
+#define CALIBRATION_INSTRUCTIONS (4u * CALIBRATION_ITERATIONS)
+
+static void loop_alu(uint32_t n)
 {
-    uint32_t primask = irq_save();
-    uint64_t base = systick_base;
-    uint32_t val = SYST_CVR;
-    if (SCB_ICSR & SCB_ICSR_PENDSTSET) {
-        /* Wrapped but not yet serviced (interrupts off): count the period ourselves. */
-        val = SYST_CVR;
-        base += SYSTICK_PERIOD;
+    /* GCC hands Thumb-1 inline assembly over in divided syntax: ask for unified. */
+    __asm volatile(".syntax unified\n\t"
+                   "1: adds r2, r2, #1\n\t"
+                   "adds r3, r3, #1\n\t"
+                   "subs %0, %0, #1\n\t"
+                   "bne 1b"
+                   : "+l"(n)::"r2", "r3", "cc");
+}
+
+static void loop_ldm(uint32_t n)
+{
+    uint32_t words[4] = {0u, 0u, 0u, 0u};
+    uint32_t *p = words;
+    __asm volatile(".syntax unified\n\t"
+                   "1: ldm %1!, {r2, r3, r4, r5}\n\t"
+                   "subs %1, #16\n\t"
+                   "subs %0, %0, #1\n\t"
+                   "bne 1b"
+                   : "+l"(n), "+l"(p)
+                   : "m"(words)
+                   : "r2", "r3", "r4", "r5", "cc");
+}
+
+static uint32_t time_loop(void (*loop)(uint32_t))
+{
+    uint32_t start = timebase_raw();
+    loop(CALIBRATION_ITERATIONS);
+    return timebase_elapsed(start, timebase_raw());
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
     }
-    irq_restore(primask);
-    return base + (SYSTICK_PERIOD - 1u - val);
+    return a;
 }
 
-static void counter_init(void)
+/* Decide what the counter counts: DWT cycles if CYCCNT advances; else the time base,
+ * in cycles on silicon or in guest instructions in an emulator (see board.h). */
+static void counter_calibrate(uint32_t clock_fault)
 {
-    SYST_RVR = SYSTICK_PERIOD - 1u;
-    SYST_CVR = 0u;
-    SYST_CSR = SYST_CSR_CLKSOURCE_CPU | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
-#if COUNTER_USES_DWT
+    timing.clock_fault = clock_fault;
+    timing.clock_status = clock_status_names[clock_fault < 5u ? clock_fault : 0u];
+    timing.clock_hz = port_clock_hz();
+    timebase_start_free();
+#if CPU_HAS_DWT
     DEMCR |= DEMCR_TRCENA;
     DWT_LAR = 0xC5ACCE55u; /* unlocks the DWT on the Cortex-M7; ignored elsewhere */
     DWT_CYCCNT = 0u;
     DWT_CTRL |= DWT_CTRL_CYCCNTENA;
+    uint32_t cycles = DWT_CYCCNT;
+    uint32_t alu = time_loop(loop_alu);
+    cycles = DWT_CYCCNT - cycles;
+    use_dwt = cycles >= CALIBRATION_ITERATIONS; /* QEMU 7.2: CYCCNT stays 0 */
+#else
+    uint32_t alu = time_loop(loop_alu);
 #endif
+    uint32_t ldm = time_loop(loop_ldm);
+    timing.emulated = !use_dwt && (uint64_t)ldm * 4u < (uint64_t)alu * 5u;
+    if (timing.emulated) {
+        /* Ticks per 1e9 guest instructions, to 100 kHz (the emulated clocks are whole
+         * MHz; the measurement is good to about 0.03 %). */
+        uint64_t hz = (uint64_t)alu * 1000000000u / CALIBRATION_INSTRUCTIONS;
+        uint32_t units_100khz = (uint32_t)((hz + 50000u) / 100000u);
+        timing.timebase_hz = (units_100khz ? units_100khz : 1u) * 100000u;
+        timing.counter_unit = "guest_instructions";
+        timing.counter_hz = 1000000000u;
+        uint32_t g = gcd(10000u, timing.timebase_hz / 100000u);
+        units_mul = 10000u / g;
+        units_div = timing.timebase_hz / 100000u / g;
+    } else {
+        timing.timebase_hz = timebase_nominal_hz();
+        timing.counter_unit = "cycles";
+        timing.counter_hz = timing.clock_hz;
+        uint32_t g = gcd(timing.clock_hz, timing.timebase_hz);
+        units_mul = timing.clock_hz / g;
+        units_div = timing.timebase_hz / g;
+    }
+    timing.counter_source = use_dwt ? "dwt" : timebase_name;
+    timing.counter_resolution = use_dwt ? 1u : (units_mul + units_div - 1u) / units_div;
+    ticks_per_ms = timing.timebase_hz / 1000u ? timing.timebase_hz / 1000u : 1u;
 }
 
 uint32_t board_counter_read(void)
 {
-#if COUNTER_USES_DWT
-    return DWT_CYCCNT;
-#else
-    /* Scaled on the 64-bit tick count so the 32-bit result wraps consistently. */
-    return (uint32_t)(systick_ticks() * COUNTER_MUL / COUNTER_DIV);
+#if CPU_HAS_DWT
+    if (use_dwt) {
+        return DWT_CYCCNT;
+    }
 #endif
+    /* Scaled on the 64-bit tick count so the 32-bit result wraps consistently. */
+    return (uint32_t)(timebase_ticks() * units_mul / units_div);
 }
 
 uint32_t board_millis(void)
 {
-    return (uint32_t)(systick_ticks() / (CLOCK_HZ / 1000u));
+    return (uint32_t)(timebase_ticks() / ticks_per_ms);
 }
 
 int board_uart_read(uint32_t timeout_ms)
@@ -124,8 +196,8 @@ int board_uart_read(uint32_t timeout_ms)
     if (byte >= 0 || timeout_ms == 0u) {
         return byte;
     }
-    uint64_t start = systick_ticks();
-    uint64_t limit = (uint64_t)timeout_ms * (CLOCK_HZ / 1000u);
+    uint64_t start = timebase_ticks();
+    uint64_t limit = (uint64_t)timeout_ms * ticks_per_ms;
     for (;;) {
         /* Sleep until the next interrupt (a received byte or the 10 ms tick). Checking
          * with interrupts off closes the race with a byte arriving just before WFI;
@@ -139,7 +211,7 @@ int board_uart_read(uint32_t timeout_ms)
         if (byte >= 0) {
             return byte;
         }
-        if (timeout_ms != BOARD_WAIT_FOREVER && systick_ticks() - start >= limit) {
+        if (timeout_ms != BOARD_WAIT_FOREVER && timebase_ticks() - start >= limit) {
             return -1;
         }
     }
@@ -157,9 +229,11 @@ void board_reset(void)
 
 void board_init(void)
 {
-    port_clock_init();
-    counter_init();
-    port_uart_init();
+    counter_calibrate(port_clock_init());
+    /* A 10 ms period keeps WFI wake-ups (timeouts) fine-grained while costing one short
+     * interrupt per 10 ms (<0.01 % of the core). */
+    timebase_start_periodic(timing.timebase_hz / 100u);
+    port_uart_init(UART_BAUD);
     __asm volatile("cpsie i" ::: "memory");
 }
 

@@ -5,9 +5,6 @@
 #define BOARD_NAME "host"
 #define CPU_NAME "x86-64"
 #define CLOCK_HZ 1000000000u
-#define COUNTER_UNIT "nanoseconds"
-#define COUNTER_HZ 1000000000u
-#define COUNTER_RESOLUTION 1u
 #define UART_BAUD 115200u
 #ifndef UART_RX_BUFFER
 #define UART_RX_BUFFER 2048u

@@ -90,6 +90,14 @@ uint32_t board_stack_used(void) { return 0; }
 uint32_t board_counter_read(void) { return (uint32_t)(now_ns() - t0); }
 uint32_t board_millis(void) { return (uint32_t)((now_ns() - t0) / 1000000u); }
 
+const struct board_timing *board_timing(void)
+{
+    static const struct board_timing timing = {
+        CLOCK_HZ, 0u, "ok", "clock_gettime", "nanoseconds", 1000000000u, 1u, 1000000000u, 0u,
+    };
+    return &timing;
+}
+
 void board_reset(void)
 {
     exit(3);
