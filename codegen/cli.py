@@ -22,8 +22,9 @@ BACKENDS = ("float", "tflite", "tflm", "c")
               show_default=True, help="Bundled model to use when --model is not given.")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Cortex-M CPU(s) the C is for (repeatable): their kernels are generated "
-                   "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7, portable C always; the "
-                   "compiler picks by -mcpu) and their code size measured. Default: all.")
+                   "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7/m33, portable C always "
+                   "(cortex-m0/m0plus/m3); the compiler picks by -mcpu) and their code size "
+                   "measured. Default: --board's CPU, else all.")
 @click.option("--board", help="Also render a firmware project for this board in DIR/firmware/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("export"), show_default=True, help="Output directory.")
@@ -40,6 +41,10 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused)
     from lenet_edge.codegen.report import print_export_table
 
     console = Console()
+    if board and not cpus:
+        from lenet_edge.firmware_templates.boards import get_board
+
+        cpus = (get_board(board).cpu,)  # --board implies its CPU
     model_bytes = resolve_model(model, variant)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,

@@ -87,7 +87,9 @@ class Board:
     @property
     def tested(self) -> str:
         """What the test suite does with this board's image."""
-        return "runs in QEMU" if self.can_emulate else "compiled only"
+        if self.is_qemu:
+            return "runs in QEMU"
+        return "its image runs in QEMU (chip model)" if self.can_emulate else "compiled only"
 
 
 def _cmsdk(base: int, rx_irq: int, pclk_hz: int = 25_000_000) -> dict:
@@ -106,7 +108,7 @@ def _mps2(name: str, cpu: str) -> Board:
     return Board(
         name=name,
         description=f"QEMU MPS2 {name.rsplit('-', 1)[1].upper()}, {title}, 25 MHz",
-        chip=f"MPS2 FPGA image ({title})",
+        chip="MPS2 FPGA image",
         template="qemu-mps",
         cpu=cpu,
         clock_hz=25_000_000,
@@ -131,7 +133,7 @@ BOARDS: dict[str, Board] = {
         Board(
             name="qemu-mps2-an505",
             description="QEMU MPS2 AN505 (IoTKit), Cortex-M33 with DSP and FPU, 20 MHz",
-            chip="MPS2 FPGA image (Cortex-M33, TrustZone; runs Secure)",
+            chip="MPS2 FPGA image (IoTKit; runs Secure)",
             template="qemu-mps",
             cpu="cortex-m33",
             clock_hz=20_000_000,
@@ -148,7 +150,7 @@ BOARDS: dict[str, Board] = {
         Board(
             name="qemu-mps3-an547",
             description="QEMU MPS3 AN547 (SSE-300), Cortex-M55 with FPU and MVE, 32 MHz",
-            chip="MPS3 FPGA image (Cortex-M55, SSE-300)",
+            chip="MPS3 FPGA image (SSE-300)",
             template="qemu-mps",
             cpu="cortex-m55",
             clock_hz=32_000_000,

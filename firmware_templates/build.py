@@ -61,6 +61,10 @@ class BuildResult:
     updated_files: list[str] = field(default_factory=list)
     kept_edited_files: list[str] = field(default_factory=list)
     backup_dir: Path | None = None
+    # When the folder was rendered for another board before: which, and the edited files
+    # that were copied to backup_dir before it was rendered afresh for this one.
+    switched_from: str | None = None
+    edited_files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -175,6 +179,8 @@ def build_firmware(
         updated_files=sync.updated_files,
         kept_edited_files=sync.kept_edited_files,
         backup_dir=sync.backup_dir,
+        switched_from=sync.switched_from,
+        edited_files=sync.edited_files,
     )
     result.write_json(json_path or build_dir / f"{target}.json")
     return result

@@ -9,13 +9,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, get_board
+from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, Board, get_board
 from lenet_edge.firmware_templates.build import BuildResult, build_firmware
-from lenet_edge.firmware_templates.render import firmware_dir_of, target_name
+from lenet_edge.firmware_templates.render import firmware_dir_of, rendered_board, target_name
 
 BOARD_OPTION = click.option(
-    "--board", default=DEFAULT_BOARD, show_default=True, type=click.Choice(list(BOARDS)),
-    help="Target board (qemu-* run in the emulator).",
+    "--board", default=None, type=click.Choice(list(BOARDS)),
+    help="Target board (`lenet-edge boards` lists them; qemu-* run in the emulator) "
+         f"[default: the board the firmware folder was rendered for, else {DEFAULT_BOARD}].",
+)
+EMULATE_OPTION = click.option(
+    "--emulate", is_flag=True,
+    help="Run a real board's own image on QEMU's model of its chip (boards with a QEMU "
+         "machine in `lenet-edge boards`).",
 )
 EXPORT_OPTION = click.option(
     "--export", "export_dir", default="out", show_default=True, type=click.Path(path_type=Path),
@@ -25,6 +31,16 @@ FIRMWARE_OPTION = click.option(
     "--firmware-dir", type=click.Path(path_type=Path), default=None,
     help="Firmware project folder [default: EXPORT/firmware].",
 )
+
+
+def resolve_board(board: str | None, export_dir: Path, firmware_dir: Path | None) -> Board:
+    """--board, else the board the firmware folder was rendered for, else the default:
+    a folder remembers its board."""
+    if board is None:
+        board = rendered_board(firmware_dir_of(export_dir, firmware_dir))
+        if board not in BOARDS:
+            board = DEFAULT_BOARD
+    return get_board(board)
 
 
 def _kib(n: int) -> str:
@@ -69,7 +85,14 @@ def _files(n: int) -> str:
 def print_sync(console: Console, result: BuildResult, rerender: bool = False) -> None:
     """What the build changed in an existing firmware project, and the edits it kept."""
     updated = result.updated_files
-    if result.backup_dir is not None:
+    if result.switched_from is not None and result.switched_from != result.board:
+        console.print(f"{result.firmware_dir} was rendered for {result.switched_from}: rendered "
+                      f"it for {result.board}", markup=False, highlight=False, soft_wrap=True)
+        if result.backup_dir is not None:
+            console.print(
+                f"[yellow]your edits ({', '.join(result.edited_files)}) were copied to "
+                f"{result.backup_dir} first[/yellow]", markup=True, highlight=False, soft_wrap=True)
+    elif result.backup_dir is not None:
         console.print(
             f"[yellow]{result.firmware_dir} was rendered by an older lenet-edge: rendered it "
             f"again ({_files(len(updated))} changed); the previous files are in "
@@ -108,7 +131,8 @@ def build(board, export_dir, firmware_dir, json_path, rerender):
     templates, keeping the files you edited (--rerender discards those edits).
     """
     console = Console()
-    with console.status(f"building firmware for {board} ..."):
+    board = resolve_board(board, export_dir, firmware_dir)
+    with console.status(f"building firmware for {board.name} ..."):
         result = build_firmware(board, export_dir, firmware_dir, json_path=json_path,
                                 rerender=rerender)
     print_sync(console, result, rerender)
@@ -126,41 +150,51 @@ def build(board, export_dir, firmware_dir, json_path, rerender):
 @BOARD_OPTION
 @EXPORT_OPTION
 @FIRMWARE_OPTION
+@EMULATE_OPTION
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Firmware image (.elf; .hex also for real boards) [default: the built one, built if missing].")
-@click.option("--tool", type=click.Choice(["auto", "pyocd", "openocd"]), default="auto", show_default=True,
-              help="Flasher for real boards.")
+@click.option("--tool", type=click.Choice(["auto", "pyocd", "openocd", "drive"]), default="auto",
+              show_default=True,
+              help="How to program a real board: pyOCD, OpenOCD, or copying the .hex onto the "
+                   "USB drive its DAPLink probe mounts (bbc-microbit). auto: the drive if one "
+                   "is mounted, else pyOCD, else OpenOCD.")
+@click.option("--probe", "probe_uid", metavar="UID", default=None,
+              help="Debug probe to use (its unique ID / serial number) when several are attached.")
+@click.option("--drive", "drive", type=click.Path(path_type=Path), default=None,
+              help="The board's mounted USB drive (e.g. /media/$USER/MICROBIT) [default: found by its label].")
 @click.option("--duration", type=float, default=None,
               help="QEMU only: stop after this many seconds (default: run until Ctrl-C).")
-def flash(board, export_dir, firmware_dir, image, tool, duration):
-    """Flash a real board (pyOCD/OpenOCD), or start QEMU for a qemu-* board.
+def flash(board, export_dir, firmware_dir, emulate, image, tool, probe_uid, drive, duration):
+    """Flash a real board (pyOCD, OpenOCD or its USB drive), or start QEMU.
 
-    For QEMU the UART is served on a local TCP port; connect with the printed pyserial
-    URL (e.g. `lenet-edge validate --port socket://127.0.0.1:PORT`). Ctrl-C stops it.
+    qemu-* boards, and real boards with --emulate, run in QEMU: the console UART is
+    served on a local TCP port; connect with the printed pyserial URL (e.g.
+    `lenet-edge validate --port socket://127.0.0.1:PORT`). Ctrl-C stops it. A real board
+    with no probe attached is reported within seconds, never waited for.
     """
     console = Console()
-    b = get_board(board)
+    b = resolve_board(board, export_dir, firmware_dir)
     if image is None:
         fw = firmware_dir_of(export_dir, firmware_dir)
         image = fw / "build" / f"{target_name(b)}.elf"
-        if not image.is_file():
+        if not image.is_file() or rendered_board(fw) != b.name:
             with console.status(f"building firmware for {b.name} ..."):
                 result = build_firmware(b, export_dir, firmware_dir)
             print_sync(Console(stderr=True), result)  # stdout stays the QEMU lines scripts read
             image = result.elf
-    if not b.is_qemu:
+    if not b.is_qemu and not emulate:
         from lenet_edge.firmware_templates.flash import flash_board
 
         with console.status(f"flashing {b.name} ..."):
-            flash_board(b, image, tool)
-        console.print(f"flashed {image} to {b.name}")
+            how = flash_board(b, image, tool, probe_uid=probe_uid, drive=drive)
+        console.print(f"flashed {image} to {b.name} ({how})", markup=False, highlight=False)
         return 0
 
     from lenet_edge.firmware_templates.qemu import start_qemu
 
-    with start_qemu(b, image) as q:
+    with start_qemu(b, image, emulate=emulate) as q:
         # Plain prints, flushed: scripts and tests read these lines.
-        click.echo(f"QEMU {b.qemu_machine} running {image} (pid {q.pid})")
+        click.echo(f"QEMU {b.emulator.machine} running {image} (pid {q.pid})")
         click.echo(f"serial: {q.url}")
         click.echo("the guest boots when a client connects; Ctrl-C stops QEMU", err=True)
         deadline = None if duration is None else time.monotonic() + duration
@@ -173,4 +207,69 @@ def flash(board, export_dir, firmware_dir, image, tool, duration):
             click.echo(f"QEMU exited:\n{q.stderr_text.strip()}", err=True)
             return 1
     click.echo("QEMU stopped", err=True)
+    return 0
+
+
+BOARD_COLUMNS = ("board", "chip", "core", "clock", "flash / RAM", "console", "flasher",
+                 "QEMU machine", "tests")
+
+
+def _flasher(board: Board) -> str:
+    if board.is_qemu:
+        return "none (QEMU)"
+    ways = (["USB drive (DAPLink)"] if board.drive_label else []) + (
+        [f"pyOCD ({board.pyocd_target})"] if board.pyocd_target else []) + (
+        ["OpenOCD"] if board.openocd_args else [])
+    return ", ".join(ways)
+
+
+def board_rows() -> list[dict[str, str]]:
+    """One row per board of the table, for people (`lenet-edge boards`, the README)."""
+    rows = []
+    for b in BOARDS.values():
+        emulator = b.emulator.machine if b.emulator else "none"
+        if b.emulator and b.emulator.serial_index:
+            emulator += f" (console: -serial {b.emulator.serial_index})"
+        rows.append({
+            "board": b.name,
+            "chip": b.chip,
+            "core": b.core.title,
+            "clock": f"{b.clock_hz / 1e6:g} MHz",
+            "flash / RAM": f"{b.flash.length // 1024:,} KB / {b.ram.length // 1024:,} KB",
+            "console": b.console,
+            "flasher": _flasher(b),
+            "QEMU machine": emulator,
+            "tests": b.tested,
+        })
+    return rows
+
+
+def boards_markdown() -> str:
+    rows = board_rows()
+    lines = ["| " + " | ".join(BOARD_COLUMNS) + " |", "|" + " --- |" * len(BOARD_COLUMNS)]
+    lines += ["| " + " | ".join(f"`{r[c]}`" if c == "board" else r[c] for c in BOARD_COLUMNS)
+              + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("boards")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown (the README's board list).")
+@click.option("--json", "as_json", is_flag=True, help="Print the board table as JSON.")
+def boards(markdown, as_json):
+    """The boards lenet-edge generates firmware for: chip, core, clock, memory, console,
+    flasher, and the QEMU machine that runs the same image (or none: compiled only)."""
+    if as_json:
+        import json
+
+        click.echo(json.dumps(board_rows(), indent=2))
+        return 0
+    if markdown:
+        click.echo(boards_markdown(), nl=False)
+        return 0
+    table = Table(title="boards")
+    for col in BOARD_COLUMNS:
+        table.add_column(col, no_wrap=col == "board", overflow="fold")
+    for row in board_rows():
+        table.add_row(*(row[c] for c in BOARD_COLUMNS))
+    Console(width=max(Console().width, 180)).print(table)
     return 0

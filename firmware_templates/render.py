@@ -235,7 +235,9 @@ class SyncReport:
 
     updated_files: list[str] = field(default_factory=list)  # written or removed
     kept_edited_files: list[str] = field(default_factory=list)  # edited, template changed too
-    backup_dir: Path | None = None  # previous files of a rendering without a manifest
+    backup_dir: Path | None = None  # where the previous files were copied (see below)
+    switched_from: str | None = None  # the board the folder was rendered for before
+    edited_files: list[str] = field(default_factory=list)  # edits copied to backup_dir
 
 
 def sync_firmware(
@@ -274,8 +276,7 @@ def sync_firmware(
 
     project = render_project(board, export_dir, fw, opt)
     if not same_board:
-        _write_fresh(fw, board, project, opt)
-        return SyncReport()
+        return _switch_board(board, fw, project, opt, manifest)
     if rerender:
         return SyncReport(updated_files=_write_fresh(fw, board, project, opt))
     if manifest is None:
@@ -332,6 +333,24 @@ def _project_files(fw: Path) -> dict[str, Path]:
     return found
 
 
+def _back_up(fw: Path) -> Path:
+    """Copy the project's rendered places (Makefile, common/, board/) to a new
+    `fw/.old-<timestamp>/`; returns it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = fw / f".old-{stamp}"
+    n = 1
+    while backup.exists():
+        n += 1
+        backup = fw / f".old-{stamp}-{n}"
+    backup.mkdir()
+    if (fw / "Makefile").exists():
+        shutil.copy2(fw / "Makefile", backup / "Makefile", follow_symlinks=False)
+    for sub in RENDERED_DIRS:
+        if (fw / sub).is_dir():
+            shutil.copytree(fw / sub, backup / sub, symlinks=True)
+    return backup
+
+
 def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) -> SyncReport:
     """A same-board project without a manifest: back it up unless it already equals the
     new rendering, then render afresh (see `sync_firmware`)."""
@@ -339,19 +358,36 @@ def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) ->
     backup = None
     if any(rel not in project or path.is_symlink() or path.read_bytes() != project[rel]
            for rel, path in present.items()):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = fw / f".old-{stamp}"
-        n = 1
-        while backup.exists():
-            n += 1
-            backup = fw / f".old-{stamp}-{n}"
-        backup.mkdir()
-        if (fw / "Makefile").exists():
-            shutil.copy2(fw / "Makefile", backup / "Makefile", follow_symlinks=False)
-        for sub in RENDERED_DIRS:
-            if (fw / sub).is_dir():
-                shutil.copytree(fw / sub, backup / sub, symlinks=True)
+        backup = _back_up(fw)
     return SyncReport(updated_files=_write_fresh(fw, board, project, opt), backup_dir=backup)
+
+
+def _edited_files(fw: Path, manifest: dict) -> list[str]:
+    """Rendered files whose content no longer matches the manifest (the user's edits)."""
+    edited = []
+    for rel, digest in sorted(manifest["files"].items()):
+        if isinstance(digest, str) and _owned(rel):
+            current = _file_sha256(fw / rel)
+            if current is not None and current != digest:
+                edited.append(rel)
+    return edited
+
+
+def _switch_board(board: Board, fw: Path, project: dict[str, bytes], opt: str,
+                  manifest: dict | None) -> SyncReport:
+    """Render `fw` afresh for another board. The files the user edited (all of an older
+    rendering's files, when there is no manifest to tell) are copied to
+    `fw/.old-<timestamp>/` first, so no edit is lost."""
+    previous = rendered_board(fw)
+    present = _project_files(fw)
+    if manifest is not None:
+        edited = _edited_files(fw, manifest)
+    else:
+        edited = sorted(present)
+    backup = _back_up(fw) if edited else None
+    changed = _write_fresh(fw, board, project, opt)
+    return SyncReport(updated_files=changed if previous else [], backup_dir=backup,
+                      switched_from=previous, edited_files=edited)
 
 
 def rendered_board(firmware_dir: str | Path) -> str | None:

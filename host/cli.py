@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.firmware_templates.boards import BOARDS
 
 
 def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, console: Console) -> tuple[Path, Path]:
@@ -33,7 +34,8 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 
 @click.command("validate")
 @click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
-@click.option("--board", help="qemu-... starts that emulated board itself (building its firmware if needed).")
+@click.option("--board", type=click.Choice(list(BOARDS)), help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
+@click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
 @click.option("--count", default=10000, show_default=True, help="How many MNIST test digits to stream (first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
@@ -43,7 +45,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
 @click.option("--baud", default=115200, show_default=True, help="Baud rate for real serial ports.")
-def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
+def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
     """Stream MNIST test digits to a device over serial and prove it computes the model.
 
     Checks the device's model hash, streams the digits (several in flight, compressed),
@@ -55,6 +57,7 @@ def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, for
     \b
     Examples:
       lenet-edge validate --board qemu-mps2-an386 --count 1000
+      lenet-edge validate --board bbc-microbit --emulate --count 200
       lenet-edge validate --port /dev/ttyACM0 --model-dir out --report val
     """
     console = Console(stderr=True)
@@ -63,14 +66,14 @@ def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, for
     if board is None and url is None:
         raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
     if board is not None:
-        from lenet_edge.firmware_templates.boards import get_board
+        from lenet_edge.firmware_templates.boards import emulated_board, get_board
 
-        if not get_board(board).is_qemu:
-            if url is None:
-                raise LenetEdgeError(f"{board} is a real board: flash it (lenet-edge flash) and give its --port")
-            board = None
-        elif url is not None:
-            raise LenetEdgeError("give either --port or --board qemu-..., not both")
+        if url is not None:
+            if get_board(board).is_qemu or emulate:
+                raise LenetEdgeError("give either --port or an emulated --board, not both")
+            board = None  # a real board at --port: the device says what it is
+        else:
+            board = emulated_board(board, emulate).name
     if board is None:
         return run_and_summarise(url, console, model_dir=model_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
@@ -79,8 +82,8 @@ def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, for
     from lenet_edge.firmware_templates.qemu import run_qemu
 
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console)
-    with run_qemu(board, elf) as qemu_url:
-        console.print(f"QEMU {board} serving UART0 at {qemu_url}")
+    with run_qemu(board, elf, emulate=emulate) as qemu_url:
+        console.print(f"QEMU {board} serving its console at {qemu_url}")
         return run_and_summarise(qemu_url, console, model_dir=export_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
                                  data_dir=data_dir, timeout=timeout, baudrate=baud)

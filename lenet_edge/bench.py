@@ -32,17 +32,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lenet_edge.bundled import VARIANTS, bundled_model
+from lenet_edge.cpus import CPUS
 from lenet_edge.errors import LenetEdgeError
-
-# Figures given in issue #6 for the same modern LeNet-5 (416,520 MACs), guest instructions
-# per inference under QEMU 7.2, kernels only, -O2; not measured by this command.
-ANCHORS = {
-    "qemu-mps2-an385": {"tflm_reference": 8_428_056, "cmsis_nn": 2_670_334, "target": 1_600_000},
-    "qemu-mps2-an386": {"tflm_reference": 8_035_622, "cmsis_nn": 2_169_536, "target": 1_000_000},
-    "qemu-mps2-an500": {"tflm_reference": 7_957_650, "cmsis_nn": 2_228_516, "target": 1_000_000},
-    "qemu-mps3-an547": {"tflm_reference": 8_941_322, "cmsis_nn": 828_204, "target": 500_000},
-}
-
 
 def _layer_names(report: dict) -> dict[int, str]:
     """Traced tensor index -> the ops that produce it ("CONV_2D+MAX_POOL_2D")."""
@@ -57,7 +48,8 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
 
     build = build_firmware(board, export_dir, work / board)
     names = _layer_names(report)
-    with run_qemu(board, build.elf) as url, DeviceSession(url) as session:
+    # A real board's own image runs on QEMU's model of its chip.
+    with run_qemu(board, build.elf, emulate=True) as url, DeviceSession(url) as session:
         info = session.info(refresh=True)
         results = [session.infer(x) for x in inputs]
         layers = session.trace(inputs[0])
@@ -79,6 +71,9 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
     return {
         "cpu": info.fields["cpu"],
         "counter_unit": info.fields["counter_unit"],
+        "counter_source": info.fields.get("counter_source"),
+        "clock_hz": info.int("clock_hz"),
+        "clock_status": info.fields.get("clock_status"),
         "counter_resolution": info.int("counter_resolution"),
         "instructions": instructions,
         "instructions_min": int(counts.min()),
@@ -109,16 +104,11 @@ def _rows(results: dict):
 
 def _speed_table(results: dict) -> Table:
     table = Table(title="guest instructions per inference (QEMU -icount shift=0), bit-exact")
-    for col in ("board", "variant", "cpu", "instructions", "per MAC", "CMSIS-NN*", "target*",
-                "digits/s"):
+    for col in ("board", "variant", "cpu", "instructions", "per MAC", "digits/s"):
         table.add_column(col, justify="left" if col in ("board", "variant", "cpu") else "right")
     for board, variant, r in _rows(results):
-        anchor = ANCHORS.get(board, {}) if variant == "modern" else {}
         table.add_row(board, variant, r["cpu"], f"{r['instructions']:,}",
-                      f"{r['instructions_per_mac']:.2f}",
-                      f"{anchor['cmsis_nn']:,}" if anchor else "",
-                      f"{anchor['target']:,}" if anchor else "", f"{r['digits_per_s']:.0f}")
-    table.caption = "* issue #6 anchors for the modern variant, not measured here"
+                      f"{r['instructions_per_mac']:.2f}", f"{r['digits_per_s']:.0f}")
     return table
 
 
@@ -137,7 +127,10 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--boards", "boards", multiple=True, metavar="BOARD",
-              help="QEMU boards to run (repeatable; default: all four).")
+              help="Boards to run in QEMU (repeatable): qemu-* boards, and real boards whose "
+                   "own image runs on QEMU's model of their chip. Default: every such board.")
+@click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
+              help="Only the boards with this core (repeatable).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
               help="Bundled model variants (repeatable; default: both).")
 @click.option("--count", default=20, show_default=True,
@@ -148,7 +141,7 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               show_default=True, help="Folder for exports, firmware and bench.json.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default: $LENET_EDGE_DATA, cache, download).")
-def bench(boards, variants, count, throughput_count, out_dir, data_dir):
+def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -162,22 +155,25 @@ def bench(boards, variants, count, throughput_count, out_dir, data_dir):
     from rich.progress import Progress
 
     from lenet_edge.codegen.export import export
-    from lenet_edge.firmware_templates.boards import BOARDS, QEMU_BOARDS
+    from lenet_edge.firmware_templates.boards import BOARDS, EMULATED_BOARDS, emulated_board
     from lenet_edge.quantize.evaluate import pixels_to_int8
     from lenet_edge.quantize.tflm import TflmModel
     from lenet_edge.train.mnist import load_mnist
 
-    boards = list(boards) or list(QEMU_BOARDS)
+    boards = list(boards) or list(EMULATED_BOARDS)
     for board in boards:
-        if board not in BOARDS or not BOARDS[board].is_qemu:
-            raise LenetEdgeError(f"bench runs QEMU boards only; choose from {', '.join(QEMU_BOARDS)}"
-                                 f" (got {board!r})")
+        if board not in BOARDS or not BOARDS[board].can_emulate:
+            emulated_board(board, emulate=True)  # the clear error for this board
+    if cpus:
+        boards = [b for b in boards if BOARDS[b].cpu in cpus]
+        if not boards:
+            raise LenetEdgeError(f"no emulated board has a {' or '.join(cpus)} core")
     variants = list(variants) or list(VARIANTS)
     images, _ = load_mnist("test", data_dir)
     inputs = pixels_to_int8(images[:count]).reshape(count, -1)
     stream = pixels_to_int8(images[count:count + throughput_count])
     stream = stream.reshape(len(stream), -1)
-    cpus = tuple(sorted({BOARDS[b].cpu for b in boards}))
+    cpus = tuple(sorted({BOARDS[b].cpu for b in boards}))  # their kernels are exported
     console = Console(width=max(Console().width, 120))
     results: dict[str, dict] = {b: {} for b in boards}
     tflm_arena: dict[str, int] = {}
@@ -206,7 +202,6 @@ def bench(boards, variants, count, throughput_count, out_dir, data_dir):
         "unit": "guest instructions per inference, qemu-system-arm -icount shift=0",
         "boards": results,
         "tflm_arena_bytes": tflm_arena,
-        "anchors_modern_from_issue_6": ANCHORS,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "bench.json"

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("lenet_edge.quantize.cli:quantize", "Full-integer int8 TFLite conversion."),
     "export": ("lenet_edge.codegen.cli:export", "Generate bit-exact C (and firmware)."),
     "eval": ("lenet_edge.codegen.cli:evaluate", "Accuracy of float/tflite/tflm/c backends."),
+    "boards": ("lenet_edge.firmware_templates.cli:boards", "List the boards and how each runs."),
     "build": ("lenet_edge.firmware_templates.cli:build", "Compile the generated firmware."),
     "flash": ("lenet_edge.firmware_templates.cli:flash", "Flash a board or start QEMU."),
     "validate": ("lenet_edge.host.cli:validate", "Check on-device accuracy over serial."),

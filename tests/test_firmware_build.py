@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -353,3 +354,99 @@ def test_cli_flash_real_board_reports_missing_probe(export_dir, tmp_path):
     assert proc.returncode == 2
     assert "no debug probe found by openocd" in proc.stderr and "nucleo-g071rb" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_firmware_folder_remembers_its_board(export_dir, tmp_path):
+    """`build` and `flash` without --board use the board the folder was rendered for,
+    never the default QEMU board."""
+    fw = tmp_path / "fw"
+    args = ["--export", str(export_dir), "--firmware-dir", str(fw)]
+    assert _cli(["build", "--board", "bbc-microbit", *args]).returncode == 0
+    proc = _cli(["build", *args])
+    assert proc.returncode == 0, proc.stderr
+    assert rendered_board(fw) == "bbc-microbit"
+    report = json.loads((fw / "build" / "lenet5-bbc-microbit.json").read_text())
+    assert report["board"] == "bbc-microbit"
+    assert not (fw / "build" / "lenet5-qemu-mps2-an386.elf").exists()
+
+
+def test_switching_a_folder_to_another_board_backs_up_edits(export_dir, tmp_path):
+    fw = tmp_path / "fw"
+    build_firmware("nucleo-f446re", export_dir, fw)
+    edited = (fw / "board" / "board.c").read_bytes() + b"/* my clock tweak */\n"
+    (fw / "board" / "board.c").write_bytes(edited)
+    proc = _cli(["build", "--board", "stm32vldiscovery", "--export", str(export_dir),
+                 "--firmware-dir", str(fw)])
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert "rendered for nucleo-f446re" in out and "board/board.c" in out
+    backups = sorted(fw.glob(".old-*"))
+    assert len(backups) == 1 and (backups[0] / "board" / "board.c").read_bytes() == edited
+    assert rendered_board(fw) == "stm32vldiscovery"
+    # Switching an unedited folder needs no backup.
+    result = build_firmware("nucleo-f446re", export_dir, fw)
+    assert result.switched_from == "stm32vldiscovery" and result.backup_dir is None
+    assert len(list(fw.glob(".old-*"))) == 1
+
+
+def test_boards_command_lists_every_board_as_in_the_readme():
+    from lenet_edge.firmware_templates.cli import boards_markdown
+
+    proc = _cli(["boards"])
+    assert proc.returncode == 0
+    for name in BOARDS:
+        assert name in proc.stdout
+    table = boards_markdown()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert table in readme, "README's board list is `lenet-edge boards --markdown`"
+    rows = json.loads(_cli(["boards", "--json"]).stdout)
+    by_name = {r["board"]: r for r in rows}
+    assert by_name["nucleo-g071rb"]["QEMU machine"] == "none"
+    assert by_name["nucleo-g071rb"]["tests"] == "compiled only"
+    assert by_name["nucleo-f446re"]["QEMU machine"].startswith("netduinoplus2")
+
+
+def test_flash_without_a_probe_says_so_within_seconds(export_dir, tmp_path):
+    """pyOCD's `load` waits forever for a probe unless told not to; lenet-edge never hangs
+    (pyOCD is a test dependency, and this machine has no probe)."""
+    pytest.importorskip("pyocd")
+    result = build_firmware("nucleo-f446re", export_dir, tmp_path / "fw")
+    for extra in ([], ["--probe", "0670FF0123456789"]):
+        start = time.monotonic()
+        proc = _cli(["flash", "--board", "nucleo-f446re", "--image", str(result.hex),
+                     "--tool", "pyocd", *extra])
+        assert time.monotonic() - start < 30
+        assert proc.returncode == 2, proc.stderr
+        assert "no debug probe" in proc.stderr or "no probe 0670FF0123456789" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_microbit_flashes_by_copying_onto_its_drive(export_dir, tmp_path):
+    from lenet_edge.firmware_templates.flash import find_drive
+
+    result = build_firmware("bbc-microbit", export_dir, tmp_path / "fw")
+    mount = tmp_path / "media" / "user" / "MICROBIT"
+    mount.mkdir(parents=True)
+    (mount / "DETAILS.TXT").write_text("DAPLink Firmware\n")
+    board = get_board("bbc-microbit")
+    assert find_drive(board, roots=[tmp_path / "media"]) == mount
+    assert find_drive(board, roots=[tmp_path / "nothing"]) is None
+    proc = _cli(["flash", "--board", "bbc-microbit", "--image", str(result.elf),
+                 "--drive", str(mount)])
+    assert proc.returncode == 0, proc.stderr
+    assert (mount / result.hex.name).read_bytes() == result.hex.read_bytes()
+    # No drive, no flasher: one message that says what to do.
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = _cli(["flash", "--board", "bbc-microbit", "--image", str(result.elf), "--tool", "drive"],
+                env=dict(os.environ, PATH=str(empty)))
+    assert proc.returncode == 2 and "MICROBIT drive" in proc.stderr
+
+
+def test_export_accepts_every_cpu_of_the_table(tmp_path):
+    proc = _cli(["export", "--cpu", "cortex-m0", "--cpu", "cortex-m33", "--no-tflm-arena",
+                 "--out", str(tmp_path / "out")])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "export_report.json").read_text())
+    assert set(report["code_bytes"]) == {"cortex-m0", "cortex-m33"}
+    assert report["kernel_paths"] == ["dsp", "portable"]

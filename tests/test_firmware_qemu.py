@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from lenet_edge.firmware_templates.boards import QEMU_BOARDS, get_board
+from lenet_edge.firmware_templates.boards import EMULATED_BOARDS, get_board
 from lenet_edge.firmware_templates.build import build_firmware
 from lenet_edge.firmware_templates.qemu import pid_alive, run_qemu, start_qemu
 from lenet_edge.firmware_templates.render import render_firmware
@@ -39,10 +39,11 @@ def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("variant", ["modern", "classic"])
-@pytest.mark.parametrize("board_name", QEMU_BOARDS)
+@pytest.mark.parametrize("board_name", EMULATED_BOARDS)
 def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digits, tmp_path):
     """Each board compiles the export with its own -mcpu, so this runs that core's kernel
-    variant (Helium on the M55, DSP on the M4F and M7, scalar C on the M3)."""
+    variant (Helium on the M55, DSP on the M4F, M7 and M33, portable C on the M3 and, on
+    the micro:bit, the Cortex-M0); real boards run their own image on QEMU's chip model."""
     from lenet_edge.host.session import DeviceSession
     from lenet_edge.quantize.tflm import TflmModel
 
@@ -54,13 +55,12 @@ def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digi
     expected = TflmModel(export_dir / "model" / "lenet5_int8.tflite").run_batch(inputs)
     board = get_board(board_name)
     elf = build_firmware(board, export_dir, tmp_path / "fw").elf
-    with run_qemu(board, elf) as url:
+    with run_qemu(board, elf, emulate=True) as url:
         assert re.fullmatch(r"socket://127\.0\.0\.1:\d+", url)
         with DeviceSession(url) as session:
             info = session.info()
             assert info.fields["board"] == board_name and info.fields["cpu"] == board.cpu
-            assert info.fields["counter_unit"] == "guest_instructions"
-            assert int(info.fields["clock_hz"]) == board.clock_hz
+            assert info.fields["counter_unit"] == "guest_instructions"  # measured: emulated
             results = dict(session.infer_stream((i, inputs[i]) for i in range(len(inputs))))
             got = np.stack([results[i].output.reshape(-1) for i in range(len(inputs))])
             np.testing.assert_array_equal(got, expected)  # byte-identical logits, all 100
@@ -68,7 +68,7 @@ def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digi
             # A LeNet-5 inference is millions of guest instructions, not zero or noise.
             assert counts.min() > 100_000 and counts.max() < 10 * counts.min()
             # The same digit, one request at a time (no bytes arriving mid-inference):
-            # the count is deterministic up to one 10 ms SysTick interrupt.
+            # the count is deterministic up to one 10 ms time-base interrupt.
             again = [session.infer(inputs[0]).count for _ in range(3)]
             assert max(again) - min(again) <= 200, again
 
