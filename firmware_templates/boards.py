@@ -50,7 +50,10 @@ class Board:
     ram: MemoryRegion
     num_irqs: int  # external interrupts in the vector table
     console: str  # how the console UART reaches the host, for people
-    uart: dict = field(default_factory=dict)  # template parameters of the UART driver
+    # The console UART: family (uart.py), base, irq, clock_hz (its kernel clock when the
+    # board runs as designed; the firmware computes the divisor from the clock it finds),
+    # and the driver's template parameters.
+    uart: dict = field(default_factory=dict)
     timebase: str = "systick"  # or a board folder's own timebase.c ("timer0" on nRF51)
     timebase_irq: int | None = None  # its interrupt, when not SysTick
     stack_bytes: int = 8192
@@ -94,7 +97,8 @@ class Board:
 
 def _cmsdk(base: int, rx_irq: int, pclk_hz: int = 25_000_000) -> dict:
     # CMSDK APB UART; QEMU clocks it at 25 MHz on the MPS2 machines and the AN547.
-    return {"base": base, "irq": rx_irq, "pclk_hz": pclk_hz}
+    return {"family": "cmsdk", "base": base, "irq": rx_irq, "pclk_hz": pclk_hz,
+            "clock_hz": pclk_hz}
 
 
 _MPS2_FLASH = MemoryRegion(0x00000000, 0x00400000)  # ZBT SSRAM1 (QEMU loads the ELF here)
@@ -175,7 +179,8 @@ BOARDS: dict[str, Board] = {
             ram=MemoryRegion(0x20000000, 128 * 1024),
             num_irqs=97,
             console=_ST_LINK_VCP,
-            uart={"base": 0x40004400, "irq": 38},
+            uart={"family": "stm32_usart", "base": 0x40004400, "irq": 38,
+                  "clock_hz": 42_000_000},  # APB1 at 168 MHz
             emulator=Emulator(
                 "netduinoplus2", serial_index=1,
                 note="STM32F405 model: same USART2; RCC/FLASH/GPIO read 0, so the clock "
@@ -196,7 +201,8 @@ BOARDS: dict[str, Board] = {
             console=_ST_LINK_VCP,
             stack_bytes=4096,
             uart_rx_buffer=1024,
-            uart={"base": 0x40004400, "irq": 28},
+            uart={"family": "stm32_usart", "base": 0x40004400, "irq": 28,
+                  "clock_hz": 64_000_000},
             pyocd_target="stm32g071rbtx",
             openocd_args=("-f", "interface/stlink.cfg", "-f", "target/stm32g0x.cfg"),
         ),
@@ -211,7 +217,8 @@ BOARDS: dict[str, Board] = {
             ram=MemoryRegion(0x20000000, 16 * 1024),
             num_irqs=32,
             console="UART0 P0.24 TX / P0.25 RX -> DAPLink USB serial",
-            uart={"base": 0x40002000, "irq": 2, "tx_pin": 24, "rx_pin": 25},
+            uart={"family": "nrf51", "base": 0x40002000, "irq": 2, "tx_pin": 24, "rx_pin": 25,
+                  "clock_hz": 16_000_000},
             # nRF51 silicon has no SysTick (QEMU's model adds one): TIMER0 is the time base.
             timebase="timer0",
             timebase_irq=8,
@@ -235,7 +242,8 @@ BOARDS: dict[str, Board] = {
             # Its ST-LINK/V1 has no virtual COM port: the user wires the console.
             console="USART1 PA9 TX / PA10 RX -> a 3.3 V USB-serial adapter you wire "
                     "(the ST-LINK/V1 has no virtual COM port)",
-            uart={"base": 0x40013800, "irq": 37},
+            uart={"family": "stm32_usart", "base": 0x40013800, "irq": 37,
+                  "clock_hz": 24_000_000},  # APB2
             # 8 KB of RAM: a small receive ring and stack (measured high-water mark
             # 188-388 B; the build checks the static worst case against the reserve).
             stack_bytes=1024,

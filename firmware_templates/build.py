@@ -19,6 +19,7 @@ from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
 from lenet_edge.firmware_templates.render import firmware_dir_of, sync_firmware, target_name
 from lenet_edge.firmware_templates.stack import analyse_stack
+from lenet_edge.firmware_templates.uart import check_baud
 
 TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 TOOLCHAIN_INSTALL = f"apt-get install --no-install-recommends {TOOLCHAIN_PACKAGES} make"
@@ -135,6 +136,7 @@ def build_firmware(
     jobs: int = 2,
     json_path: str | Path | None = None,
     rerender: bool = False,
+    baud: int | None = None,
 ) -> BuildResult:
     """Render or update, then compile the firmware for `board` from `export_dir/c/`.
 
@@ -145,12 +147,16 @@ def build_firmware(
     (`kept_edited_files` lists those whose template changed too); see
     `render.sync_firmware`. `rerender=True` renders it afresh, discarding edits.
     Writes `build/<target>.{elf,bin,hex}` and `build/<target>.json` (the report) there.
+    `baud`: the console UART's rate (default: the one the folder was rendered with, else
+    the board's); refused when the board's UART cannot make it within 2 %.
     """
     board = get_board(board)
+    if baud is not None:
+        check_baud(board, baud)
     check_toolchain()
     export_dir = Path(export_dir)
     fw = firmware_dir_of(export_dir, firmware_dir)
-    sync = sync_firmware(board, export_dir, fw, rerender=rerender)
+    sync = sync_firmware(board, export_dir, fw, rerender=rerender, baud=baud)
 
     proc = subprocess.run(["make", "-C", str(fw), f"-j{jobs}", "all"], capture_output=True, text=True)
     if proc.returncode != 0:

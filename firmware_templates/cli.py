@@ -120,7 +120,11 @@ def print_sync(console: Console, result: BuildResult, rerender: bool = False) ->
 @click.option("--rerender", is_flag=True,
               help="Render the project again from lenet-edge's templates, discarding edits to "
                    "rendered files.")
-def build(board, export_dir, firmware_dir, json_path, rerender):
+@click.option("--baud", type=click.IntRange(min=1), default=None,
+              help="Console UART baud rate (default: the folder's, else 115200). The divisor "
+                   "is computed on the device from the clock actually running; a rate the "
+                   "board's UART cannot make within 2 % is refused.")
+def build(board, export_dir, firmware_dir, json_path, rerender, baud):
     """Compile the generated firmware with arm-none-eabi-gcc (-Wall -Wextra -Werror).
 
     Writes .elf/.bin/.hex, prints flash and RAM use per section and the worst-case stack,
@@ -134,7 +138,7 @@ def build(board, export_dir, firmware_dir, json_path, rerender):
     board = resolve_board(board, export_dir, firmware_dir)
     with console.status(f"building firmware for {board.name} ..."):
         result = build_firmware(board, export_dir, firmware_dir, json_path=json_path,
-                                rerender=rerender)
+                                rerender=rerender, baud=baud)
     print_sync(console, result, rerender)
     console.print(size_table(result))
     stack = result.stack

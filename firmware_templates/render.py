@@ -63,7 +63,7 @@ def _template_files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _context(board: Board, model_dir: str, ldscript: str, opt: str) -> dict:
+def _context(board: Board, model_dir: str, ldscript: str, opt: str, baud: int) -> dict:
     handlers = {board.uart["irq"]: "port_uart_irq_handler"}
     if board.timebase_irq is not None:
         handlers[board.timebase_irq] = "timebase_irq_handler"
@@ -75,6 +75,7 @@ def _context(board: Board, model_dir: str, ldscript: str, opt: str) -> dict:
         "model_dir": model_dir,
         "ldscript": ldscript,
         "opt": opt,
+        "baud": baud,
         "irq_handlers": handlers,  # IRQ number -> handler in the vector table
         "v6m": board.core.is_v6m,
         "v8m": board.core.is_v8m,
@@ -86,6 +87,7 @@ def render_project(
     export_dir: str | Path,
     firmware_dir: str | Path | None = None,
     opt: str = DEFAULT_OPT,
+    baud: int | None = None,
 ) -> dict[str, bytes]:
     """The firmware project for `board` as `{relative path: bytes}`, sorted; writes nothing.
 
@@ -110,7 +112,7 @@ def render_project(
     ld_in_board = "linker.ld" in board_files
     ldscript = ("board/" if ld_in_board else "common/") + "linker.ld"
     model_dir = os.path.relpath(model_c.resolve(), fw.resolve()).replace(os.sep, "/")
-    context = _context(board, model_dir, ldscript, opt)
+    context = _context(board, model_dir, ldscript, opt, baud or board.uart_baud)
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(board_dir), str(COMMON_DIR)]),
@@ -155,11 +157,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _write_metadata(fw: Path, board: Board, hashes: dict[str, str], opt: str) -> None:
+def _write_metadata(fw: Path, board: Board, hashes: dict[str, str], opt: str,
+                    baud: int | None = None) -> None:
     manifest = {
         "board": board.name,
         "lenet_edge_version": __version__,
         "opt": opt,
+        "baud": baud or board.uart_baud,
         "files": dict(sorted(hashes.items())),
     }
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
@@ -206,6 +210,7 @@ def render_firmware(
     export_dir: str | Path,
     firmware_dir: str | Path | None = None,
     opt: str = DEFAULT_OPT,
+    baud: int | None = None,
 ) -> Path:
     """Render the firmware project for `board` into `export_dir/firmware/` (or `firmware_dir`).
 
@@ -218,14 +223,15 @@ def render_firmware(
     board = get_board(board)
     export_dir = Path(export_dir)
     fw = firmware_dir_of(export_dir, firmware_dir)
-    _write_fresh(fw, board, render_project(board, export_dir, fw, opt), opt)
+    _write_fresh(fw, board, render_project(board, export_dir, fw, opt, baud), opt, baud)
     return fw
 
 
-def _write_fresh(fw: Path, board: Board, project: dict[str, bytes], opt: str) -> list[str]:
+def _write_fresh(fw: Path, board: Board, project: dict[str, bytes], opt: str,
+                 baud: int | None = None) -> list[str]:
     """Make `fw` exactly `project` and record it as rendered; returns what changed."""
     changed = _write_project(fw, project)
-    _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt)
+    _write_metadata(fw, board, {rel: _sha256(data) for rel, data in project.items()}, opt, baud)
     return changed
 
 
@@ -245,6 +251,7 @@ def sync_firmware(
     export_dir: str | Path,
     firmware_dir: str | Path | None = None,
     rerender: bool = False,
+    baud: int | None = None,
 ) -> SyncReport:
     """Make the firmware project for `board` current with lenet-edge's templates.
 
@@ -263,24 +270,28 @@ def sync_firmware(
       from the new rendering, the old Makefile, common/ and board/ are first copied to
       `firmware/.old-<timestamp>/` (`backup_dir`), then the project is rendered afresh.
 
-    The render options (`opt`) recorded in the manifest are kept.
+    The render options recorded in the manifest (`opt`, and `baud` unless one is given)
+    are kept.
     """
     board = get_board(board)
     export_dir = Path(export_dir)
     fw = firmware_dir_of(export_dir, firmware_dir)
     manifest = read_manifest(fw)
     same_board = rendered_board(fw) == board.name
-    opt = manifest.get("opt", DEFAULT_OPT) if manifest and manifest["board"] == board.name else DEFAULT_OPT
+    kept = manifest if manifest and manifest["board"] == board.name else {}
+    opt = kept.get("opt", DEFAULT_OPT)
     if not isinstance(opt, str):
         opt = DEFAULT_OPT
+    if baud is None:
+        baud = kept.get("baud") if isinstance(kept.get("baud"), int) else board.uart_baud
 
-    project = render_project(board, export_dir, fw, opt)
+    project = render_project(board, export_dir, fw, opt, baud)
     if not same_board:
-        return _switch_board(board, fw, project, opt, manifest)
+        return _switch_board(board, fw, project, opt, manifest, baud)
     if rerender:
-        return SyncReport(updated_files=_write_fresh(fw, board, project, opt))
+        return SyncReport(updated_files=_write_fresh(fw, board, project, opt, baud))
     if manifest is None:
-        return _sync_legacy(board, fw, project, opt)
+        return _sync_legacy(board, fw, project, opt, baud)
 
     old_hashes = {rel: h for rel, h in manifest["files"].items() if isinstance(h, str) and _owned(rel)}
     hashes: dict[str, str] = {}
@@ -309,7 +320,7 @@ def sync_firmware(
             hashes[rel] = old if old is not None else new
             if new != old:
                 report.kept_edited_files.append(rel)
-    _write_metadata(fw, board, hashes, opt)
+    _write_metadata(fw, board, hashes, opt, baud)
     return report
 
 
@@ -351,7 +362,8 @@ def _back_up(fw: Path) -> Path:
     return backup
 
 
-def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) -> SyncReport:
+def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str,
+                 baud: int) -> SyncReport:
     """A same-board project without a manifest: back it up unless it already equals the
     new rendering, then render afresh (see `sync_firmware`)."""
     present = _project_files(fw)
@@ -359,7 +371,7 @@ def _sync_legacy(board: Board, fw: Path, project: dict[str, bytes], opt: str) ->
     if any(rel not in project or path.is_symlink() or path.read_bytes() != project[rel]
            for rel, path in present.items()):
         backup = _back_up(fw)
-    return SyncReport(updated_files=_write_fresh(fw, board, project, opt), backup_dir=backup)
+    return SyncReport(updated_files=_write_fresh(fw, board, project, opt, baud), backup_dir=backup)
 
 
 def _edited_files(fw: Path, manifest: dict) -> list[str]:
@@ -374,7 +386,7 @@ def _edited_files(fw: Path, manifest: dict) -> list[str]:
 
 
 def _switch_board(board: Board, fw: Path, project: dict[str, bytes], opt: str,
-                  manifest: dict | None) -> SyncReport:
+                  manifest: dict | None, baud: int) -> SyncReport:
     """Render `fw` afresh for another board. The files the user edited (all of an older
     rendering's files, when there is no manifest to tell) are copied to
     `fw/.old-<timestamp>/` first, so no edit is lost."""
@@ -385,7 +397,7 @@ def _switch_board(board: Board, fw: Path, project: dict[str, bytes], opt: str,
     else:
         edited = sorted(present)
     backup = _back_up(fw) if edited else None
-    changed = _write_fresh(fw, board, project, opt)
+    changed = _write_fresh(fw, board, project, opt, baud)
     return SyncReport(updated_files=changed if previous else [], backup_dir=backup,
                       switched_from=previous, edited_files=edited)
 

@@ -11,7 +11,8 @@ from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import BOARDS
 
 
-def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, console: Console) -> tuple[Path, Path]:
+def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, console: Console,
+                 baud: int | None = None) -> tuple[Path, Path]:
     """(elf, export dir) for `board`: builds DIR's firmware, exporting the model first when
     `model_dir` is not an export directory (or not given: the bundled model)."""
     from lenet_edge.codegen.export import export, resolve_model
@@ -27,7 +28,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
         console.print(f"exporting {files.tflite} to C in {export_dir} ...")
         export(resolve_model(files.tflite), export_dir, measure_tflm=False, measure_code=False)
     console.print(f"building firmware for {board} ...")
-    result = build_firmware(board, export_dir)
+    result = build_firmware(board, export_dir, baud=baud)
     print_sync(console, result)
     return result.elf, export_dir
 
@@ -44,7 +45,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
-@click.option("--baud", default=115200, show_default=True, help="Baud rate for real serial ports.")
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
 def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
     """Stream MNIST test digits to a device over serial and prove it computes the model.
 
@@ -81,7 +82,7 @@ def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_l
 
     from lenet_edge.firmware_templates.qemu import run_qemu
 
-    elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console)
+    elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
     with run_qemu(board, elf, emulate=emulate) as qemu_url:
         console.print(f"QEMU {board} serving its console at {qemu_url}")
         return run_and_summarise(qemu_url, console, model_dir=export_dir, count=count, out_dir=out_dir,

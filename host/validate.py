@@ -45,6 +45,26 @@ def check_model_hash(device_hash: str, files: refs.ModelFiles, force: bool) -> b
     return False
 
 
+def clock_warnings(info: dict) -> list[str]:
+    """What a person should know about the device's clock and UART, from its INFO: a clock
+    set-up that fell back, a baud rate the divisor misses by more than 2 %."""
+    warnings = []
+    if info.get("clock_fault", "0") not in ("0", 0):
+        warnings.append(
+            f"the device's clock set-up failed ({info.get('clock_status')}); it runs at "
+            f"{int(info.get('clock_hz', 0)) / 1e6:g} MHz, its reset clock"
+            + (" (expected under QEMU, which does not model this chip's clock tree)"
+               if str(info.get("emulated")) == "1" else ""))
+    try:
+        want, got = int(info["uart_baud"]), int(info["uart_baud_actual"])
+    except (KeyError, ValueError):
+        return warnings
+    if want and abs(got / want - 1) > 0.02 and str(info.get("emulated")) != "1":
+        warnings.append(f"the device's UART runs at {got} baud for the {want} asked "
+                        f"({100 * (got / want - 1):+.1f} %): expect framing errors")
+    return warnings
+
+
 def validate(
     url: str,
     *,
@@ -85,6 +105,8 @@ def validate(
             f"device: {info.get('board')} ({info.get('cpu')}, firmware {info.get('firmware')}), "
             f"model {info.model_hash[:16]}... {'matches' if hash_ok else 'DIFFERS (--force)'}"
         )
+        for warning in clock_warnings(info.fields):
+            console.print(f"[yellow]warning: {warning}[/yellow]")
         outputs, counts, done, elapsed, partial = _stream(session, inputs, labels, console)
         per_layer_result = None
         if per_layer and not partial:

@@ -67,6 +67,9 @@ struct board_timing {
     uint32_t counter_resolution; /* units per tick of the source, rounded up */
     uint32_t timebase_hz;       /* ticks per second of the source (measured in an emulator) */
     uint32_t emulated;          /* 1: all instructions took the same time */
+    uint32_t uart_baud;         /* requested (UART_BAUD) */
+    uint32_t uart_divisor;      /* the divisor register value computed from clock_hz */
+    uint32_t uart_baud_actual;  /* the baud rate that divisor gives at clock_hz */
 };
 const struct board_timing *board_timing(void);
 

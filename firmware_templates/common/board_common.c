@@ -233,7 +233,10 @@ void board_init(void)
     /* A 10 ms period keeps WFI wake-ups (timeouts) fine-grained while costing one short
      * interrupt per 10 ms (<0.01 % of the core). */
     timebase_start_periodic(timing.timebase_hz / 100u);
-    port_uart_init(UART_BAUD);
+    struct port_uart_config uart = port_uart_init(UART_BAUD);
+    timing.uart_baud = UART_BAUD;
+    timing.uart_divisor = uart.divisor;
+    timing.uart_baud_actual = uart.baud;
     __asm volatile("cpsie i" ::: "memory");
 }
 

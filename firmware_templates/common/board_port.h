@@ -31,10 +31,15 @@ uint32_t port_clock_init(void);
 /* The core clock actually running, read back from the clock tree's registers. */
 uint32_t port_clock_hz(void);
 
-/* UART at `baud`, 8N1 (its divisor from the clock actually running), receive interrupt
- * enabled in the peripheral and the NVIC; its interrupt handler (port_uart_irq_handler,
- * in the vector table) hands every received byte to board_rx_push(). */
-void port_uart_init(uint32_t baud);
+/* UART at `baud`, 8N1 (its divisor from the clock actually running, uart_divisor.h),
+ * receive interrupt enabled in the peripheral and the NVIC; its interrupt handler
+ * (port_uart_irq_handler, in the vector table) hands every received byte to
+ * board_rx_push(). Returns the divisor register value and the baud rate it gives. */
+struct port_uart_config {
+    uint32_t divisor;
+    uint32_t baud;
+};
+struct port_uart_config port_uart_init(uint32_t baud);
 void port_uart_irq_handler(void);
 
 /* Polled transmit: wait (bounded) for room, send one byte. Usable with interrupts off. */

@@ -223,7 +223,9 @@ static void handle_info(uint32_t seq)
     kv_uint("counter_resolution", timing->counter_resolution);
     kv_uint("timebase_hz", timing->timebase_hz);
     kv_uint("emulated", timing->emulated);
-    kv_uint("uart_baud", UART_BAUD);
+    kv_uint("uart_baud", timing->uart_baud);
+    kv_uint("uart_divisor", timing->uart_divisor);
+    kv_uint("uart_baud_actual", timing->uart_baud_actual);
     kv_uint("rx_buffer", UART_RX_BUFFER);
     kv_uint("max_payload", PROTO_MAX_PAYLOAD);
     kv("model_hash", LENET5_MODEL_HASH);

@@ -9,6 +9,7 @@
 
 #include "board_port.h"
 #include "cortex_m.h"
+#include "uart_divisor.h"
 
 #define USART_SR REG32(UART_BASE + 0x00u)
 #define USART_DR REG32(UART_BASE + 0x04u)
@@ -24,11 +25,15 @@
 #define CR1_UE (1u << 13)
 
 /* 8N1 at `baud` from the USART's bus clock `pclk_hz`, receive interrupt on. */
-static void usart_start(uint32_t pclk_hz, uint32_t baud)
+static struct port_uart_config usart_start(uint32_t pclk_hz, uint32_t baud)
 {
-    USART_BRR = (pclk_hz + baud / 2u) / baud; /* 16x oversampling: 12.4 fixed point */
+    struct port_uart_config config;
+    config.divisor = stm32_usart_brr(pclk_hz, baud);
+    config.baud = stm32_usart_baud(pclk_hz, config.divisor);
+    USART_BRR = config.divisor;
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE;
     NVIC_ENABLE(UART_IRQ);
+    return config;
 }
 
 void port_uart_irq_handler(void)

@@ -94,6 +94,7 @@ const struct board_timing *board_timing(void)
 {
     static const struct board_timing timing = {
         CLOCK_HZ, 0u, "ok", "clock_gettime", "nanoseconds", 1000000000u, 1u, 1000000000u, 0u,
+        UART_BAUD, 0u, UART_BAUD,
     };
     return &timing;
 }
