@@ -25,14 +25,17 @@ BACKENDS = ("float", "tflite", "tflm", "c")
                    "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7/m33, portable C always "
                    "(cortex-m0/m0plus/m3); the compiler picks by -mcpu) and their code size "
                    "measured. Default: --board's CPU, else all.")
-@click.option("--board", help="Also render a firmware project for this board in DIR/firmware/.")
+@click.option("--board", help="Also render a firmware project for this board in DIR/firmware/ "
+                                "(`lenet-edge boards` lists them).")
+@click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Like --board, for a board described in TOML (README: 'A board of your own').")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("export"), show_default=True, help="Output directory.")
 @click.option("--no-tflm-arena", is_flag=True, help="Skip measuring TFLM's arena (faster).")
 @click.option("--unfused", is_flag=True,
               help="One kernel per op, so lenet5_invoke_traced reports every tensor of the "
                    ".tflite (slower, bigger arena; for per-layer debugging).")
-def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused):
+def export(target, model, variant, cpus, board, board_file, out_dir, no_tflm_arena, unfused):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
@@ -41,10 +44,11 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused)
     from lenet_edge.codegen.report import print_export_table
 
     console = Console()
-    if board and not cpus:
-        from lenet_edge.firmware_templates.boards import get_board
+    if board or board_file:
+        from lenet_edge.firmware_templates.cli import resolve_board
 
-        cpus = (get_board(board).cpu,)  # --board implies its CPU
+        board = resolve_board(board, board_file=board_file)  # checked before writing anything
+        cpus = cpus or (board.cpu,)  # --board implies its CPU
     model_bytes = resolve_model(model, variant)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,

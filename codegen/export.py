@@ -59,7 +59,7 @@ def _quantize_keras(path: Path, data_dir=None) -> bytes:
 
 
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
-           cpus: tuple[str, ...] = cross.CPUS, board: str | None = None,
+           cpus: tuple[str, ...] = cross.CPUS, board=None,
            measure_tflm: bool = True, measure_code: bool = True,
            model_label: str = MODEL_NAME, fuse: bool = True) -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and

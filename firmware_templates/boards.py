@@ -65,6 +65,9 @@ class Board:
     pyocd_target: str | None = None
     openocd_args: tuple[str, ...] = ()
     drive_label: str | None = None  # a USB drive the board's probe mounts (DAPLink)
+    # A board from a --board-file: the file's parsed table (kept in the firmware folder's
+    # rendered.json so the folder remembers the board); None for the built-in boards.
+    definition: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def core(self) -> Cpu:
@@ -272,7 +275,7 @@ def get_board(name: str | Board) -> Board:
     except KeyError:
         raise LenetEdgeError(
             f"unknown board '{name}'; known boards: {', '.join(BOARDS)} "
-            "(`lenet-edge boards` lists them)"
+            "(`lenet-edge boards` lists them; describe another with --board-file)"
         ) from None
 
 

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, Board, get_board
 from lenet_edge.firmware_templates.build import BuildResult, build_firmware
 from lenet_edge.firmware_templates.render import firmware_dir_of, rendered_board, target_name
@@ -17,6 +18,10 @@ BOARD_OPTION = click.option(
     "--board", default=None, type=click.Choice(list(BOARDS)),
     help="Target board (`lenet-edge boards` lists them; qemu-* run in the emulator) "
          f"[default: the board the firmware folder was rendered for, else {DEFAULT_BOARD}].",
+)
+BOARD_FILE_OPTION = click.option(
+    "--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="A board outside the package, described in TOML (README: 'A board of your own').",
 )
 EMULATE_OPTION = click.option(
     "--emulate", is_flag=True,
@@ -33,14 +38,24 @@ FIRMWARE_OPTION = click.option(
 )
 
 
-def resolve_board(board: str | None, export_dir: Path, firmware_dir: Path | None) -> Board:
-    """--board, else the board the firmware folder was rendered for, else the default:
-    a folder remembers its board."""
-    if board is None:
-        board = rendered_board(firmware_dir_of(export_dir, firmware_dir))
-        if board not in BOARDS:
-            board = DEFAULT_BOARD
-    return get_board(board)
+def resolve_board(board: str | None, export_dir: Path | None = None,
+                  firmware_dir: Path | None = None, board_file: Path | None = None) -> Board:
+    """--board, or --board-file, else the board the firmware folder was rendered for (a
+    folder remembers its board, from a board file too), else the default."""
+    from lenet_edge.firmware_templates.board_file import board_from_definition, load_board_file
+    from lenet_edge.firmware_templates.render import rendered_board_definition
+
+    if board is not None and board_file is not None:
+        raise LenetEdgeError("give --board or --board-file, not both")
+    if board_file is not None:
+        return load_board_file(board_file)
+    if board is None and export_dir is not None:
+        fw = firmware_dir_of(export_dir, firmware_dir)
+        definition = rendered_board_definition(fw)
+        if definition is not None:
+            return board_from_definition(definition, f"{fw / 'rendered.json'} (board_definition)")
+        board = rendered_board(fw)
+    return get_board(board if board in BOARDS else DEFAULT_BOARD)
 
 
 def _kib(n: int) -> str:
@@ -113,6 +128,7 @@ def print_sync(console: Console, result: BuildResult, rerender: bool = False) ->
 
 @click.command()
 @BOARD_OPTION
+@BOARD_FILE_OPTION
 @EXPORT_OPTION
 @FIRMWARE_OPTION
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
@@ -124,7 +140,7 @@ def print_sync(console: Console, result: BuildResult, rerender: bool = False) ->
               help="Console UART baud rate (default: the folder's, else 115200). The divisor "
                    "is computed on the device from the clock actually running; a rate the "
                    "board's UART cannot make within 2 % is refused.")
-def build(board, export_dir, firmware_dir, json_path, rerender, baud):
+def build(board, board_file, export_dir, firmware_dir, json_path, rerender, baud):
     """Compile the generated firmware with arm-none-eabi-gcc (-Wall -Wextra -Werror).
 
     Writes .elf/.bin/.hex, prints flash and RAM use per section and the worst-case stack,
@@ -135,7 +151,7 @@ def build(board, export_dir, firmware_dir, json_path, rerender, baud):
     templates, keeping the files you edited (--rerender discards those edits).
     """
     console = Console()
-    board = resolve_board(board, export_dir, firmware_dir)
+    board = resolve_board(board, export_dir, firmware_dir, board_file)
     with console.status(f"building firmware for {board.name} ..."):
         result = build_firmware(board, export_dir, firmware_dir, json_path=json_path,
                                 rerender=rerender, baud=baud)
@@ -152,6 +168,7 @@ def build(board, export_dir, firmware_dir, json_path, rerender, baud):
 
 @click.command()
 @BOARD_OPTION
+@BOARD_FILE_OPTION
 @EXPORT_OPTION
 @FIRMWARE_OPTION
 @EMULATE_OPTION
@@ -168,7 +185,8 @@ def build(board, export_dir, firmware_dir, json_path, rerender, baud):
               help="The board's mounted USB drive (e.g. /media/$USER/MICROBIT) [default: found by its label].")
 @click.option("--duration", type=float, default=None,
               help="QEMU only: stop after this many seconds (default: run until Ctrl-C).")
-def flash(board, export_dir, firmware_dir, emulate, image, tool, probe_uid, drive, duration):
+def flash(board, board_file, export_dir, firmware_dir, emulate, image, tool, probe_uid, drive,
+          duration):
     """Flash a real board (pyOCD, OpenOCD or its USB drive), or start QEMU.
 
     qemu-* boards, and real boards with --emulate, run in QEMU: the console UART is
@@ -177,7 +195,7 @@ def flash(board, export_dir, firmware_dir, emulate, image, tool, probe_uid, driv
     with no probe attached is reported within seconds, never waited for.
     """
     console = Console()
-    b = resolve_board(board, export_dir, firmware_dir)
+    b = resolve_board(board, export_dir, firmware_dir, board_file)
     if image is None:
         fw = firmware_dir_of(export_dir, firmware_dir)
         image = fw / "build" / f"{target_name(b)}.elf"

@@ -164,6 +164,7 @@ def _write_metadata(fw: Path, board: Board, hashes: dict[str, str], opt: str,
         "lenet_edge_version": __version__,
         "opt": opt,
         "baud": baud or board.uart_baud,
+        **({"board_definition": board.definition} if board.definition is not None else {}),
         "files": dict(sorted(hashes.items())),
     }
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
@@ -400,6 +401,13 @@ def _switch_board(board: Board, fw: Path, project: dict[str, bytes], opt: str,
     changed = _write_fresh(fw, board, project, opt, baud)
     return SyncReport(updated_files=changed if previous else [], backup_dir=backup,
                       switched_from=previous, edited_files=edited)
+
+
+def rendered_board_definition(firmware_dir: str | Path) -> dict | None:
+    """The board-file table a folder was rendered from (None for a built-in board)."""
+    manifest = read_manifest(firmware_dir)
+    definition = manifest.get("board_definition") if manifest else None
+    return definition if isinstance(definition, dict) else None
 
 
 def rendered_board(firmware_dir: str | Path) -> str | None:

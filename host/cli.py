@@ -11,7 +11,7 @@ from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import BOARDS
 
 
-def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, console: Console,
+def firmware_for(board, model_dir: str | Path | None, work_dir: Path, console: Console,
                  baud: int | None = None) -> tuple[Path, Path]:
     """(elf, export dir) for `board`: builds DIR's firmware, exporting the model first when
     `model_dir` is not an export directory (or not given: the bundled model)."""
@@ -27,7 +27,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
         export_dir = work_dir / "export"
         console.print(f"exporting {files.tflite} to C in {export_dir} ...")
         export(resolve_model(files.tflite), export_dir, measure_tflm=False, measure_code=False)
-    console.print(f"building firmware for {board} ...")
+    console.print(f"building firmware for {getattr(board, 'name', board)} ...")
     result = build_firmware(board, export_dir, baud=baud)
     print_sync(console, result)
     return result.elf, export_dir
@@ -36,6 +36,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.command("validate")
 @click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
 @click.option("--board", type=click.Choice(list(BOARDS)), help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
+@click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
 @click.option("--count", default=10000, show_default=True, help="How many MNIST test digits to stream (first N).")
@@ -46,7 +47,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
-def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
+def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
     """Stream MNIST test digits to a device over serial and prove it computes the model.
 
     Checks the device's model hash, streams the digits (several in flight, compressed),
@@ -64,17 +65,19 @@ def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_l
     console = Console(stderr=True)
     if min_accuracy > 1.0:
         min_accuracy /= 100.0
-    if board is None and url is None:
+    if board is None and board_file is None and url is None:
         raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
-    if board is not None:
-        from lenet_edge.firmware_templates.boards import emulated_board, get_board
+    if board is not None or board_file is not None:
+        from lenet_edge.firmware_templates.boards import emulated_board
+        from lenet_edge.firmware_templates.cli import resolve_board
 
+        chosen = resolve_board(board, board_file=board_file)
         if url is not None:
-            if get_board(board).is_qemu or emulate:
+            if chosen.is_qemu or emulate:
                 raise LenetEdgeError("give either --port or an emulated --board, not both")
             board = None  # a real board at --port: the device says what it is
         else:
-            board = emulated_board(board, emulate).name
+            board = emulated_board(chosen, emulate)
     if board is None:
         return run_and_summarise(url, console, model_dir=model_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
@@ -84,7 +87,7 @@ def validate(url, board, emulate, model_dir, count, out_dir, min_accuracy, per_l
 
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
     with run_qemu(board, elf, emulate=emulate) as qemu_url:
-        console.print(f"QEMU {board} serving its console at {qemu_url}")
+        console.print(f"QEMU {board.name} serving its console at {qemu_url}")
         return run_and_summarise(qemu_url, console, model_dir=export_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
                                  data_dir=data_dir, timeout=timeout, baudrate=baud)

@@ -40,13 +40,13 @@ def _layer_names(report: dict) -> dict[int, str]:
     return {layer["output_tensor"]: "+".join(layer["ops"]) for layer in report["layers"]}
 
 
-def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path,
+def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
             inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray) -> dict:
     from lenet_edge.firmware_templates.build import build_firmware
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.session import DeviceSession
 
-    build = build_firmware(board, export_dir, work / board)
+    build = build_firmware(board, export_dir, work / board.name)
     names = _layer_names(report)
     # A real board's own image runs on QEMU's model of its chip.
     with run_qemu(board, build.elf, emulate=True) as url, DeviceSession(url) as session:
@@ -60,7 +60,7 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
     outputs = np.array([r.output for r in results])
     mismatches = int(np.sum(np.any(outputs != expected, axis=1)))
     if mismatches:
-        raise LenetEdgeError(f"{board} {variant}: {mismatches} of {len(inputs)} outputs differ "
+        raise LenetEdgeError(f"{board.name} {variant}: {mismatches} of {len(inputs)} outputs differ "
                              "from TFLM; refusing to report speed for inexact firmware")
     counts = np.array([r.count for r in results])
     instructions = int(np.median(counts))
@@ -129,6 +129,9 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
 @click.option("--boards", "boards", multiple=True, metavar="BOARD",
               help="Boards to run in QEMU (repeatable): qemu-* boards, and real boards whose "
                    "own image runs on QEMU's model of their chip. Default: every such board.")
+@click.option("--board-file", "board_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Also run a board described in TOML (repeatable; it needs an [emulator]).")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Only the boards with this core (repeatable).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
@@ -141,7 +144,7 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               show_default=True, help="Folder for exports, firmware and bench.json.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default: $LENET_EDGE_DATA, cache, download).")
-def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
+def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir, data_dir):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -155,17 +158,19 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     from rich.progress import Progress
 
     from lenet_edge.codegen.export import export
-    from lenet_edge.firmware_templates.boards import BOARDS, EMULATED_BOARDS, emulated_board
+    from lenet_edge.firmware_templates.boards import EMULATED_BOARDS, emulated_board
     from lenet_edge.quantize.evaluate import pixels_to_int8
     from lenet_edge.quantize.tflm import TflmModel
     from lenet_edge.train.mnist import load_mnist
 
-    boards = list(boards) or list(EMULATED_BOARDS)
-    for board in boards:
-        if board not in BOARDS or not BOARDS[board].can_emulate:
-            emulated_board(board, emulate=True)  # the clear error for this board
+    from lenet_edge.firmware_templates.board_file import load_board_file
+
+    named = list(boards) or ([] if board_files else list(EMULATED_BOARDS))
+    # A board QEMU cannot run gets its clear error from emulated_board.
+    boards = [emulated_board(b, emulate=True) for b in named]
+    boards += [emulated_board(load_board_file(f), emulate=True) for f in board_files]
     if cpus:
-        boards = [b for b in boards if BOARDS[b].cpu in cpus]
+        boards = [b for b in boards if b.cpu in cpus]
         if not boards:
             raise LenetEdgeError(f"no emulated board has a {' or '.join(cpus)} core")
     variants = list(variants) or list(VARIANTS)
@@ -173,9 +178,9 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     inputs = pixels_to_int8(images[:count]).reshape(count, -1)
     stream = pixels_to_int8(images[count:count + throughput_count])
     stream = stream.reshape(len(stream), -1)
-    cpus = tuple(sorted({BOARDS[b].cpu for b in boards}))  # their kernels are exported
+    cpus = tuple(sorted({b.cpu for b in boards}))  # their kernels are exported
     console = Console(width=max(Console().width, 120))
-    results: dict[str, dict] = {b: {} for b in boards}
+    results: dict[str, dict] = {b.name: {} for b in boards}
     tflm_arena: dict[str, int] = {}
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("bench", total=len(variants) * (1 + len(boards)))
@@ -189,8 +194,8 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
             expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
             progress.advance(task)
             for board in boards:
-                progress.update(task, description=f"{variant}: {board}")
-                results[board][variant] = measure(board, variant, exported.out_dir, report,
+                progress.update(task, description=f"{variant}: {board.name}")
+                results[board.name][variant] = measure(board, variant, exported.out_dir, report,
                                                   out_dir / variant, inputs, expected, stream)
                 progress.advance(task)
     console.print(_speed_table(results))
