@@ -15,6 +15,9 @@ SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+# kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
+INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
+          "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ())}
 
 
 class _Refuse(Exception):
@@ -91,11 +94,13 @@ def _check_op(graph: Graph, op: Op) -> None:
     act = op.options.get("activation", "NONE")
     if act not in ACTIVATIONS:
         raise _Refuse(f"fused activation {act}")
+    _check_inputs(op)
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
         return
     x = _int8_act(graph, op.inputs[0], "input")
     y = _int8_act(graph, op.outputs[0], "output")
+    _check_activation_limits(act, y)
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
@@ -113,6 +118,29 @@ def _check_op(graph: Graph, op: Op) -> None:
             raise _Refuse("input and output sizes differ")
     elif op.kind == "SOFTMAX":
         _check_softmax(op, x, y)
+
+
+def _check_inputs(op: Op) -> None:
+    """As many inputs as TFLM's kernel accepts; only those it treats as optional absent."""
+    counts, optional = INPUTS.get(op.kind, ((1,), ()))
+    if len(op.inputs) not in counts:
+        raise _Refuse(f"{len(op.inputs)} inputs (TFLM's kernel takes "
+                      f"{' or '.join(map(str, counts))})")
+    for k, t in enumerate(op.inputs):
+        if t < 0 and k not in optional:
+            raise _Refuse(f"inputs[{k}] is absent (-1)")
+
+
+def _check_activation_limits(act: str, y: Tensor) -> None:
+    """TFLM casts real_limit / scale (float32) to int32: it must fit."""
+    import numpy as np
+
+    limits = {"RELU6": (6.0,), "RELU_N1_TO_1": (-1.0, 1.0)}.get(act, ())
+    for f in limits:
+        with np.errstate(over="ignore"):
+            q = np.float32(f) / np.float32(y.quant.scale)
+        if not abs(float(q)) < 2.0 ** 31:
+            raise _Refuse(f"{act} limit {f} / output scale {y.quant.scale} does not fit int32")
 
 
 def _same_quant(x: Tensor, y: Tensor) -> None:
