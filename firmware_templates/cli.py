@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, get_board
 from lenet_edge.firmware_templates.build import BuildResult, build_firmware
 from lenet_edge.firmware_templates.render import firmware_dir_of, target_name
@@ -122,6 +123,21 @@ def build(board, export_dir, firmware_dir, json_path, rerender):
     return 0
 
 
+def check_image(image: Path, qemu: bool) -> None:
+    """Refuse what is not a firmware image before flashing or booting it: an ELF file
+    (or, for real boards, Intel HEX)."""
+    try:
+        with open(image, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise LenetEdgeError(f"cannot read --image {image}: {exc.strerror or exc}") from None
+    if head == b"\x7fELF" or (not qemu and head[:1] == b":"):
+        return
+    raise LenetEdgeError(f"--image {image} is not a firmware image (expected an ELF file"
+                         + ("" if qemu else " or Intel HEX") + "); give the .elf that "
+                         "`lenet-edge build` wrote")
+
+
 @click.command()
 @BOARD_OPTION
 @EXPORT_OPTION
@@ -130,7 +146,7 @@ def build(board, export_dir, firmware_dir, json_path, rerender):
               help="Firmware image (.elf; .hex also for real boards) [default: the built one, built if missing].")
 @click.option("--tool", type=click.Choice(["auto", "pyocd", "openocd"]), default="auto", show_default=True,
               help="Flasher for real boards.")
-@click.option("--duration", type=float, default=None,
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="QEMU only: stop after this many seconds (default: run until Ctrl-C).")
 def flash(board, export_dir, firmware_dir, image, tool, duration):
     """Flash a real board (pyOCD/OpenOCD), or start QEMU for a qemu-* board.
@@ -148,6 +164,7 @@ def flash(board, export_dir, firmware_dir, image, tool, duration):
                 result = build_firmware(b, export_dir, firmware_dir)
             print_sync(Console(stderr=True), result)  # stdout stays the QEMU lines scripts read
             image = result.elf
+    check_image(image, b.is_qemu)
     if not b.is_qemu:
         from lenet_edge.firmware_templates.flash import flash_board
 
