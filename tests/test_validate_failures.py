@@ -38,6 +38,16 @@ class _GoesDeaf(FaultProxy):
             yield data, 0.0
 
 
+def test_clean_link_reports_no_garbage_and_no_retransmissions(host_device_binary, modern_export, tmp_path):
+    """The boot banner of the device we connect to is accounted as such (banner_bytes)."""
+    with run_host_device(host_device_binary) as (url, _):
+        result = validate(url, model_dir=modern_export, count=20, out_dir=tmp_path)
+    link = result.report["link"]
+    assert result.exit_code == 0
+    assert link["garbage_bytes"] == 0 and link["retransmissions"] == 0
+    assert link["stale_answers"] == 0 and link["resets_seen"] == 0
+
+
 def _report(out):
     return json.loads((out / "report.json").read_text())
 
