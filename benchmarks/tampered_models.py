@@ -40,6 +40,7 @@ def main() -> int:
     p.add_argument("--variant", default="modern", choices=("modern", "classic"))
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--flips", type=int, default=120)
+    p.add_argument("--structure-flips", type=int, default=240)
     p.add_argument("--cuts", type=int, default=20)
     p.add_argument("--mnist", type=int, default=1000)
     p.add_argument("--random", type=int, default=256)
@@ -50,7 +51,8 @@ def main() -> int:
     from lenet_edge.bundled import bundled_model
 
     data = bundled_model(a.variant, "tflite").read_bytes()
-    mutants = mutations(data, seed=a.seed, flips=a.flips, cuts=a.cuts)
+    mutants = mutations(data, seed=a.seed, flips=a.flips, structure_flips=a.structure_flips,
+                        cuts=a.cuts)
     if a.only:
         mutants = [m for m in mutants if a.only in m.name]
     console = Console()

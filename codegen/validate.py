@@ -172,6 +172,22 @@ def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor
     return w
 
 
+def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -> None:
+    """TFLM's fixed-point requantization holds shifts up to 30 (a larger left shift
+    overflows int32 in its MultiplyByQuantizedMultiplier); computed as lower computes them."""
+    from lenet_edge.codegen.quantmath import conv_multipliers, fc_per_tensor_multiplier
+
+    if op.kind == "CONV_2D" or w.quant.per_channel:
+        pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, channels)
+    else:
+        pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)]
+    worst = max(shift for _, shift in pairs)
+    if worst > 30:
+        raise _Refuse(f"requantization multiplier of 2^{worst - 1} or more (input scale "
+                      f"{x.quant.scale} x weight scale / output scale {y.quant.scale}); "
+                      "TFLM's fixed point holds at most 2^30")
+
+
 def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     o = op.options
     if o.get("dilation") != (1, 1):
@@ -181,6 +197,7 @@ def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
         raise _Refuse("input and output must be NHWC with batch 1")
     w = _check_weights(graph, op, 4, y.shape[3])
+    _check_multipliers(op, x, w, y, y.shape[3])
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
         raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
@@ -198,6 +215,7 @@ def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if o.get("asymmetric_quantize_inputs"):
         raise _Refuse("dynamic-range (hybrid) quantization")
     w = _check_weights(graph, op, 2, y.shape[-1])
+    _check_multipliers(op, x, w, y, w.shape[0])
     if y.size != w.shape[0] or x.size != w.shape[1]:
         raise _Refuse(f"input of {x.size} and output of {y.size} values do not match weights "
                       f"{w.shape} with batch 1")

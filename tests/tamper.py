@@ -202,18 +202,33 @@ def targeted(data: bytes) -> list[Mutation]:
     return out
 
 
-def byte_flips(data: bytes, n: int, seed: int) -> list[Mutation]:
-    """``n`` mutants with 1-4 bytes XORed with a random non-zero value."""
+def _structure_positions(data: bytes) -> list[int]:
+    """Byte positions outside the constant buffers' data: the flatbuffer's tables,
+    vectors and offsets (most of the file is weights, where a flip only changes values)."""
+    model = tflite.Model.GetRootAsModel(data, 0)
+    inside = bytearray(len(data))
+    for b in range(model.BuffersLength()):
+        vec = _vector(model.Buffers(b), 4)
+        if vec is not None and vec[1] > 64:
+            inside[vec[0]: vec[0] + vec[1]] = b"\x01" * vec[1]
+    return [p for p in range(8, len(data)) if not inside[p]]
+
+
+def byte_flips(data: bytes, n: int, seed: int, positions: list[int] | None = None,
+               label: str = "flip") -> list[Mutation]:
+    """``n`` mutants with 1-4 bytes (anywhere past the 'TFL3' identifier, or among
+    ``positions``) XORed with a random non-zero value."""
     rng = random.Random(seed)
+    positions = positions or range(8, len(data))
     out = []
     for _ in range(n):
         mutated = bytearray(data)
         where = []
         for _ in range(rng.randint(1, 4)):
-            p = rng.randrange(8, len(data))  # keep the 'TFL3' identifier
+            p = rng.choice(positions)
             mutated[p] ^= rng.randint(1, 255)
             where.append(p)
-        out.append(Mutation(f"flip@{','.join(map(str, where))}", bytes(mutated)))
+        out.append(Mutation(f"{label}@{','.join(map(str, where))}", bytes(mutated)))
     return out
 
 
@@ -223,6 +238,11 @@ def truncations(data: bytes, n: int, seed: int) -> list[Mutation]:
     return [Mutation(f"truncate@{k}", data[:k]) for k in lengths]
 
 
-def mutations(data: bytes, seed: int = 13, flips: int = 120, cuts: int = 20) -> list[Mutation]:
-    """All mutants: targeted edits, then byte flips and truncations (seeded)."""
-    return targeted(data) + byte_flips(data, flips, seed) + truncations(data, cuts, seed)
+def mutations(data: bytes, seed: int = 13, flips: int = 120, structure_flips: int = 240,
+              cuts: int = 20) -> list[Mutation]:
+    """All mutants: targeted edits, byte flips anywhere, byte flips in the flatbuffer's
+    structure (not in weight data), and truncations (seeded)."""
+    return (targeted(data) + byte_flips(data, flips, seed)
+            + byte_flips(data, structure_flips, seed + 1, _structure_positions(data),
+                         "structure-flip")
+            + truncations(data, cuts, seed))
