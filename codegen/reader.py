@@ -94,7 +94,7 @@ def _parse(data: bytes, name: str) -> Graph:
         builtin = builtin_code(code)
         kind = _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
         if kind == "CUSTOM":
-            kind = f"CUSTOM({(code.CustomCode() or b'').decode(errors='replace')})"
+            kind = f"CUSTOM({_printable(code.CustomCode() or b'', 40)})"
         ops.append(Op(
             index=i, kind=kind,
             inputs=tuple(int(t) for t in op.InputsAsNumpy()) if op.InputsLength() else (),
@@ -112,7 +112,7 @@ def _parse(data: bytes, name: str) -> Graph:
 
 
 def _read_tensor(model, t, index: int, data: bytes, name: str) -> Tensor:
-    tname = t.Name().decode(errors="replace") if t.Name() else f"tensor{index}"
+    tname = _printable(t.Name()) if t.Name() else f"tensor{index}"
     where = f"{name}: tensor {index} ({tname})"
     if t.Type() not in _TYPE_NAMES:
         raise LenetEdgeError(f"{where}: type field is {t.Type()}, not a TFLite tensor type")
@@ -138,6 +138,13 @@ def _read_tensor(model, t, index: int, data: bytes, name: str) -> Tensor:
                                  f"shape {list(shape)} of {dtype} needs {size * itemsize}")
         value = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(shape).copy()
     return Tensor(index=index, name=tname, shape=shape, dtype=dtype, quant=quant, data=value)
+
+
+def _printable(raw: bytes, limit: int = 80) -> str:
+    """A name from the file, safe for a one-line message (a damaged string can hold
+    anything, newlines included)."""
+    text = "".join(c if c.isprintable() else "?" for c in raw.decode(errors="replace"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_shape(shape: tuple[int, ...], where: str) -> None:
