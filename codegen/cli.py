@@ -68,13 +68,18 @@ def export(target, model, variant, cpus, board, board_file, out_dir, no_tflm_are
 @click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
               show_default=True)
 @click.option("--data", type=click.Path(path_type=Path), help="MNIST directory.")
-@click.option("--limit", type=int, help="Evaluate only the first N test images.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N test images.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 def evaluate(backends, model, keras_model, variant, data, limit, json_out):
-    """Accuracy on the MNIST test set of the float, TFLite, TFLM and generated-C backends."""
-    from lenet_edge.codegen.evaluate import evaluate_backends
+    """Accuracy on the MNIST test set of the float, TFLite, TFLM and generated-C backends.
 
-    evaluate_backends(backends or BACKENDS, model=model, keras_model=keras_model,
-                      variant=variant, data_dir=data, limit=limit, json_out=json_out)
-    return 0
+    Exits 1 when the generated C and TFLM (which must agree byte for byte) do not."""
+    from lenet_edge.codegen.evaluate import evaluate_backends, exactness_failures
+
+    results = evaluate_backends(backends or BACKENDS, model=model, keras_model=keras_model,
+                                variant=variant, data_dir=data, limit=limit, json_out=json_out)
+    failures = exactness_failures(results)
+    for failure in failures:
+        click.secho(f"FAILED: {failure}", fg="red", err=True)
+    return 1 if failures else 0

@@ -9,6 +9,7 @@ c:      the generated C, built for this machine and run in-process
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
     from lenet_edge.train.mnist import load_mnist
 
     console = console or Console()
+    if json_out:
+        _prepare_json(Path(json_out))
     images, labels = load_mnist("test", data_dir)
     if limit:
         images, labels = images[:limit], labels[:limit]
@@ -67,6 +70,33 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
+
+
+# Backends that must give TFLM's bytes exactly (tflite rounds differently: not a failure).
+MUST_EQUAL_TFLM = ("c",)
+
+
+def exactness_failures(results: dict) -> list[str]:
+    """One message per backend that must equal TFLM byte for byte and does not."""
+    n = results["images"]
+    out = []
+    for backend in MUST_EQUAL_TFLM:
+        same = results["backends"].get(backend, {}).get("bytes_equal_tflm")
+        if same is not None and same != n:
+            out.append(f"{backend} outputs differ from TFLM on {n - same} of {n} images "
+                       "(the generated C must be bit-exact with TFLM)")
+    return out
+
+
+def _prepare_json(path: Path) -> None:
+    """Create --json's folder now: a path that cannot be written fails before evaluating."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LenetEdgeError(f"cannot write --json {path}: {exc.strerror or exc}") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise LenetEdgeError(f"cannot write --json {path}: "
+                             + ("it is a directory" if path.is_dir() else "folder not writable"))
 
 
 def _print(results: dict, console: Console) -> None:

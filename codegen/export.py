@@ -65,6 +65,13 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
     their code size measured); ``fuse=False``: one step per op, every tensor traced."""
     out_dir = Path(out_dir)
+    if board:  # an unknown board is refused before anything is written
+        try:
+            from lenet_edge.firmware_templates.boards import get_board
+        except ImportError as exc:
+            raise LenetEdgeError("--board needs the firmware templates, which this build "
+                                 f"lacks ({exc})") from exc
+        get_board(board)
     library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus)
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_edge.errors import LenetEdgeError
+
 
 @dataclass(frozen=True)
 class Quant:
@@ -67,4 +69,7 @@ class Graph:
     sha256: str
 
     def tensor(self, index: int) -> Tensor:
+        if not 0 <= index < len(self.tensors):  # never Python's wrap-around for -1
+            raise LenetEdgeError(f"{self.name}: no tensor {index} (the model has "
+                                 f"{len(self.tensors)})")
         return self.tensors[index]

@@ -15,6 +15,9 @@ SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+# kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
+INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
+          "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ())}
 
 
 class _Refuse(Exception):
@@ -91,11 +94,13 @@ def _check_op(graph: Graph, op: Op) -> None:
     act = op.options.get("activation", "NONE")
     if act not in ACTIVATIONS:
         raise _Refuse(f"fused activation {act}")
+    _check_inputs(op)
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
         return
     x = _int8_act(graph, op.inputs[0], "input")
     y = _int8_act(graph, op.outputs[0], "output")
+    _check_activation_limits(act, y)
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
@@ -113,6 +118,29 @@ def _check_op(graph: Graph, op: Op) -> None:
             raise _Refuse("input and output sizes differ")
     elif op.kind == "SOFTMAX":
         _check_softmax(op, x, y)
+
+
+def _check_inputs(op: Op) -> None:
+    """As many inputs as TFLM's kernel accepts; only those it treats as optional absent."""
+    counts, optional = INPUTS.get(op.kind, ((1,), ()))
+    if len(op.inputs) not in counts:
+        raise _Refuse(f"{len(op.inputs)} inputs (TFLM's kernel takes "
+                      f"{' or '.join(map(str, counts))})")
+    for k, t in enumerate(op.inputs):
+        if t < 0 and k not in optional:
+            raise _Refuse(f"inputs[{k}] is absent (-1)")
+
+
+def _check_activation_limits(act: str, y: Tensor) -> None:
+    """TFLM casts real_limit / scale (float32) to int32: it must fit."""
+    import numpy as np
+
+    limits = {"RELU6": (6.0,), "RELU_N1_TO_1": (-1.0, 1.0)}.get(act, ())
+    for f in limits:
+        with np.errstate(over="ignore"):
+            q = np.float32(f) / np.float32(y.quant.scale)
+        if not abs(float(q)) < 2.0 ** 31:
+            raise _Refuse(f"{act} limit {f} / output scale {y.quant.scale} does not fit int32")
 
 
 def _same_quant(x: Tensor, y: Tensor) -> None:
@@ -144,6 +172,22 @@ def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor
     return w
 
 
+def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -> None:
+    """TFLM's fixed-point requantization holds shifts up to 30 (a larger left shift
+    overflows int32 in its MultiplyByQuantizedMultiplier); computed as lower computes them."""
+    from lenet_edge.codegen.quantmath import conv_multipliers, fc_per_tensor_multiplier
+
+    if op.kind == "CONV_2D" or w.quant.per_channel:
+        pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, channels)
+    else:
+        pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)]
+    worst = max(shift for _, shift in pairs)
+    if worst > 30:
+        raise _Refuse(f"requantization multiplier of 2^{worst - 1} or more (input scale "
+                      f"{x.quant.scale} x weight scale / output scale {y.quant.scale}); "
+                      "TFLM's fixed point holds at most 2^30")
+
+
 def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     o = op.options
     if o.get("dilation") != (1, 1):
@@ -153,6 +197,7 @@ def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
         raise _Refuse("input and output must be NHWC with batch 1")
     w = _check_weights(graph, op, 4, y.shape[3])
+    _check_multipliers(op, x, w, y, y.shape[3])
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
         raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
@@ -170,6 +215,7 @@ def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if o.get("asymmetric_quantize_inputs"):
         raise _Refuse("dynamic-range (hybrid) quantization")
     w = _check_weights(graph, op, 2, y.shape[-1])
+    _check_multipliers(op, x, w, y, w.shape[0])
     if y.size != w.shape[0] or x.size != w.shape[1]:
         raise _Refuse(f"input of {x.size} and output of {y.size} values do not match weights "
                       f"{w.shape} with batch 1")

@@ -55,7 +55,9 @@ def resolve_board(board: str | None, export_dir: Path | None = None,
         if definition is not None:
             return board_from_definition(definition, f"{fw / 'rendered.json'} (board_definition)")
         board = rendered_board(fw)
-    return get_board(board if board in BOARDS else DEFAULT_BOARD)
+        if board not in BOARDS:
+            board = None
+    return get_board(board or DEFAULT_BOARD)
 
 
 def _kib(n: int) -> str:
@@ -166,6 +168,21 @@ def build(board, board_file, export_dir, firmware_dir, json_path, rerender, baud
     return 0
 
 
+def check_image(image: Path, qemu: bool) -> None:
+    """Refuse what is not a firmware image before flashing or booting it: an ELF file
+    (or, for real boards, Intel HEX)."""
+    try:
+        with open(image, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise LenetEdgeError(f"cannot read --image {image}: {exc.strerror or exc}") from None
+    if head == b"\x7fELF" or (not qemu and head[:1] == b":"):
+        return
+    raise LenetEdgeError(f"--image {image} is not a firmware image (expected an ELF file"
+                         + ("" if qemu else " or Intel HEX") + "); give the .elf that "
+                         "`lenet-edge build` wrote")
+
+
 @click.command()
 @BOARD_OPTION
 @BOARD_FILE_OPTION
@@ -183,7 +200,7 @@ def build(board, board_file, export_dir, firmware_dir, json_path, rerender, baud
               help="Debug probe to use (its unique ID / serial number) when several are attached.")
 @click.option("--drive", "drive", type=click.Path(path_type=Path), default=None,
               help="The board's mounted USB drive (e.g. /media/$USER/MICROBIT) [default: found by its label].")
-@click.option("--duration", type=float, default=None,
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="QEMU only: stop after this many seconds (default: run until Ctrl-C).")
 def flash(board, board_file, export_dir, firmware_dir, emulate, image, tool, probe_uid, drive,
           duration):
@@ -204,6 +221,7 @@ def flash(board, board_file, export_dir, firmware_dir, emulate, image, tool, pro
                 result = build_firmware(b, export_dir, firmware_dir)
             print_sync(Console(stderr=True), result)  # stdout stays the QEMU lines scripts read
             image = result.elf
+    check_image(image, b.is_qemu or emulate)
     if not b.is_qemu and not emulate:
         from lenet_edge.firmware_templates.flash import flash_board
 

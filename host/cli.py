@@ -33,19 +33,27 @@ def firmware_for(board, model_dir: str | Path | None, work_dir: Path, console: C
     return result.elf, export_dir
 
 
+def accuracy_fraction(value: float) -> float:
+    """--min-accuracy as a fraction: 0..1 as given, (1, 100] read as a percentage."""
+    if not 0.0 <= value <= 100.0:
+        raise click.BadParameter(f"{value} is not an accuracy: give a fraction 0..1 (0.99) "
+                                 "or a percentage up to 100 (99)", param_hint="--min-accuracy")
+    return value / 100.0 if value > 1.0 else value
+
+
 @click.command("validate")
 @click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
 @click.option("--board", type=click.Choice(list(BOARDS)), help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
-@click.option("--count", default=10000, show_default=True, help="How many MNIST test digits to stream (first N).")
+@click.option("--count", default=10000, show_default=True, type=click.IntRange(min=1), help="How many MNIST test digits to stream (first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
-@click.option("--min-accuracy", default=0.0, show_default=True, help="Fail (exit 1) below this device accuracy (0..1, or a percentage).")
-@click.option("--per-layer", "per_layer", default=0, show_default=True, metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
+@click.option("--min-accuracy", default=0.0, show_default=True, callback=lambda ctx, param, v: accuracy_fraction(v), help="Fail (exit 1) below this device accuracy: a fraction 0..1 (0.99), or a percentage above 1 up to 100 (99).")
+@click.option("--per-layer", "per_layer", default=0, show_default=True, type=click.IntRange(min=0), metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
-@click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
+@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Seconds of silence before requests are resent.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
 def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
     """Stream MNIST test digits to a device over serial and prove it computes the model.
@@ -62,9 +70,9 @@ def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_acc
       lenet-edge validate --board bbc-microbit --emulate --count 200
       lenet-edge validate --port /dev/ttyACM0 --model-dir out --report val
     """
+    from lenet_edge.host.validate import prepare_report_dir
+
     console = Console(stderr=True)
-    if min_accuracy > 1.0:
-        min_accuracy /= 100.0
     if board is None and board_file is None and url is None:
         raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
     if board is not None or board_file is not None:
@@ -78,6 +86,7 @@ def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_acc
             board = None  # a real board at --port: the device says what it is
         else:
             board = emulated_board(chosen, emulate)
+    prepare_report_dir(out_dir)  # before building or streaming anything
     if board is None:
         return run_and_summarise(url, console, model_dir=model_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
@@ -106,6 +115,8 @@ def print_summary(result, console: Console) -> None:
 
     r = result.report
     table = Table(title="on-device validation" + (" (PARTIAL)" if r["partial"] else ""))
+    if r["partial"]:
+        console.print(f"[yellow]partial report: {r.get('partial_reason')}[/]")
     table.add_column("figure")
     table.add_column("value", justify="right")
 

@@ -126,8 +126,9 @@ class Deframer:
         while True:
             start = buf.find(SYNC, pos)
             if start < 0:
-                # Keep a trailing A5: it may be the first half of the next sync.
-                keep = len(buf) - 1 if buf.endswith(SYNC[:1]) else len(buf)
+                # Keep a trailing A5 that is not part of a frame already taken (e.g. the
+                # last byte of its CRC): it may be the first half of the next sync.
+                keep = max(pos, len(buf) - 1) if buf.endswith(SYNC[:1]) else len(buf)
                 self._skip(buf, pos, keep)
                 pos = keep
                 break

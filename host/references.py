@@ -116,4 +116,4 @@ def tensor_names(tflite: Path) -> dict[int, str]:
 
     root = runtime.schema_fb.Model.GetRootAsModel(Path(tflite).read_bytes(), 0)
     graph = root.Subgraphs(0)
-    return {i: graph.Tensors(i).Name().decode() for i in range(graph.TensorsLength())}
+    return {i: graph.Tensors(i).Name().decode(errors="replace") for i in range(graph.TensorsLength())}

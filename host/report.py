@@ -30,7 +30,8 @@ def markdown(r: dict) -> str:
     info = r["info"]
     lat = r["latency"]
     lines = [
-        "# lenet-edge on-device validation" + (" (PARTIAL: interrupted)" if r["partial"] else ""),
+        "# lenet-edge on-device validation"
+        + (f" (PARTIAL: {r.get('partial_reason') or 'interrupted'})" if r["partial"] else ""),
         "",
         f"Device: **{info.get('board')}** ({info.get('cpu')}, {info.get('clock_hz')} Hz), "
         f"firmware {info.get('firmware')}, model `{str(info.get('model_hash'))[:16]}...` "

@@ -34,6 +34,9 @@ MAX_ATTEMPTS = 40  # per request: beyond this the link is too bad to be useful
 READ_WAIT_S = 0.01
 # The host never has more request bytes in flight than the device's receive ring holds.
 MAX_WINDOW_BYTES = 4096
+# After the boot banner of the device we connected to, requests sent while it booted are
+# resent (uncounted: nothing was lost on the link) if this passes without an answer.
+BOOT_GRACE_S = 0.3
 
 
 class _Retry(Exception):
@@ -49,6 +52,7 @@ class LinkStats:
     resets_seen: int = 0
     stale_answers: int = 0
     bad_echoes: int = 0
+    banner_bytes: int = 0  # boot banner lines: expected text, not garbage
 
     def as_dict(self, deframer: P.DeframerStats | None = None) -> dict:
         out = dict(self.__dict__)
@@ -57,7 +61,7 @@ class LinkStats:
                 received_frames=deframer.frames,
                 header_errors=deframer.header_errors,
                 crc_errors=deframer.crc_errors,
-                garbage_bytes=deframer.garbage_bytes,
+                garbage_bytes=deframer.garbage_bytes - self.banner_bytes,
             )
         return out
 
@@ -311,7 +315,10 @@ class DeviceSession:
         crc_errors_at_timeout = self.deframer.stats.crc_errors
         alive = False  # since the last timeout, some intact frame (or frame header) came back
 
-        def lose(tx: _Tx) -> None:
+        boot_resend_at: float | None = None
+        boot_errors = 0
+
+        def lose(tx: _Tx, counted: bool = True) -> None:
             nonlocal in_flight
             outstanding.pop(tx.tx_id, None)
             in_flight -= tx.size
@@ -320,6 +327,9 @@ class DeviceSession:
                 request.done = True  # a probe is never resent: the next timeout sends another
                 return
             if request.done or request in resend:
+                return
+            if not counted:  # sent while the device booted: not a fault of the link
+                resend.append(request)
                 return
             request.attempts += 1
             if request.attempts >= MAX_ATTEMPTS:
@@ -382,9 +392,14 @@ class DeviceSession:
             # 2. Read what came back.
             frames = self.deframer.feed(self._read())
             if self._scan_garbage():
-                # The device rebooted: whatever it had queued is gone.
-                for tx in list(outstanding.values()):
-                    lose(tx)
+                if self._answered_once:
+                    # The device rebooted mid-run: whatever it had queued is gone.
+                    for tx in list(outstanding.values()):
+                        lose(tx)
+                else:
+                    # The boot we connected to: what was sent meanwhile may still be read.
+                    boot_resend_at = time.monotonic() + min(self.timeout, BOOT_GRACE_S)
+                    boot_errors = self._frame_errors()
             progressed = False
             for frame in frames:
                 alive = True
@@ -415,6 +430,14 @@ class DeviceSession:
                 yield request.key, result
 
             now = time.monotonic()
+            if boot_resend_at is not None and (progressed or now >= boot_resend_at):
+                if not progressed:
+                    # Damaged frames since the banner: the device answered, the link lost it.
+                    damaged = self._frame_errors() != boot_errors
+                    for tx in list(outstanding.values()):
+                        lose(tx, counted=damaged)
+                boot_resend_at = None
+                last_progress = now
             if progressed:
                 last_progress = now
                 silences = 0
@@ -442,6 +465,9 @@ class DeviceSession:
                 last_progress = now
                 alive = False
                 crc_errors_at_timeout = self.deframer.stats.crc_errors
+
+    def _frame_errors(self) -> int:
+        return self.deframer.stats.crc_errors + self.deframer.stats.header_errors
 
     def _silence_error(self, what: str, answered_any: bool) -> LenetEdgeError:
         waited = self.timeout * (self.retries + 1)
@@ -508,6 +534,7 @@ class DeviceSession:
                 # The banner before the first answer is just the boot we connected to.
                 if self._answered_once:
                     self.stats.resets_seen += 1
+                self.stats.banner_bytes += end + 1 - at
                 rebooted = True
                 if self.on_text:
                     self.on_text(text[at:end].decode("ascii", "replace").strip())

@@ -4,7 +4,8 @@
 live-accuracy progress bar, then compares the device's int8 logits with TFLM (must be
 byte-identical), and its predictions with the float and TFLite models, optionally checks
 every intermediate tensor of the first K digits (`per_layer`), and writes the report
-(report.py). Ctrl-C during streaming keeps a partial report, marked so.
+(report.py). Once streaming has begun, every ending (the link giving up, Ctrl-C at any
+stage) still writes the report of what was checked, marked partial with the reason.
 """
 
 from __future__ import annotations
@@ -63,6 +64,39 @@ def clock_warnings(info: dict) -> list[str]:
         warnings.append(f"the device's UART runs at {got} baud for the {want} asked "
                         f"({100 * (got / want - 1):+.1f} %): expect framing errors")
     return warnings
+def prepare_report_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` and prove it is writable, before any digit is streamed (a report
+    that cannot be written at the end would lose everything that was checked)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".lenet-edge-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise LenetEdgeError(f"--report {out_dir} exists and is not a directory; give a "
+                             "directory for report.json, report.md and the PNGs") from None
+    except OSError as exc:
+        raise LenetEdgeError(f"cannot write the report to {out_dir}: "
+                             f"{exc.strerror or exc}; give --report a directory you can "
+                             "write") from None
+    return out_dir
+
+
+@dataclass
+class _Run:
+    """What the device part of a validation has established so far (kept on any ending)."""
+
+    outputs: np.ndarray
+    counts: np.ndarray
+    done: np.ndarray
+    info: dict = field(default_factory=dict)
+    hash_ok: bool = False
+    elapsed: float = 0.0
+    per_layer: dict | None = None
+    link: dict = field(default_factory=dict)
+    partial: str | None = None  # why the run stopped early (None: it completed)
+    interrupted: bool = False  # Ctrl-C (exit 130) rather than a failure (exit 1)
 
 
 def validate(
@@ -79,19 +113,73 @@ def validate(
     baudrate: int = 115200,
     console: Console | None = None,
 ) -> ValidationResult:
+    """Errors before the first digit is streamed (no device, wrong model) raise
+    LenetEdgeError; from then on every ending (the link giving up, a device that changed,
+    Ctrl-C at any stage) writes a report of what was checked, marked partial with the
+    reason, and returns a non-zero exit code."""
     console = console or Console(stderr=True)
-    out_dir = Path(out_dir)
+    if count <= 0:
+        raise LenetEdgeError("--count must be at least 1")
+    if per_layer < 0:
+        raise LenetEdgeError("--per-layer must be 0 or more")
+    out_dir = prepare_report_dir(out_dir)
     files = refs.resolve_models(model_dir)
     from lenet_edge.train.mnist import load_mnist
 
     images, labels = load_mnist("test", data_dir)
-    if count <= 0:
-        raise LenetEdgeError("--count must be at least 1")
     count = min(count, len(images))
     images, labels = images[:count], labels[:count].astype(np.int64)
     scale, zero_point = refs.input_quantization(files.tflite)
     inputs = refs.quantize_pixels(images, scale, zero_point)
+    run = _run_device(url, files, inputs, labels, console, force=force, per_layer=per_layer,
+                      timeout=timeout, baudrate=baudrate)
 
+    idx = np.flatnonzero(run.done)
+    dev_out = run.outputs[idx]
+    tflm = tflite = float_pred = None
+    try:
+        console.print(f"computing references for {len(idx)} digits (float, TFLite, TFLM)...")
+        tflm = refs.tflm_outputs(files.tflite, inputs[idx])
+        tflite = refs.tflite_outputs(files.tflite, inputs[idx])
+        float_pred = refs.float_predictions(files.keras, images[idx])
+    except KeyboardInterrupt:
+        run.interrupted = True
+        run.partial = run.partial or "interrupted (Ctrl-C) while computing the references"
+        console.print("[yellow]interrupted: writing a partial report[/]")
+    report = _build_report(
+        run.info, files, run.hash_ok, labels[idx], dev_out, run.counts[idx], tflm, tflite,
+        float_pred, run.elapsed, run.partial, count, run.link, run.per_layer,
+    )
+    failures = []
+    if run.partial:
+        failures.append(f"validation stopped early: {run.partial}")
+    exact = report["agreement"]["device_tflm_exact_logits"]
+    if exact is not None and exact < 1.0:
+        failures.append(
+            f"device logits differ from TFLM on {report['mismatch']['count']} digits "
+            f"(first: digit {report['mismatch']['first']})"
+        )
+    device_acc = report["accuracy"]["device"]
+    if device_acc is not None and device_acc < min_accuracy:
+        failures.append(f"device accuracy {device_acc:.4f} < --min-accuracy {min_accuracy}")
+    if run.per_layer and run.per_layer["first_difference"] is not None:
+        d = run.per_layer["first_difference"]
+        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['tensor_name']}) element {d['element']}")
+    report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
+    try:
+        write_report(out_dir, report, images[idx], labels[idx],
+                     dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred)
+    except OSError as exc:
+        raise LenetEdgeError(f"writing the report to {out_dir} failed: "
+                             f"{exc.strerror or exc}") from None
+    exit_code = 130 if run.interrupted else (1 if failures else 0)
+    return ValidationResult(report, out_dir, exit_code, failures)
+
+
+def _run_device(url, files, inputs, labels, console, *, force, per_layer, timeout,
+                baudrate) -> _Run:
+    n = len(inputs)
+    run = None
     with DeviceSession(url, timeout=timeout, baudrate=baudrate) as session:
         info = session.info()
         hash_ok = check_model_hash(info.model_hash, files, force)
@@ -107,49 +195,30 @@ def validate(
         )
         for warning in clock_warnings(info.fields):
             console.print(f"[yellow]warning: {warning}[/yellow]")
-        outputs, counts, done, elapsed, partial = _stream(session, inputs, labels, console)
-        per_layer_result = None
-        if per_layer and not partial:
-            try:
-                per_layer_result = _per_layer(session, files.tflite, inputs[:per_layer], console)
-            except KeyboardInterrupt:
-                partial = True
-        link = session.link_stats
-
-    idx = np.flatnonzero(done)
-    console.print(f"computing references for {len(idx)} digits (float, TFLite, TFLM)...")
-    dev_out = outputs[idx]
-    tflm = refs.tflm_outputs(files.tflite, inputs[idx])
-    tflite = refs.tflite_outputs(files.tflite, inputs[idx])
-    float_pred = refs.float_predictions(files.keras, images[idx])
-    report = _build_report(
-        info.as_dict(), files, hash_ok, labels[idx], dev_out, counts[idx], tflm, tflite,
-        float_pred, elapsed, partial, count, link, per_layer_result,
-    )
-    failures = []
-    if report["agreement"]["device_tflm_exact_logits"] < 1.0:
-        failures.append(
-            f"device logits differ from TFLM on {report['mismatch']['count']} digits "
-            f"(first: digit {report['mismatch']['first']})"
-        )
-    if report["accuracy"]["device"] < min_accuracy:
-        failures.append(f"device accuracy {report['accuracy']['device']:.4f} < --min-accuracy {min_accuracy}")
-    if per_layer_result and per_layer_result["first_difference"] is not None:
-        d = per_layer_result["first_difference"]
-        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['tensor_name']}) element {d['element']}")
-    report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
-    write_report(out_dir, report, images[idx], labels[idx], dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred)
-    exit_code = 130 if partial else (1 if failures else 0)
-    return ValidationResult(report, out_dir, exit_code, failures)
+        run = _Run(outputs=np.zeros((n, info.int("output_size")), dtype=np.int8),
+                   counts=np.zeros(n, dtype=np.int64), done=np.zeros(n, dtype=bool),
+                   info=info.as_dict(), hash_ok=hash_ok)
+        try:
+            _stream(session, inputs, labels, console, run)
+            if per_layer and not run.partial:
+                try:
+                    run.per_layer = _per_layer(session, files.tflite, inputs[:per_layer], console)
+                except LenetEdgeError as exc:
+                    run.partial = f"the per-layer check stopped: {exc}"
+        except KeyboardInterrupt:
+            run.interrupted = True
+            run.partial = run.partial or "interrupted (Ctrl-C)"
+            console.print("[yellow]interrupted: writing a partial report[/]")
+        finally:
+            run.link = session.link_stats
+    return run
 
 
-def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console):
+def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console,
+            run: _Run) -> None:
+    """Stream every digit into ``run``; a link that gives up ends the run as partial."""
     n = len(inputs)
-    outputs = np.zeros((n, session.info().int("output_size")), dtype=np.int8)
-    counts = np.zeros(n, dtype=np.int64)
-    done = np.zeros(n, dtype=bool)
     correct = 0
-    partial = False
     columns = (
         TextColumn("[bold]device[/]"),
         BarColumn(),
@@ -163,17 +232,19 @@ def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, cons
         task = progress.add_task("device", total=n, acc="-", rate="-")
         try:
             for finished, (i, result) in enumerate(session.infer_stream((i, inputs[i]) for i in range(n)), 1):
-                outputs[i] = result.output
-                counts[i] = result.count
-                done[i] = True
+                run.outputs[i] = result.output
+                run.counts[i] = result.count
+                run.done[i] = True
                 correct += int(result.output.argmax() == labels[i])
+                run.elapsed = time.monotonic() - start
                 if finished % 10 == 0 or finished == n:
                     rate = finished / max(time.monotonic() - start, 1e-9)
                     progress.update(task, completed=finished, acc=f"{100 * correct / finished:.2f} %", rate=f"{rate:.0f}")
-        except KeyboardInterrupt:
-            partial = True
-            console.print("[yellow]interrupted: writing a partial report[/]")
-    return outputs, counts, done, time.monotonic() - start, partial
+        except LenetEdgeError as exc:
+            run.partial = f"after {int(run.done.sum())} of {n} digits: {exc}"
+            console.print(f"[red]the run stopped: {exc}[/]\nwriting a partial report")
+        finally:
+            run.elapsed = time.monotonic() - start
 
 
 def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console: Console) -> dict:
@@ -225,13 +296,15 @@ def _stats(values: np.ndarray) -> dict:
 
 def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, float_pred,
                   elapsed, partial, requested, link, per_layer) -> dict:
+    """``tflm``/``tflite``/``float_pred`` are None when they were not computed (Ctrl-C)."""
     n = len(labels)
     dev_pred = dev_out.argmax(axis=1) if n else np.zeros(0, int)
 
     def acc(pred):
         return float((pred == labels).mean()) if pred is not None and n else None
 
-    exact = np.all(dev_out == tflm, axis=1) if n else np.zeros(0, bool)
+    checked = tflm is not None and n > 0
+    exact = np.all(dev_out == tflm, axis=1) if checked else np.zeros(0, bool)
     bad = np.flatnonzero(~exact)
     latency = {"unit": info.get("counter_unit", "cycles"), **_stats(counts)}
     hz = info.get("counter_hz")
@@ -240,17 +313,18 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
     return {
         "count": n,
         "requested": requested,
-        "partial": partial,
+        "partial": partial is not None,
+        "partial_reason": partial,
         "accuracy": {
             "device": acc(dev_pred),
             "float": acc(float_pred),
-            "tflite": acc(tflite.argmax(axis=1) if n else None),
-            "tflm": acc(tflm.argmax(axis=1) if n else None),
+            "tflite": acc(tflite.argmax(axis=1) if tflite is not None and n else None),
+            "tflm": acc(tflm.argmax(axis=1) if checked else None),
         },
         "agreement": {
-            "device_tflm_exact_logits": float(exact.mean()) if n else None,
+            "device_tflm_exact_logits": float(exact.mean()) if checked else None,
             "device_float_argmax": float((dev_pred == float_pred).mean()) if float_pred is not None and n else None,
-            "device_tflite_argmax": float((dev_pred == tflite.argmax(axis=1)).mean()) if n else None,
+            "device_tflite_argmax": float((dev_pred == tflite.argmax(axis=1)).mean()) if tflite is not None and n else None,
         },
         "mismatch": {"count": int(bad.size), "first": int(bad[0]) if bad.size else None,
                      "digits": [int(i) for i in bad[:20]]},

@@ -136,9 +136,9 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               help="Only the boards with this core (repeatable).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
               help="Bundled model variants (repeatable; default: both).")
-@click.option("--count", default=20, show_default=True,
+@click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
               help="Digits measured one at a time per board (median reported).")
-@click.option("--throughput-count", default=300, show_default=True,
+@click.option("--throughput-count", default=300, show_default=True, type=click.IntRange(min=1),
               help="Digits streamed pipelined per board for digits/s.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench_out"),
               show_default=True, help="Folder for exports, firmware and bench.json.")

@@ -15,11 +15,11 @@ from lenet_edge.firmware_templates.boards import DEFAULT_BOARD
 
 
 @click.command("demo")
-@click.option("--count", default=1000, show_default=True, help="MNIST test digits to classify on the device.")
+@click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="MNIST test digits to classify on the device.")
 @click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Emulated board (qemu-...).")
 @click.option("--variant", default="modern", show_default=True, help="Bundled model variant.")
 @click.option("--out", "out_dir", default="lenet-edge-demo", show_default=True, type=click.Path(path_type=Path), help="Where the export, firmware and report go.")
-@click.option("--per-layer", "per_layer", default=1, show_default=True, metavar="K", help="Check every intermediate tensor of the first K digits.")
+@click.option("--per-layer", "per_layer", default=1, show_default=True, type=click.IntRange(min=0), metavar="K", help="Check every intermediate tensor of the first K digits.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
 def demo(count, board, variant, out_dir, per_layer, data_dir):
     """Run the main job end to end: export the bundled LeNet-5 to C, build firmware for an

@@ -3,12 +3,20 @@
 Wraps `tflite_micro.runtime.Interpreter` so the rest of lenet-edge can run int8 inputs
 through TFLM's reference kernels, read every intermediate tensor, and measure the arena
 TFLM needs for a model.
+
+TFLM does not verify the flatbuffer it runs, so a damaged model can crash it. A model that
+is not one of the bundled ones is therefore first loaded and run once in a child process
+(`tflm_child`); only a model that survives that is run in this process (our ops' memory
+accesses depend on the model, not on the input values). The arena is always measured in
+a child.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +33,23 @@ def model_bytes_of(model: bytes | bytearray | str | Path) -> bytes:
     if not path.is_file():
         raise LenetEdgeError(f"model file not found: {path}")
     return path.read_bytes()
+
+
+def _raw_scalar(table, slot: int, flags, default: int) -> int:
+    """A flatbuffer scalar field exactly as stored (generated accessors may rewrite it)."""
+    o = table._tab.Offset(slot)
+    return table._tab.Get(flags, table._tab.Pos + o) if o else default
+
+
+def builtin_code(code) -> int:
+    """TFLM's GetBuiltinCode: max(builtin_code, deprecated_builtin_code) of the RAW fields.
+
+    ``code``: an OperatorCode table (of the `tflite` package or tflite-micro's schema).
+    The generated BuiltinCode() returns the deprecated field whenever the real one is
+    below 127, which hides a real field that differs from it."""
+    from flatbuffers.number_types import Int8Flags, Int32Flags
+
+    return max(_raw_scalar(code, 10, Int32Flags, 0), _raw_scalar(code, 4, Int8Flags, 0))
 
 
 @dataclass(frozen=True)
@@ -48,7 +73,7 @@ def model_ops(model: bytes | str | Path) -> list[OpRecord]:
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = root.OperatorCodes(op.OpcodeIndex())
-        opcode = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        opcode = builtin_code(code)
         ops.append(
             OpRecord(
                 index=i,
@@ -103,7 +128,9 @@ class TflmModel(BatchRunner):
         *,
         preserve_all_tensors: bool = False,
         arena_size: int | None = None,
+        isolate: bool = True,
     ):
+        """``isolate``: load an untrusted model in a child process first (see module doc)."""
         from tflite_micro import runtime
 
         self.model_bytes = model_bytes_of(model)
@@ -116,6 +143,8 @@ class TflmModel(BatchRunner):
         # activations; be generous, the host has memory.
         if arena_size is None:
             arena_size = max(len(self.model_bytes) * 10, 1 << 20)
+        if isolate:
+            _probe_in_child(self.model_bytes, preserve_all_tensors, arena_size)
         try:
             self._interp = runtime.Interpreter.from_bytes(
                 self.model_bytes, arena_size=arena_size, intrepreter_config=config
@@ -147,7 +176,43 @@ class TflmModel(BatchRunner):
         return {t: self.tensor(t) for op in self.ops for t in op.outputs}
 
 
+_PROBED: set[tuple] = set()  # (sha256, preserve_all_tensors, arena_size) that passed
+
+
+@lru_cache(maxsize=1)
+def _bundled_hashes() -> frozenset[str]:
+    from lenet_edge.bundled import VARIANTS, bundled_model
+
+    hashes = set()
+    for variant in VARIANTS:
+        try:
+            hashes.add(hashlib.sha256(bundled_model(variant).read_bytes()).hexdigest())
+        except LenetEdgeError:
+            pass
+    return frozenset(hashes)
+
+
+def _probe_in_child(model: bytes, preserve_all_tensors: bool, arena_size: int) -> None:
+    digest = hashlib.sha256(model).hexdigest()
+    key = (digest, preserve_all_tensors, arena_size)
+    if digest in _bundled_hashes() or key in _PROBED:
+        return
+    from lenet_edge.quantize import tflm_child
+
+    tflm_child.run("probe", model, "loading", preserve_all_tensors=preserve_all_tensors,
+                   arena_size=arena_size)
+    _PROBED.add(key)
+
+
 def tflm_arena_bytes(model: bytes | str | Path, granularity: int = 16) -> int:
+    """`measure_arena_bytes` in a child process (a TFLM crash becomes a LenetEdgeError)."""
+    from lenet_edge.quantize import tflm_child
+
+    return tflm_child.run("arena", model_bytes_of(model), "measuring the arena of",
+                          granularity=granularity)
+
+
+def measure_arena_bytes(model: bytes | str | Path, granularity: int = 16) -> int:
     """The smallest tensor arena with which TFLM loads and runs ``model`` on this host.
 
     Found by bisection over `arena_size`. Measured with the x86-64 `tflite-micro`
@@ -174,10 +239,18 @@ def tflm_arena_bytes(model: bytes | str | Path, granularity: int = 16) -> int:
             return False
 
     high = max(len(data) * 10, 1 << 16)
-    while not fits(high):
-        high *= 2
-        if high > 1 << 28:
-            raise LenetEdgeError("TFLM cannot run this model with any arena size")
+    if not fits(high):
+        high = 1 << 27
+        try:  # TFLM's own reason, with an arena far larger than any model needs
+            with silenced_native_output(2):
+                interp = runtime.Interpreter.from_bytes(data, arena_size=high)
+                details = interp.get_input_details(0)
+                probe = np.zeros(details["shape"], dtype=details["dtype"])
+                interp.set_input(probe, 0)
+                interp.invoke()
+        except RuntimeError as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise LenetEdgeError(f"TFLM cannot run this model: {reason}") from None
     low = 0  # known not to fit
     while high - low > granularity:
         mid = (low + high) // 2

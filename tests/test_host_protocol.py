@@ -48,6 +48,21 @@ def test_deframer_finds_frames_in_garbage_byte_by_byte():
     assert b"lenet-edge" in deframer.take_garbage()
 
 
+def test_a_frame_ending_in_a5_at_a_read_boundary_leaves_no_garbage():
+    """A CRC whose last byte is A5 (the first sync byte) at the end of a read must not be
+    kept as the possible start of the next frame (it was counted as garbage once the
+    next frame arrived: 1 frame in 256, when a read ended right there)."""
+    seq = next(s for s in range(1, 5000) if P.encode_frame(0x82, s, b"x" * 23)[-1] == 0xA5)
+    first, second = P.encode_frame(0x82, seq, b"x" * 23), P.encode_frame(0x82, seq + 1, b"y")
+    d = P.Deframer()
+    assert [f.seq for f in d.feed(first)] == [seq]
+    assert [f.seq for f in d.feed(second)] == [seq + 1]
+    assert d.stats.garbage_bytes == 0 and d.take_garbage() == b""
+    # A lone A5 at the end of a read is still kept for the sync that may follow.
+    assert d.feed(b"noise" + second[:1]) == [] and [f.seq for f in d.feed(second[1:])] == [seq + 1]
+    assert d.stats.garbage_bytes == 5
+
+
 def test_every_single_bit_error_is_rejected_and_next_frame_survives():
     good = P.encode_frame(0x82, 7, bytes(range(50)))
     follower = P.encode_frame(0x82, 8, b"next")
@@ -200,7 +215,8 @@ def test_a_device_that_is_there_is_not_given_up_after_the_silence_limit(host_dev
                 got = session.infer(digit).output
                 stats = session.link_stats
     # More damaged attempts than `retries` allows for a silent device, and still an answer.
-    assert proxy.left == 0 and stats["retransmissions"] >= retries + 3
+    # (A long answer the link splits into two damaged chunks costs one retransmission.)
+    assert proxy.left == 0 and stats["retransmissions"] > retries
     assert np.array_equal(got, expected)
 
 

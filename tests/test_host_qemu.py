@@ -46,6 +46,8 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(modern_export, tmp_path, capsys
     assert set(report["agreement"]) == {"device_tflm_exact_logits", "device_float_argmax", "device_tflite_argmax"}
     assert {"unit", "min", "median", "max"} <= set(report["latency"])
     assert report["count"] == 300 and report["partial"] is False
+    # A clean link looks clean: the boot banner is expected text, not garbage or a fault.
+    assert report["link"]["garbage_bytes"] == 0 and report["link"]["retransmissions"] == 0
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
     assert report["accuracy"]["device"] == report["accuracy"]["tflm"]
     assert report["latency"]["unit"] == "guest_instructions"
@@ -175,3 +177,15 @@ def test_ctrl_c_keeps_a_partial_report(qemu_elf, modern_export, tmp_path):
     assert 0 < report["count"] < 10000
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
     assert "PARTIAL" in (out / "report.md").read_text()
+
+
+def test_clean_link_to_a_booting_device_reports_no_garbage_and_no_retransmissions(qemu_elf, modern_export, tmp_path):
+    """The guest boots when we connect: its banner (usually seen; QEMU sometimes drops it)
+    is expected text (banner_bytes), and the INFO sent while it booted is answered, not
+    counted as lost."""
+    with start_qemu(QEMU_BOARD, qemu_elf) as qemu:
+        result = validate(qemu.url, model_dir=modern_export, count=20, out_dir=tmp_path)
+    link = result.report["link"]
+    assert result.exit_code == 0, link
+    assert link["garbage_bytes"] == 0 and link["retransmissions"] == 0
+    assert link["resets_seen"] == 0 and link["stale_answers"] == 0

@@ -18,7 +18,7 @@ VARIANT_CHOICES = ("modern", "classic")
                    "pooling, C3 connection table).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs. [default: 12]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, data order and augmentation (same seed, same model).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/lenet5"), show_default=True, help="Output directory.")
