@@ -51,7 +51,8 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused)
 
 @click.command()
 @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS),
-              help="Backend(s) to evaluate (repeatable). Default: all four.")
+              help="Backend(s) to evaluate (repeatable). Default: all four (float only with "
+                   "TensorFlow installed).")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
               help="int8 .tflite. Default: the bundled model of --variant.")
 @click.option("--keras", "keras_model", type=click.Path(dir_okay=False, path_type=Path),
@@ -66,6 +67,6 @@ def evaluate(backends, model, keras_model, variant, data, limit, json_out):
     """Accuracy on the MNIST test set of the float, TFLite, TFLM and generated-C backends."""
     from lenet_edge.codegen.evaluate import evaluate_backends
 
-    evaluate_backends(backends or BACKENDS, model=model, keras_model=keras_model,
+    evaluate_backends(backends or None, model=model, keras_model=keras_model,
                       variant=variant, data_dir=data, limit=limit, json_out=json_out)
     return 0

@@ -36,6 +36,13 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
     from lenet_edge.train.mnist import load_mnist
 
     console = console or Console()
+    if not backends:  # the default: all, but float only where TensorFlow is installed
+        from lenet_edge.optional import TRAIN_EXTRA, have_tensorflow
+
+        backends = ["float", "tflite", "tflm", "c"]
+        if not have_tensorflow():
+            backends.remove("float")
+            console.print(f"float backend skipped: TensorFlow not installed ({TRAIN_EXTRA})")
     images, labels = load_mnist("test", data_dir)
     if limit:
         images, labels = images[:limit], labels[:limit]

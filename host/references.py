@@ -102,9 +102,20 @@ def tflite_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
     return LiteRTModel(tflite).run_batch(inputs, progress="TFLite reference")
 
 
-def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
-    """argmax of the float model on pixel/255, or None without a .keras model."""
+def float_unavailable(keras_path: Path | None) -> str | None:
+    """Why there is no float reference (None when there is one)."""
+    from lenet_edge.optional import TRAIN_EXTRA, have_tensorflow
+
     if keras_path is None:
+        return "no .keras model beside the .tflite"
+    if not have_tensorflow():
+        return f"TensorFlow not installed ({TRAIN_EXTRA})"
+    return None
+
+
+def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
+    """argmax of the float model on pixel/255, or None without a .keras model or TensorFlow."""
+    if float_unavailable(keras_path):
         return None
     from lenet_edge.quantize.evaluate import float_logits
 

@@ -237,7 +237,8 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
         "stream_seconds": round(elapsed, 2),
         "info": info,
         "model": {"tflite": str(files.tflite), "sha256": files.sha256,
-                  "keras": str(files.keras) if files.keras else None, "hash_matches_device": hash_ok},
+                  "keras": str(files.keras) if files.keras else None, "hash_matches_device": hash_ok,
+                  "float_unavailable": refs.float_unavailable(files.keras)},
         "link": link,
         "per_layer": per_layer,
     }

@@ -29,7 +29,7 @@ def quantize(model_path, out_dir, data_dir, limit):
     generated C matches) and under the TFLite interpreter, their agreement, model bytes
     and op list.
     """
-    import_tensorflow_quietly()
+    import_tensorflow_quietly("`lenet-edge quantize`")
     from rich.console import Console
 
     from lenet_edge.quantize.convert import load_keras_model

@@ -39,6 +39,9 @@ def load_keras_model(path: str | os.PathLike):
     if path.suffix != ".keras":
         raise LenetEdgeError(f"{path} is not a .keras file; quantize takes the lenet5.keras "
                              "that `lenet-edge train` writes")
+    from lenet_edge.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly(f"reading the Keras model {path.name}")
     import keras
 
     from lenet_edge.train.models import variant_of

@@ -40,7 +40,7 @@ def float_logits(keras_model, images: np.ndarray) -> np.ndarray:
     """Float logits (N, outputs) of a Keras model (or a .keras path) on pixel/255."""
     from lenet_edge.quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    import_tensorflow_quietly("the float (Keras) model")
     if isinstance(keras_model, (str, Path)):
         from lenet_edge.quantize.convert import load_keras_model
 

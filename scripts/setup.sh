@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything lenet-edge needs on a fresh Debian/Ubuntu machine:
 #   - apt: the GNU Arm toolchain, newlib and QEMU (skipped when already installed)
-#   - a virtualenv in .venv with lenet-edge installed (editable) and its test tools
+#   - a virtualenv in .venv with lenet-edge installed (editable) with its [train] extra
+#     (TensorFlow) and its test tools
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; th
     echo "==> creating .venv and installing lenet-edge (first time: a few minutes)"
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    .venv/bin/python -m pip install -q -e '.[dev,train]'
     echo "$WANT" > "$STAMP"
 fi
