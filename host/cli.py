@@ -111,8 +111,13 @@ def print_summary(result, console: Console) -> None:
     table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
     table.add_row("device = TFLite class", pct(r["agreement"]["device_tflite_argmax"]))
     table.add_row("device = float class", pct(r["agreement"]["device_float_argmax"]))
+    from lenet_edge.host.report import unit_name
+
     lat = r["latency"]
-    table.add_row(f"latency median ({lat['unit']})", str(lat["median"]))
+    median = "n/a" if lat["median"] is None else f"{lat['median']:,}"
+    if "median_us" in lat:
+        median += f" ({lat['median_us']:,} us)"
+    table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
     table.add_row("throughput (digits/s)", str(r["throughput_digits_per_s"]))
     if r.get("per_layer"):
         pl = r["per_layer"]

@@ -128,3 +128,39 @@ def tensor_names(tflite: Path) -> dict[int, str]:
     root = runtime.schema_fb.Model.GetRootAsModel(Path(tflite).read_bytes(), 0)
     graph = root.Subgraphs(0)
     return {i: graph.Tensors(i).Name().decode() for i in range(graph.TensorsLength())}
+
+
+def layer_names(tflite: Path) -> dict[int, str]:
+    """Tensor index -> a short name for the layer (or fused layers) that writes it,
+    e.g. "c1 CONV_2D", or "c1+s2 CONV_2D+MAX_POOL_2D" for a fused step.
+
+    Converter tensor names run to 80+ characters ("model_1/c1_1/Relu;model_1/c1_1/BiasAdd;
+    ..."); the Keras layer name is the second path element of the first part. Which ops a
+    step fused comes from the export's export_report.json, when it sits beside the model.
+    """
+    import json
+    import re
+
+    from lenet_edge.codegen.reader import read_model
+
+    graph = read_model(tflite)
+    keras_name, writer = {}, {}
+    for op in graph.ops:
+        for t in op.outputs:
+            parts = graph.tensor(t).name.split(";")[0].split("/")
+            layer = re.sub(r"_\d+$", "", parts[1]) if len(parts) > 2 else ""
+            keras_name[op.index] = layer or ("output" if t in graph.outputs else "")
+            writer[t] = [op.index]
+    report = Path(tflite).parent.parent / "export_report.json"
+    if Path(tflite).parent.name == "model" and report.is_file():
+        try:
+            for step in json.loads(report.read_text()).get("layers", []):
+                writer[int(step["output_tensor"])] = [int(i) for i in step["op_indices"]]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged report: per-op names are still right
+    names = {}
+    for t, ops in writer.items():
+        layers = list(dict.fromkeys(keras_name.get(i, "") for i in ops if keras_name.get(i)))
+        kinds = "+".join(graph.ops[i].kind for i in ops if i < len(graph.ops))
+        names[t] = f"{'+'.join(layers)} {kinds}".strip()
+    return names

@@ -92,6 +92,8 @@ def validate(
                 per_layer_result = _per_layer(session, files.tflite, inputs[:per_layer], console)
             except KeyboardInterrupt:
                 partial = True
+        # The stack high-water mark after the run (stack painting on the device).
+        stack_measured = None if partial else session.info(refresh=True).int("stack_used")
         link = session.link_stats
 
     idx = np.flatnonzero(done)
@@ -104,6 +106,10 @@ def validate(
         info.as_dict(), files, hash_ok, labels[idx], dev_out, counts[idx], tflm, tflite,
         float_pred, elapsed, partial, count, link, per_layer_result,
     )
+    from lenet_edge.host.memory import memory_figures
+
+    report["memory"] = memory_figures(model_dir, report["info"], stack_measured)
+    report["data"] = {"name": "MNIST test set", "items": "digits"}
     failures = []
     if report["agreement"]["device_tflm_exact_logits"] < 1.0:
         failures.append(
@@ -114,7 +120,7 @@ def validate(
         failures.append(f"device accuracy {report['accuracy']['device']:.4f} < --min-accuracy {min_accuracy}")
     if per_layer_result and per_layer_result["first_difference"] is not None:
         d = per_layer_result["first_difference"]
-        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['tensor_name']}) element {d['element']}")
+        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['layer_name']}) element {d['element']}")
     report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
     write_report(out_dir, report, images[idx], labels[idx], dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred)
     exit_code = 130 if partial else (1 if failures else 0)
@@ -159,6 +165,7 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
     from lenet_edge.quantize.tflm import TflmModel
 
     names = refs.tensor_names(tflite)
+    short = refs.layer_names(tflite)
     ref = TflmModel(tflite, preserve_all_tensors=True)
     layer_counts: dict[int, list[int]] = {}
     layers_meta: list[dict] = []
@@ -173,7 +180,8 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
             layer_counts.setdefault(t.layer, []).append(t.count)
             if digit == 0:
                 layers_meta.append({"layer": t.layer, "tensor_index": t.tensor_index,
-                                    "tensor_name": names.get(t.tensor_index, "?"), "size": int(t.data.size)})
+                                    "tensor_name": names.get(t.tensor_index, "?"),
+                                    "layer_name": short.get(t.tensor_index, "?"), "size": int(t.data.size)})
             if want.size != t.data.size or not np.array_equal(want, t.data):
                 same = False
                 if first_difference is None:
@@ -181,7 +189,8 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
                     e = int(bad[0])
                     first_difference = {
                         "digit": digit, "layer": t.layer, "tensor_index": t.tensor_index,
-                        "tensor_name": names.get(t.tensor_index, "?"), "element": e,
+                        "tensor_name": names.get(t.tensor_index, "?"),
+                        "layer_name": short.get(t.tensor_index, "?"), "element": e,
                         "device": int(t.data[e]) if e < t.data.size else None,
                         "tflm": int(want[e]) if e < want.size else None,
                         "differing_elements": int(bad.size),
@@ -213,7 +222,9 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
     bad = np.flatnonzero(~exact)
     latency = {"unit": info.get("counter_unit", "cycles"), **_stats(counts)}
     hz = info.get("counter_hz")
-    if isinstance(hz, int) and hz > 0 and latency["median"] is not None:
+    # Only cycles are time: QEMU's guest instructions say nothing about a chip's speed.
+    if latency["unit"] == "cycles" and isinstance(hz, int) and hz > 0 \
+            and latency["median"] is not None:
         latency["median_us"] = round(latency["median"] / hz * 1e6, 1)
     return {
         "count": n,
