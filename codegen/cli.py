@@ -27,11 +27,14 @@ BACKENDS = ("float", "tflite", "tflm", "c")
 @click.option("--board", help="Also render a firmware project for this board in DIR/firmware/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("export"), show_default=True, help="Output directory.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Calibration images for a .keras --model: MNIST by default, or a data set "
+                   "as `eval --data` takes (its x_train, else its test images).")
 @click.option("--no-tflm-arena", is_flag=True, help="Skip measuring TFLM's arena (faster).")
 @click.option("--unfused", is_flag=True,
               help="One kernel per op, so lenet5_invoke_traced reports every tensor of the "
                    ".tflite (slower, bigger arena; for per-layer debugging).")
-def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused):
+def export(target, model, variant, cpus, board, out_dir, data, no_tflm_arena, unfused):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
@@ -40,7 +43,7 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused)
     from lenet_edge.codegen.report import print_export_table
 
     console = Console()
-    model_bytes = resolve_model(model, variant)
+    model_bytes = resolve_model(model, variant, data)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
                             board=board, measure_tflm=not no_tflm_arena, fuse=not unfused,
@@ -59,12 +62,14 @@ def export(target, model, variant, cpus, board, out_dir, no_tflm_arena, unfused)
               help="Float model for --backend float. Default: the bundled .keras of --variant.")
 @click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
               show_default=True)
-@click.option("--data", type=click.Path(path_type=Path), help="MNIST directory.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Test set: MNIST directory (default), an IDX images file, an .npz with "
+                   "x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--limit", type=int, help="Evaluate only the first N test images.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 def evaluate(backends, model, keras_model, variant, data, limit, json_out):
-    """Accuracy on the MNIST test set of the float, TFLite, TFLM and generated-C backends."""
+    """Accuracy of the float, TFLite, TFLM and generated-C backends on a test set."""
     from lenet_edge.codegen.evaluate import evaluate_backends
 
     evaluate_backends(backends or None, model=model, keras_model=keras_model,

@@ -106,7 +106,7 @@ def render(program: Program, plan: MemoryPlan,
                                     "raw pixel -> int8 input"))
     kernels, calls, traced = [], [], []
     for step in program.steps:
-        title = " + ".join(f"op {i} {graph.ops[i].kind}" for i in step.op_indices)
+        title = " + ".join(f"op {i} {graph.op(i).kind}" for i in step.op_indices)
         step.title = title
         in_expr, out_expr = _expr(plan.locations[step.input]), _expr(plan.locations[step.output])
         code = None

@@ -27,8 +27,9 @@ class ExportResult:
     firmware_dir: Path | None = None
 
 
-def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
-    """The int8 .tflite bytes: given file, a .keras quantized on the fly, or the bundled one."""
+def resolve_model(model: str | Path | None, variant: str = "modern", data=None) -> bytes:
+    """The int8 .tflite bytes: given file, a .keras quantized on the fly (calibrated on
+    ``data``'s images, MNIST's by default), or the bundled one."""
     if model is None:
         from lenet_edge.bundled import bundled_model
 
@@ -37,25 +38,17 @@ def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
     if not path.is_file():
         raise LenetEdgeError(f"model file not found: {path}")
     if path.suffix == ".keras":
-        return _quantize_keras(path)
+        return _quantize_keras(path, data)
     return path.read_bytes()
 
 
-def _quantize_keras(path: Path, data_dir=None) -> bytes:
+def _quantize_keras(path: Path, data=None) -> bytes:
     """The quantize stage's own conversion (same calibration as `lenet-edge quantize`)."""
-    from lenet_edge.quantize.convert import (
-        calibration_images,
-        check_int8_model,
-        convert_int8,
-        load_keras_model,
-    )
-    from lenet_edge.train.mnist import load_mnist
+    from lenet_edge.quantize.convert import calibration_images, convert_int8, load_keras_model
+    from lenet_edge.train.datasets import load_calibration_images
 
     model = load_keras_model(path)
-    train_images, _ = load_mnist("train", data_dir)
-    data = convert_int8(model, calibration_images(train_images))
-    check_int8_model(data)
-    return data
+    return convert_int8(model, calibration_images(load_calibration_images(data)))
 
 
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
@@ -101,7 +94,7 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
     for step in program.steps:
         loc = plan.locations[step.output]
         layers.append(dict(
-            ops=[graph.ops[i].kind for i in step.op_indices], op_indices=list(step.op_indices),
+            ops=[graph.op(i).kind for i in step.op_indices], op_indices=list(step.op_indices),
             kernel="alias" if step.alias else
             step.kernel + ("_sparse" if step.params.get("sparse") else ""),
             output_tensor=step.output,

@@ -68,3 +68,10 @@ class Graph:
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
+
+    def op(self, index: int) -> Op:
+        """The op with this .tflite index (ops folded away at export leave gaps)."""
+        for op in self.ops:
+            if op.index == index:
+                return op
+        raise KeyError(index)

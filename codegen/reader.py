@@ -147,6 +147,16 @@ def _read_options(kind: str, op) -> dict:
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
+    if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
+        o = tflite.StridedSliceOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"begin_mask": o.BeginMask(), "end_mask": o.EndMask(),
+                "ellipsis_mask": o.EllipsisMask(), "new_axis_mask": o.NewAxisMask(),
+                "shrink_axis_mask": o.ShrinkAxisMask(), "offset": bool(o.Offset())}
+    if kind == "PACK":
+        o = tflite.PackOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"values_count": o.ValuesCount(), "axis": o.Axis()}
     if kind == "SOFTMAX":
         o = tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)

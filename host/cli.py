@@ -35,16 +35,16 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
 @click.option("--board", help="qemu-... starts that emulated board itself (building its firmware if needed).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
-@click.option("--count", default=10000, show_default=True, help="How many MNIST test digits to stream (first N).")
+@click.option("--count", default=10000, show_default=True, help="How many test images to stream (the first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
 @click.option("--min-accuracy", default=0.0, show_default=True, help="Fail (exit 1) below this device accuracy (0..1, or a percentage).")
 @click.option("--per-layer", "per_layer", default=0, show_default=True, metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
 @click.option("--baud", default=115200, show_default=True, help="Baud rate for real serial ports.")
 def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
-    """Stream MNIST test digits to a device over serial and prove it computes the model.
+    """Stream test images (MNIST's by default) to a device over serial and prove it computes the model.
 
     Checks the device's model hash, streams the digits (several in flight, compressed),
     and compares the device's int8 logits with TFLM (must be byte-identical) and its

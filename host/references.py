@@ -70,26 +70,6 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     return ModelFiles(tflite, keras, digest, str(path))
 
 
-def input_quantization(tflite: Path) -> tuple[float, int]:
-    from lenet_edge.quantize.tflm import TflmModel
-
-    details = TflmModel(tflite).input_details
-    params = details.get("quantization_parameters") or {}
-    scales = params.get("scales")
-    zeros = params.get("zero_points")
-    if scales is not None and len(scales):
-        return float(scales[0]), int(zeros[0])
-    scale, zero = details.get("quantization", (1 / 255, -128))
-    return float(scale), int(zero)
-
-
-def quantize_pixels(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """uint8 MNIST pixels -> the model's int8 input (pixel - 128 for scale 1/255, zp -128)."""
-    real = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
-    q = np.round(real / np.float32(scale)) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
 def tflm_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
     from lenet_edge.quantize.tflm import TflmModel
 

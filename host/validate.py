@@ -62,15 +62,16 @@ def validate(
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     files = refs.resolve_models(model_dir)
-    from lenet_edge.train.mnist import load_mnist
+    from lenet_edge.quantize.evaluate import model_inputs
+    from lenet_edge.train.datasets import load_test_set
 
-    images, labels = load_mnist("test", data_dir)
+    data = load_test_set(data_dir)
     if count <= 0:
         raise LenetEdgeError("--count must be at least 1")
-    count = min(count, len(images))
-    images, labels = images[:count], labels[:count].astype(np.int64)
-    scale, zero_point = refs.input_quantization(files.tflite)
-    inputs = refs.quantize_pixels(images, scale, zero_point)
+    count = min(count, len(data.images))
+    images, labels = data.images[:count], data.labels[:count]
+    # The model's own preprocessing: its input shape, scale and zero point.
+    inputs = model_inputs(files.tflite, images, data.name)
 
     with DeviceSession(url, timeout=timeout, baudrate=baudrate) as session:
         info = session.info()
@@ -109,7 +110,7 @@ def validate(
     from lenet_edge.host.memory import memory_figures
 
     report["memory"] = memory_figures(model_dir, report["info"], stack_measured)
-    report["data"] = {"name": "MNIST test set", "items": "digits"}
+    report["data"] = {"name": data.name, "items": data.items, "source": data.source}
     failures = []
     if report["agreement"]["device_tflm_exact_logits"] < 1.0:
         failures.append(

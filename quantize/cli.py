@@ -53,7 +53,8 @@ def quantize(model_path, out_dir, data_dir, limit):
 def print_report(report: dict, console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{report['variant']} LeNet-5, {report['test_images']:,} test images")
+    what = f"{report['variant']} LeNet-5" if report["variant"] else "model"
+    table = Table(title=f"{what}, {report['test_images']:,} images of {report['test_set']}")
     table.add_column("model")
     table.add_column("accuracy %", justify="right")
     table.add_column("argmax = float %", justify="right")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_edge.errors import LenetEdgeError
+from lenet_edge.errors import LenetEdgeError, warn
 from lenet_edge.quiet import silenced_native_output
 
 CALIBRATION_IMAGES = 1000
@@ -31,30 +31,77 @@ INPUT_ZERO_POINT = -128
 
 
 def load_keras_model(path: str | os.PathLike):
-    """Load a lenet5.keras written by `lenet-edge train`; clear errors for anything else."""
+    """Load a Keras model (lenet-edge's LeNet-5 or any other); clear errors for what cannot
+    become an int8 model for the C generator."""
     path = Path(path)
     if not path.is_file():
         raise LenetEdgeError(f"model file not found: {path} (train one with `lenet-edge train`, "
                              "or use the bundled one)")
     if path.suffix != ".keras":
-        raise LenetEdgeError(f"{path} is not a .keras file; quantize takes the lenet5.keras "
-                             "that `lenet-edge train` writes")
+        raise LenetEdgeError(f"{path} is not a .keras file; give a Keras model saved as .keras "
+                             "(model.save('m.keras')), such as the lenet5.keras that "
+                             "`lenet-edge train` writes")
     from lenet_edge.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly(f"reading the Keras model {path.name}")
     import keras
 
-    from lenet_edge.train.models import variant_of
+    from lenet_edge.train.models import lenet_variant
 
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # zip, JSON or weight errors: all mean "not a usable model"
         raise LenetEdgeError(f"cannot load {path} as a Keras model: {exc}") from None
-    try:
-        variant_of(model)
-    except ValueError as exc:
-        raise LenetEdgeError(f"{path}: {exc} (write one with `lenet-edge train`)") from None
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise LenetEdgeError(f"{path}: the model has {len(model.inputs)} inputs and "
+                             f"{len(model.outputs)} outputs; the C library takes one of each")
+    check_batch_norms(model, path.name)
+    if lenet_variant(model) is None and str(path) not in _WARNED:
+        _WARNED.add(str(path))
+        warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet-5 models; it is "
+             "converted as it is (no LeNet op-list check, no variant in reports)")
     return model
+
+
+_WARNED: set[str] = set()  # warn once per model file, however often it is loaded
+# Layers the converter folds a directly following BatchNormalization into.
+_FOLDS_INTO = ("Conv1D", "Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def check_batch_norms(model, name: str) -> None:
+    """The converter folds a BatchNormalization into the Conv2D/Dense right before it when
+    that layer has no activation; anywhere else it stays as a MUL and an ADD, which the C
+    generator has no kernels for. Refuse that here, naming the layer and the fix."""
+    for layer in model.layers:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        previous = _previous_layer(layer)
+        kind = type(previous).__name__ if previous is not None else "the model input"
+        activation = getattr(getattr(previous, "activation", None), "__name__", "linear")
+        if kind in _FOLDS_INTO and activation == "linear":
+            continue
+        after = f"'{previous.name}' ({kind}" + (f", activation {activation})"
+                                                if activation != "linear" else ")") \
+            if previous is not None else kind
+        raise LenetEdgeError(
+            f"{name}: layer '{layer.name}' (BatchNormalization) follows {after}, so it cannot "
+            "be folded into a convolution or dense layer and would become int8 MUL and ADD "
+            "ops, which lenet-edge does not generate. Put it right after a Conv2D or Dense "
+            "with no activation (Conv2D(..., activation=None) -> BatchNormalization -> "
+            "ReLU) and retrain, or fold its scale and shift into the neighbouring layer's "
+            "weights yourself")
+
+
+def _previous_layer(layer):
+    """The layer whose output feeds ``layer`` (None for the model input)."""
+    try:
+        parents = layer._inbound_nodes[0].parent_nodes
+    except (AttributeError, IndexError):
+        return None
+    if not parents:
+        return None
+    op = parents[0].operation
+    return None if type(op).__name__ == "InputLayer" else op
 
 
 def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,
@@ -62,31 +109,42 @@ def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES
     """A fixed sample of training images plus an all-0 and an all-255 image (uint8)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(train_images), size=min(count, len(train_images)), replace=False)
-    extremes = np.stack([np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)])
+    shape = train_images.shape[1:]
+    extremes = np.stack([np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)])
     return np.concatenate([extremes, train_images[np.sort(pick)]])
 
 
 def convert_int8(model, calibration: np.ndarray) -> bytes:
-    """The int8 .tflite bytes of ``model`` (float Keras LeNet-5), calibrated on uint8 images."""
+    """The int8 .tflite bytes of a float Keras ``model``, calibrated on uint8 images."""
     import tensorflow as tf
 
-    from lenet_edge.train.models import with_batch_one
+    from lenet_edge.quantize.evaluate import check_image_shape
+    from lenet_edge.train.models import lenet_variant, with_batch_one
 
-    fixed = with_batch_one(model)
+    variant = lenet_variant(model)
+    # lenet-edge's LeNets are rebuilt with batch 1 (what the bundled models were made with);
+    # any other model is traced with a batch-1 signature, which gives the converter static
+    # shapes too: Flatten becomes one RESHAPE, no SHAPE/STRIDED_SLICE/PACK.
+    fixed = with_batch_one(model) if variant else model
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    if any(d is None for d in model.input_shape[1:]):
+        raise LenetEdgeError(f"{model.name!r} has a free input dimension "
+                             f"{model.input_shape}; give it a fixed image size")
+    check_image_shape(calibration.shape[1:], shape, "the calibration data")
 
     def representative():
         for image in calibration:
-            yield [(image.astype(np.float32) / 255.0).reshape(1, 28, 28, 1)]
+            yield [(image.astype(np.float32) / 255.0).reshape(1, *shape)]
 
     # Keras 3 models convert through a SavedModel: its signature has the batch-1 input
     # shape, and the converter freezes the variables it holds.
     with tempfile.TemporaryDirectory() as saved:
         with silenced_native_output():
             fixed.export(saved, format="tf_saved_model", verbose=False,
-                         input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
+                         input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         data = _convert(converter, representative)
-    check_int8_model(data)
+    check_int8_model(data, lenet=variant is not None)
     return bytes(data)
 
 
@@ -113,11 +171,12 @@ def op_names(model_bytes: bytes) -> list[str]:
     return [names.get(op.opcode, str(op.opcode)) for op in model_ops(model_bytes)]
 
 
-def check_int8_model(model_bytes: bytes) -> None:
-    """Refuse a conversion that is not what the rest of the pipeline relies on."""
+def check_int8_model(model_bytes: bytes, lenet: bool = True) -> None:
+    """Refuse a conversion that is not what the rest of the pipeline relies on. ``lenet``:
+    also check the op list of a LeNet-5 (other models' ops are the C generator's to judge)."""
     from lenet_edge.quantize.litert import litert_interpreter
 
-    unexpected = sorted(set(op_names(model_bytes)) - ALLOWED_OPS)
+    unexpected = sorted(set(op_names(model_bytes)) - ALLOWED_OPS) if lenet else []
     if unexpected:
         raise LenetEdgeError(f"the int8 graph contains unexpected ops: {', '.join(unexpected)}")
     interp = litert_interpreter(model_bytes)
