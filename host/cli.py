@@ -38,7 +38,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 @click.option("--count", default=10000, show_default=True, help="How many test images to stream (the first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
 @click.option("--min-accuracy", default=0.0, show_default=True, help="Fail (exit 1) below this device accuracy (0..1, or a percentage).")
-@click.option("--per-layer", "per_layer", default=0, show_default=True, metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
+@click.option("--per-layer", "per_layer", default=0, show_default=True, metavar="K", help="Also compare every intermediate tensor with TFLM for the first K images.")
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds of silence before requests are resent.")
@@ -46,7 +46,7 @@ def firmware_for(board: str, model_dir: str | Path | None, work_dir: Path, conso
 def validate(url, board, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
     """Stream test images (MNIST's by default) to a device over serial and prove it computes the model.
 
-    Checks the device's model hash, streams the digits (several in flight, compressed),
+    Checks the device's model hash, streams the images (several in flight, compressed),
     and compares the device's int8 logits with TFLM (must be byte-identical) and its
     predictions with the float and TFLite models. Writes OUT/report.json, report.md,
     confusion_matrix.png and disagreements.png. Exits 1 when the logits differ from TFLM
@@ -105,7 +105,8 @@ def print_summary(result, console: Console) -> None:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f} %"
 
-    table.add_row("digits", f"{r['count']} / {r['requested']}")
+    items = (r.get("data") or {}).get("items", "images")
+    table.add_row(items, f"{r['count']} / {r['requested']}")
     for key in ("device", "tflm", "tflite", "float"):
         table.add_row(f"accuracy {key}", pct(r["accuracy"][key]))
     table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
@@ -118,10 +119,10 @@ def print_summary(result, console: Console) -> None:
     if "median_us" in lat:
         median += f" ({lat['median_us']:,} us)"
     table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
-    table.add_row("throughput (digits/s)", str(r["throughput_digits_per_s"]))
+    table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
     if r.get("per_layer"):
         pl = r["per_layer"]
-        table.add_row("per-layer identical digits", f"{pl['identical_digits']} / {pl['digits']}")
+        table.add_row(f"per-layer identical {items}", f"{pl['identical_digits']} / {pl['digits']}")
     Console().print(table)
     if result.failures:
         for failure in result.failures:

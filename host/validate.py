@@ -1,4 +1,5 @@
-"""On-device validation: stream MNIST test digits to the device, compare with references.
+"""On-device validation: stream test images (MNIST's digits by default) to the device,
+compare with references.
 
 `validate(url, ...)` checks the device's model hash, streams the digits pipelined with a
 live-accuracy progress bar, then compares the device's int8 logits with TFLM (must be
@@ -86,7 +87,8 @@ def validate(
             f"device: {info.get('board')} ({info.get('cpu')}, firmware {info.get('firmware')}), "
             f"model {info.model_hash[:16]}... {'matches' if hash_ok else 'DIFFERS (--force)'}"
         )
-        outputs, counts, done, elapsed, partial = _stream(session, inputs, labels, console)
+        outputs, counts, done, elapsed, partial = _stream(session, inputs, labels, console,
+                                                          data.items)
         per_layer_result = None
         if per_layer and not partial:
             try:
@@ -98,7 +100,7 @@ def validate(
         link = session.link_stats
 
     idx = np.flatnonzero(done)
-    console.print(f"computing references for {len(idx)} digits (float, TFLite, TFLM)...")
+    console.print(f"computing references for {len(idx)} {data.items} (float, TFLite, TFLM)...")
     dev_out = outputs[idx]
     tflm = refs.tflm_outputs(files.tflite, inputs[idx])
     tflite = refs.tflite_outputs(files.tflite, inputs[idx])
@@ -114,8 +116,8 @@ def validate(
     failures = []
     if report["agreement"]["device_tflm_exact_logits"] < 1.0:
         failures.append(
-            f"device logits differ from TFLM on {report['mismatch']['count']} digits "
-            f"(first: digit {report['mismatch']['first']})"
+            f"device logits differ from TFLM on {report['mismatch']['count']} {data.items} "
+            f"(first: number {report['mismatch']['first']})"
         )
     if report["accuracy"]["device"] < min_accuracy:
         failures.append(f"device accuracy {report['accuracy']['device']:.4f} < --min-accuracy {min_accuracy}")
@@ -128,7 +130,8 @@ def validate(
     return ValidationResult(report, out_dir, exit_code, failures)
 
 
-def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console):
+def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console,
+            items: str = "digits"):
     n = len(inputs)
     outputs = np.zeros((n, session.info().int("output_size")), dtype=np.int8)
     counts = np.zeros(n, dtype=np.int64)
@@ -140,7 +143,7 @@ def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, cons
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("accuracy {task.fields[acc]}"),
-        TextColumn("{task.fields[rate]} digits/s"),
+        TextColumn("{task.fields[rate]} " + items + "/s"),
         TimeRemainingColumn(),
     )
     start = time.monotonic()
@@ -197,7 +200,7 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
                         "differing_elements": int(bad.size),
                     }
         identical += same
-        console.print(f"per-layer digit {digit}: {'all tensors identical to TFLM' if same else 'DIFFERS'}")
+        console.print(f"per-layer input {digit}: {'all tensors identical to TFLM' if same else 'DIFFERS'}")
     for meta in layers_meta:
         values = layer_counts.get(meta["layer"], [0])
         meta["count_median"] = int(np.median(values))
