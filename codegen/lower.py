@@ -389,7 +389,45 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
                                       "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
 
 
+def _lower_const_operand(graph: Graph, op: Op) -> Step:
+    """ADD or MUL of an activation and a constant (scalar or per channel), per element with
+    TFLM's int8 arithmetic; the constant's side of the formula is precomputed per channel."""
+    from lenet_edge.codegen.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
+    from lenet_edge.codegen.validate import const_operand
+
+    xi, ci = const_operand(graph, op)
+    x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
+    channels = x.shape[-1]
+    values = c.data.astype(np.int64).reshape(-1)
+    if values.size == 1:
+        values = np.repeat(values, channels)
+    prefix = _name(op)
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
+                                        y.quant.zero_point)
+    params = dict(size=x.size, channels=channels, prefix=prefix, in_offset=-x.quant.zero_point,
+                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if op.kind == "MUL":
+        multiplier, shift = quantize_multiplier(x.quant.scale * c.quant.scale / y.quant.scale)
+        params.update(multiplier=multiplier, shift=shift)
+        constants = [ConstArray(f"{prefix}_factor", "int16_t",
+                                (values - c.quant.zero_point).astype(np.int16),
+                                "constant operand + its offset, per channel")]
+        kernel = "mul_const"
+    else:
+        (m1, s1), (m2, s2), (mo, so) = add_multipliers(x.quant.scale, c.quant.scale,
+                                                       y.quant.scale)
+        addend = [add_scaled_input(int(v), -c.quant.zero_point, m2, s2) for v in values]
+        params.update(in_multiplier=m1, in_shift=-s1, out_multiplier=mo, out_shift=-so)
+        constants = [ConstArray(f"{prefix}_addend", "int32_t", np.array(addend, np.int32),
+                                "constant operand rescaled as TFLM's ADD does, per channel")]
+        kernel = "add_const"
+    return Step(name=prefix, kernel=kernel, op_indices=(op.index,), input=x.index,
+                output=y.index, params=params, constants=constants, in_place_ok=True)
+
+
 _LOWER = {
+    "ADD": _lower_const_operand,
+    "MUL": _lower_const_operand,
     "SOFTMAX": _lower_softmax,
     "AVERAGE_POOL_2D": _lower_pool,
     "MAX_POOL_2D": _lower_pool,

@@ -147,6 +147,10 @@ def _read_options(kind: str, op) -> dict:
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
+    if kind in ("ADD", "MUL"):
+        o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

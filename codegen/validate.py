@@ -11,7 +11,10 @@ from lenet_edge.codegen.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
+                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "QUANTIZE", "DEQUANTIZE")
+# ADD and MUL with one constant operand (a scalar or one value per channel): what a
+# BatchNormalization the converter could not fold into a convolution becomes.
+CONST_OPERAND_OPS = ("ADD", "MUL")
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -93,6 +96,9 @@ def _check_op(graph: Graph, op: Op) -> None:
         raise _Refuse(f"fused activation {act}")
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
+        return
+    if op.kind in CONST_OPERAND_OPS:
+        _check_const_operand_op(graph, op)
         return
     x = _int8_act(graph, op.inputs[0], "input")
     y = _int8_act(graph, op.outputs[0], "output")
@@ -221,6 +227,40 @@ def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
         softmax_params(op.options.get("beta", 1.0), x.quant.scale)
     except ValueError as why:
         raise _Refuse(str(why)) from None
+
+
+def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
+    """(activation input, constant input) of an ADD or MUL, in either order."""
+    a, b = op.inputs
+    return (b, a) if graph.tensor(a).is_constant else (a, b)
+
+
+def _check_const_operand_op(graph: Graph, op: Op) -> None:
+    if len(op.inputs) != 2:
+        raise _Refuse(f"{len(op.inputs)} inputs")
+    if all(not graph.tensor(t).is_constant for t in op.inputs):
+        raise _Refuse("both operands are activations (only a constant operand is supported, "
+                      "e.g. an unfolded BatchNormalization)")
+    xi, ci = const_operand(graph, op)
+    x = _int8_act(graph, xi, "input")
+    y = _int8_act(graph, op.outputs[0], "output")
+    c = graph.tensor(ci)
+    if c.dtype != "int8" or c.quant is None or c.quant.per_channel:
+        raise _Refuse(f"constant operand {ci} must be int8 with one scale and zero point")
+    if x.shape != y.shape or not x.shape:
+        raise _Refuse(f"output shape {y.shape} differs from the input's {x.shape}")
+    channels = x.shape[-1]
+    trailing = tuple(d for d in c.shape if d != 1)
+    if c.size != 1 and (trailing != (channels,) or len(c.shape) > len(x.shape)
+                        or c.shape[-1] != channels):
+        raise _Refuse(f"constant of shape {c.shape} is neither a scalar nor one value per "
+                      f"channel of {x.shape}")
+    if op.kind == "ADD":
+        from lenet_edge.codegen.quantmath import add_multipliers
+
+        s1, s2 = x.quant.scale, c.quant.scale
+        if any(shift > 0 for _, shift in add_multipliers(s1, s2, y.quant.scale)):
+            raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

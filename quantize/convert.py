@@ -55,7 +55,6 @@ def load_keras_model(path: str | os.PathLike):
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise LenetEdgeError(f"{path}: the model has {len(model.inputs)} inputs and "
                              f"{len(model.outputs)} outputs; the C library takes one of each")
-    check_batch_norms(model, path.name)
     if lenet_variant(model) is None and str(path) not in _WARNED:
         _WARNED.add(str(path))
         warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet-5 models; it is "
@@ -64,44 +63,6 @@ def load_keras_model(path: str | os.PathLike):
 
 
 _WARNED: set[str] = set()  # warn once per model file, however often it is loaded
-# Layers the converter folds a directly following BatchNormalization into.
-_FOLDS_INTO = ("Conv1D", "Conv2D", "DepthwiseConv2D", "Dense")
-
-
-def check_batch_norms(model, name: str) -> None:
-    """The converter folds a BatchNormalization into the Conv2D/Dense right before it when
-    that layer has no activation; anywhere else it stays as a MUL and an ADD, which the C
-    generator has no kernels for. Refuse that here, naming the layer and the fix."""
-    for layer in model.layers:
-        if type(layer).__name__ != "BatchNormalization":
-            continue
-        previous = _previous_layer(layer)
-        kind = type(previous).__name__ if previous is not None else "the model input"
-        activation = getattr(getattr(previous, "activation", None), "__name__", "linear")
-        if kind in _FOLDS_INTO and activation == "linear":
-            continue
-        after = f"'{previous.name}' ({kind}" + (f", activation {activation})"
-                                                if activation != "linear" else ")") \
-            if previous is not None else kind
-        raise LenetEdgeError(
-            f"{name}: layer '{layer.name}' (BatchNormalization) follows {after}, so it cannot "
-            "be folded into a convolution or dense layer and would become int8 MUL and ADD "
-            "ops, which lenet-edge does not generate. Put it right after a Conv2D or Dense "
-            "with no activation (Conv2D(..., activation=None) -> BatchNormalization -> "
-            "ReLU) and retrain, or fold its scale and shift into the neighbouring layer's "
-            "weights yourself")
-
-
-def _previous_layer(layer):
-    """The layer whose output feeds ``layer`` (None for the model input)."""
-    try:
-        parents = layer._inbound_nodes[0].parent_nodes
-    except (AttributeError, IndexError):
-        return None
-    if not parents:
-        return None
-    op = parents[0].operation
-    return None if type(op).__name__ == "InputLayer" else op
 
 
 def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,

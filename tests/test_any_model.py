@@ -1,5 +1,5 @@
-"""A user's own model and data: a dynamic-batch .tflite (shape arithmetic folded), a Keras
-model that is not a LeNet (BatchNormalization folded, or refused with how to fold it), and
+"""A user's own model and data: a dynamic-batch .tflite (shape arithmetic folded), Keras
+models that are not LeNets (BatchNormalization folded, or kept as exact MUL and ADD), and
 a small RGB model trained here on generated data, exported quietly and validated on QEMU
 exactly."""
 
@@ -50,40 +50,61 @@ def test_dynamic_batch_tflite_folds_shape_ops_and_is_bit_exact(tmp_path):
     path.write_bytes(data)
     kinds = [op.kind for op in parse_model(data).ops]
     assert {"SHAPE", "STRIDED_SLICE", "PACK"} <= set(kinds) and "MUL" not in kinds
-    fused = export(data, tmp_path / "fused", measure_tflm=False, measure_code=False)
     unfused = export(data, tmp_path / "unfused", measure_tflm=False, measure_code=False,
                      fuse=False)
     kept = {op for layer in unfused.report["layers"] for op in layer["ops"]}
     assert not kept & {"SHAPE", "STRIDED_SLICE", "PACK"}
+    _assert_bit_exact(data, path, tmp_path, stress_inputs(300, size=200, side=0, seed=9))
+
+
+def test_unfolded_batch_norm_and_rescaling_become_exact_int8_mul_and_add(tmp_path):
+    """A BatchNormalization after an activation (conv and dense) and a Rescaling layer stay
+    as MUL and ADD with a constant operand (per channel, or a scalar): bit-exact with TFLM."""
+    import keras
+
+    L = keras.layers
+    keras.utils.set_random_seed(6)
+    inputs = L.Input((9, 9, 3), batch_size=1)
+    x = L.Conv2D(5, 3, activation="relu")(inputs)
+    x = L.Rescaling(1.7, offset=-0.4)(x)  # scalar MUL and ADD
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(4, 2, activation="relu")(x)
+    x = L.BatchNormalization()(x)  # after the ReLU: MUL + ADD per channel
+    x = L.Flatten()(x)
+    x = L.Dense(6, activation="relu")(x)
+    x = L.BatchNormalization()(x)
+    model = _with_batch_norm_stats(keras.Model(inputs, L.Dense(3)(x)), seed=2)
+    data = convert_int8(model, (9, 9, 3))
+    path = tmp_path / "bn.tflite"
+    path.write_bytes(data)
+    graph = parse_model(data)
+    kinds = [op.kind for op in graph.ops]
+    assert kinds.count("MUL") >= 2 and kinds.count("ADD") >= 2
+    scalars = [op for op in graph.ops if op.kind in ("MUL", "ADD")
+               and any(graph.tensor(t).is_constant and graph.tensor(t).size == 1
+                       for t in op.inputs)]
+    assert scalars  # the Rescaling's broadcast scalar
+    _assert_bit_exact(data, path, tmp_path, stress_inputs(400, size=243, side=0, seed=4))
+
+
+def _assert_bit_exact(data, path, tmp_path, inputs):
+    """Fused and unfused C: outputs and every traced tensor equal TFLM's; the unfused build
+    traces every int8 tensor an op writes."""
     ref = TflmModel(path, preserve_all_tensors=True)
     graph = parse_model(data)
     int8_outputs = sorted(t for op in graph.ops for t in op.outputs
                           if graph.tensor(t).dtype == "int8")
-    inputs = stress_inputs(300, size=200, side=0, seed=9)
-    for result in (fused, unfused):
+    for fuse in (True, False):
+        result = export(data, tmp_path / f"fuse{fuse}", measure_tflm=False,
+                        measure_code=False, fuse=fuse)
         lib = HostModel(build_shared_library(result.c_dir, result.out_dir / "lib.so"))
         outputs, traces = lib.trace_batch(inputs)
-        if result is unfused:
-            assert sorted(traces) == int8_outputs  # every int8 tensor of the .tflite
+        if not fuse:
+            assert sorted(traces) == int8_outputs
         for i, x in enumerate(inputs):
             assert np.array_equal(ref.invoke(x).reshape(-1), outputs[i]), i
             for t, values in traces.items():
                 assert np.array_equal(ref.tensor(t).reshape(-1), values[i]), (i, t)
-
-
-def test_batch_norm_after_an_activation_is_refused_with_how_to_fold_it(tmp_path, capsys):
-    import keras
-
-    L = keras.layers
-    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(4, 3, activation="relu"),
-                              L.BatchNormalization(name="bn_after_relu"), L.Flatten(),
-                              L.Dense(10)])
-    model.save(tmp_path / "bn.keras")
-    assert main(["export", "--model", str(tmp_path / "bn.keras"), "--out",
-                 str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: bn.keras: layer 'bn_after_relu' (BatchNormalization) follows")
-    assert "activation relu" in err and "Conv2D(..., activation=None) -> BatchNormalization" in err
 
 
 def _shapes(n: int, seed: int):
