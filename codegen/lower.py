@@ -98,6 +98,8 @@ def lower(graph: Graph, fuse: bool = True) -> Program:
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group)
+        elif op.kind == "DEPTHWISE_CONV_2D":
+            steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group))
         else:
@@ -191,20 +193,8 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     # An input exactly the kernel's size with one output pixel is a fully connected layer.
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
         return [_lower_fc(graph, group, conv=True)]
-    source = x.index
-    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
-    right = max(0, (ow - 1) * sw - pw + kw - iw)
-    if ph or pw or bottom or right:
-        padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
-                             x.quant)
-        steps.append(Step(
-            name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
-            input=x.index, output=padded.index, traced=None,
-            params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
-                        first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
-                        value=x.quant.zero_point)))
-        source = padded.index
-        ih, iw = padded.shape[1], padded.shape[2]
+    pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    steps += pad_steps
     post = _post_ops(graph, group)
     multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
@@ -270,6 +260,62 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
         macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
+    return steps
+
+
+def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
+                  out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
+    """(steps, source tensor, height, width): a copy of ``x`` bordered with its zero point
+    when the op's padding reaches outside it, so the kernel needs no bounds checks."""
+    _, ih, iw, ic = x.shape
+    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, lead
+    sh, sw = op.options["stride"]
+    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
+    right = max(0, (ow - 1) * sw - pw + kw - iw)
+    if not (ph or pw or bottom or right):
+        return [], x.index, ih, iw
+    padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
+                         x.quant)
+    step = Step(
+        name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
+        input=x.index, output=padded.index, traced=None,
+        params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
+                    first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
+                    value=x.quant.zero_point))
+    return [step], padded.index, padded.shape[1], padded.shape[2]
+
+
+def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
+    """DEPTHWISE_CONV_2D (TFLM's DepthwiseConvPerChannel): out channel o reads input
+    channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
+    bordered copy of the input, as for CONV_2D."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _, ih, iw, ic = x.shape
+    _, oh, ow, oc = y.shape
+    _, kh, kw, _ = w.shape
+    sh, sw = op.options["stride"]
+    pad = op.options["padding"]
+    prefix = _name(op)
+    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
+    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
+    steps, source, pih, piw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    weights = w.data.astype(np.int8).reshape(kh, kw, oc)
+    by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
+    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
+    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
+                                        y.quant.zero_point)
+    constants = [ConstArray(f"{prefix}_bias", "int32_t",
+                            _folded_bias(graph, op, by_channel, -x.quant.zero_point),
+                            "bias - input zero point * sum(weights), per out channel"),
+                 *_requant_constants(prefix, multipliers),
+                 ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
+                            "[kh][kw][out channel]")]
+    params = dict(prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, oh=oh, ow=ow,
+                  ih=pih, iw=piw, dm=op.options.get("depth_multiplier", 1) or oc // ic,
+                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    steps.append(Step(name=prefix, kernel="depthwise_conv2d", op_indices=(op.index,),
+                      input=source, output=y.index, params=params, constants=constants,
+                      macs_dense=oh * ow * kh * kw * oc, macs_executed=oh * ow * kh * kw * oc))
     return steps
 
 

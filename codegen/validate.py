@@ -11,7 +11,8 @@ from lenet_edge.codegen.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "QUANTIZE", "DEQUANTIZE")
+                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
+                 "QUANTIZE", "DEQUANTIZE")
 # ADD and MUL with one constant operand (a scalar or one value per channel): what a
 # BatchNormalization the converter could not fold into a convolution becomes.
 CONST_OPERAND_OPS = ("ADD", "MUL")
@@ -104,6 +105,8 @@ def _check_op(graph: Graph, op: Op) -> None:
     y = _int8_act(graph, op.outputs[0], "output")
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
+    elif op.kind == "DEPTHWISE_CONV_2D":
+        _check_depthwise(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
     elif op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
@@ -162,6 +165,42 @@ def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
         raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
+    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
+        if stride < 1:
+            raise _Refuse(f"stride {o['stride']}")
+        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
+            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    o = op.options
+    if o.get("dilation") != (1, 1):
+        raise _Refuse(f"dilation {o.get('dilation')}")
+    if o.get("padding") not in ("SAME", "VALID"):
+        raise _Refuse(f"padding {o.get('padding')}")
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        raise _Refuse("input and output must be NHWC with batch 1")
+    oc, ic = y.shape[3], x.shape[3]
+    if len(op.inputs) < 2 or op.inputs[1] < 0 or not graph.tensor(op.inputs[1]).is_constant:
+        raise _Refuse("weights are not constant")
+    w = graph.tensor(op.inputs[1])
+    if w.dtype != "int8" or w.quant is None or len(w.shape) != 4:
+        raise _Refuse(f"weights must be int8 [1, kh, kw, {oc}] (found {w.dtype} {w.shape})")
+    if w.shape[0] != 1 or w.shape[3] != oc or oc % ic:
+        raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output "
+                      f"{y.shape}")
+    multiplier = o.get("depth_multiplier") or oc // ic
+    if multiplier * ic != oc:
+        raise _Refuse(f"depth multiplier {multiplier} with {ic} in and {oc} out channels")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
+    if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
+        raise _Refuse("per-channel depthwise weights must be quantized along axis 3")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = graph.tensor(op.inputs[2])
+        if not b.is_constant or b.dtype != "int32" or b.size != oc:
+            raise _Refuse(f"bias must be a constant int32 vector of {oc} values "
+                          f"(found {b.dtype} {b.shape})")
     for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
         if stride < 1:
             raise _Refuse(f"stride {o['stride']}")

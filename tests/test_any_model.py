@@ -14,7 +14,12 @@ import pytest
 
 from lenet_edge.cli import main
 from lenet_edge.codegen.export import export
-from lenet_edge.codegen.host_build import HostModel, build_shared_library
+from lenet_edge.codegen.host_build import (
+    HostModel,
+    build_sanitizer_harness,
+    build_shared_library,
+    run_sanitizer_harness,
+)
 from lenet_edge.codegen.reader import parse_model
 from lenet_edge.quantize.tflm import TflmModel
 from tests.codegen_fixtures import stress_inputs
@@ -101,6 +106,10 @@ def _assert_bit_exact(data, path, tmp_path, inputs):
         outputs, traces = lib.trace_batch(inputs)
         if not fuse:
             assert sorted(traces) == int8_outputs
+        else:  # the new kernels are clean under ASan/UBSan too
+            exe = build_sanitizer_harness(result.c_dir, result.out_dir / "asan")
+            sanitized = run_sanitizer_harness(exe, inputs, result.out_dir, outputs.shape[1])
+            assert np.array_equal(sanitized, outputs)
         for i, x in enumerate(inputs):
             assert np.array_equal(ref.invoke(x).reshape(-1), outputs[i]), i
             for t, values in traces.items():

@@ -21,8 +21,8 @@ def _keras_model(kind: str):
 
     L = keras.layers
     inputs = L.Input((8, 8, 2), batch_size=1)
-    if kind == "depthwise":
-        x = L.DepthwiseConv2D(3, padding="same")(inputs)
+    if kind == "concat":
+        x = L.Concatenate()([L.Conv2D(3, 3)(inputs), L.Conv2D(2, 3)(inputs)])
     elif kind == "mean":
         x = L.Conv2D(3, 3)(inputs)
         x = L.GlobalAveragePooling2D(keepdims=True)(x)
@@ -80,7 +80,7 @@ def test_missing_file(tmp_path, capsys):
 @pytest.mark.parametrize("kind, mode, expect", [
     ("plain", "float", "float (unquantized) model"),
     ("plain", "int16", "int16"),
-    ("depthwise", "int8", "DEPTHWISE_CONV_2D is not supported"),
+    ("concat", "int8", "CONCATENATION is not supported"),
     ("mean", "int8", "MEAN is not supported"),
 ])
 def test_unsupported_models(kind, mode, expect, tmp_path, capsys):
