@@ -471,7 +471,23 @@ def _lower_const_operand(graph: Graph, op: Op) -> Step:
                 output=y.index, params=params, constants=constants, in_place_ok=True)
 
 
+def _lower_mean(graph: Graph, op: Op) -> Step:
+    """MEAN over H and W (global average pooling), TFLM's int8 MEAN: the per-channel sum
+    of x - zero point, requantized by a multiplier that has the division folded in."""
+    from lenet_edge.codegen.quantmath import mean_multiplier
+
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _, h, w, c = x.shape
+    multiplier, shift = mean_multiplier(x.quant.scale, y.quant.scale, h * w)
+    assert 0 <= multiplier < 2**31
+    params = dict(pixels=h * w, c=c, in_offset=-x.quant.zero_point, multiplier=multiplier,
+                  shift=shift, out_offset=y.quant.zero_point)
+    return Step(name=_name(op), kernel="mean", op_indices=(op.index,), input=x.index,
+                output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)
+
+
 _LOWER = {
+    "MEAN": _lower_mean,
     "ADD": _lower_const_operand,
     "MUL": _lower_const_operand,
     "SOFTMAX": _lower_softmax,

@@ -114,3 +114,12 @@ def add_scaled_input(value: int, offset: int, multiplier: int, shift: int) -> in
     shifted = (value + offset) * (1 << ADD_LEFT_SHIFT)
     return rounding_divide_by_pot(sat_rounding_doubling_high_mul(shifted, multiplier), -shift)
 
+
+def mean_multiplier(s_in: float, s_out: float, count: int) -> tuple[int, int]:
+    """TFLM's int8 MEAN over ``count`` elements: QuantizeMultiplier((double)s_in / s_out),
+    then the division folded into it (shift = min(floor(log2 count), 32, 31 + shift),
+    multiplier = (multiplier << shift) / count), applied to sum(x - zero point)."""
+    multiplier, shift = quantize_multiplier(s_in / s_out)
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << extra) // count, shift - extra
+

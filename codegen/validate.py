@@ -12,7 +12,7 @@ from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
                  "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
-                 "QUANTIZE", "DEQUANTIZE")
+                 "MEAN", "QUANTIZE", "DEQUANTIZE")
 # ADD and MUL with one constant operand (a scalar or one value per channel): what a
 # BatchNormalization the converter could not fold into a convolution becomes.
 CONST_OPERAND_OPS = ("ADD", "MUL")
@@ -122,6 +122,8 @@ def _check_op(graph: Graph, op: Op) -> None:
             raise _Refuse("input and output sizes differ")
     elif op.kind == "SOFTMAX":
         _check_softmax(op, x, y)
+    elif op.kind == "MEAN":
+        _check_mean(graph, op, x, y)
 
 
 def _same_quant(x: Tensor, y: Tensor) -> None:
@@ -206,6 +208,20 @@ def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
             raise _Refuse(f"stride {o['stride']}")
         if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
             raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def _check_mean(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    """Only the global average pool form: NHWC, mean over H and W."""
+    if len(op.inputs) != 2 or not graph.tensor(op.inputs[1]).is_constant:
+        raise _Refuse("the axes are not a constant")
+    axes = sorted(int(a) % max(len(x.shape), 1) for a in graph.tensor(op.inputs[1]).data.reshape(-1))
+    if len(x.shape) != 4 or x.shape[0] != 1 or axes != [1, 2]:
+        raise _Refuse(f"mean over axes {axes} of {x.shape} (only over H and W of NHWC)")
+    if y.size != x.shape[3]:
+        raise _Refuse(f"output shape {y.shape} for {x.shape[3]} channels")
+    if (x.quant.scale, x.quant.zero_point) == (y.quant.scale, y.quant.zero_point):
+        raise _Refuse("input and output quantization are identical (TFLM takes another "
+                      "code path for that form)")
 
 
 def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:

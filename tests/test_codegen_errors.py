@@ -23,9 +23,9 @@ def _keras_model(kind: str):
     inputs = L.Input((8, 8, 2), batch_size=1)
     if kind == "concat":
         x = L.Concatenate()([L.Conv2D(3, 3)(inputs), L.Conv2D(2, 3)(inputs)])
-    elif kind == "mean":
-        x = L.Conv2D(3, 3)(inputs)
-        x = L.GlobalAveragePooling2D(keepdims=True)(x)
+    elif kind == "residual":  # ADD of two activations
+        x = L.Add()([L.Conv2D(3, 3, padding="same")(inputs),
+                     L.Conv2D(3, 1, padding="same")(inputs)])
     else:
         x = L.Conv2D(3, 3, activation="relu")(inputs)
     x = L.Flatten()(x)
@@ -81,7 +81,7 @@ def test_missing_file(tmp_path, capsys):
     ("plain", "float", "float (unquantized) model"),
     ("plain", "int16", "int16"),
     ("concat", "int8", "CONCATENATION is not supported"),
-    ("mean", "int8", "MEAN is not supported"),
+    ("residual", "int8", "ADD is not supported: both operands are activations"),
 ])
 def test_unsupported_models(kind, mode, expect, tmp_path, capsys):
     path = tmp_path / f"{kind}_{mode}.tflite"

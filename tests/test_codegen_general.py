@@ -71,7 +71,19 @@ def _depthwise(L):
     return inputs, L.Dense(5)(x)
 
 
+def _global_mean(keepdims):
+    """MEAN over H and W: GlobalAveragePooling2D, with or without kept dimensions."""
+    def make(L):
+        inputs = L.Input((7, 6, 3), batch_size=1)
+        x = L.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+        x = L.GlobalAveragePooling2D(keepdims=keepdims)(x)
+        return inputs, L.Dense(4)(L.Flatten()(x))
+    return make
+
+
 MODELS = {
+    "global_mean_keepdims": (_global_mean(True), True),
+    "global_mean_flat": (_global_mean(False), True),
     "depthwise_per_channel": (_depthwise, True),
     "depthwise_per_tensor": (_depthwise, False),
     "fused_pools": (_fused_pools, True),
@@ -128,6 +140,8 @@ def test_generated_model_bit_exact(name, tmp_path):
         fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
         assert ["CONV_2D", "MAX_POOL_2D"] in fused and ["CONV_2D", "AVERAGE_POOL_2D"] in fused
         assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name.startswith("global_mean"):
+        assert "MEAN" in kinds
     if name.startswith("depthwise"):
         assert sum(op.kind == "DEPTHWISE_CONV_2D" for op in graph.ops) == 2
     if name == "pad_nonsquare":
@@ -139,7 +153,7 @@ def test_generated_model_bit_exact(name, tmp_path):
     size = graph.tensor(graph.inputs[0]).size
     inputs = stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name))
     assert_matches_tflm(path, libs, inputs)
-    if name.startswith("depthwise"):  # a kernel newer than the LeNet sanitizer runs
+    if name.startswith(("depthwise", "global_mean")):  # kernels newer than the LeNet sanitizer runs
         exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")
         out = run_sanitizer_harness(exe, inputs, tmp_path, graph.tensor(graph.outputs[0]).size)
         assert np.array_equal(out, libs[0].invoke_batch(inputs))
