@@ -113,7 +113,8 @@ def render(program: Program, plan: MemoryPlan,
         if not step.alias:
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
             kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
-            code = f"{step.name}({in_expr}, {out_expr});"
+            extra = "".join(f"{_expr(plan.locations[t])}, " for t in step.extra_inputs)
+            code = f"{step.name}({in_expr}, {extra}{out_expr});"
         call_traced = []
         for t in step.traced:
             entry = dict(index=t, expr=_expr(plan.locations[t]), size=graph.tensor(t).size)

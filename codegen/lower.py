@@ -61,6 +61,8 @@ class Step:
     in_place_ok: bool = False  # the kernel may write its output over its input
     in_place: bool = False  # set by the memory plan
     title: str = ""  # "op 3 CONV_2D", set by the emitter
+    # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
+    extra_inputs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -435,12 +437,15 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
                                       "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
 
 
-def _lower_const_operand(graph: Graph, op: Op) -> Step:
-    """ADD or MUL of an activation and a constant (scalar or per channel), per element with
-    TFLM's int8 arithmetic; the constant's side of the formula is precomputed per channel."""
+def _lower_binary(graph: Graph, op: Op) -> Step:
+    """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
+    activation and a constant (scalar or per channel), whose side of the formula is then
+    precomputed per channel."""
     from lenet_edge.codegen.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
     from lenet_edge.codegen.validate import const_operand
 
+    if not any(graph.tensor(t).is_constant for t in op.inputs):
+        return _lower_two_tensors(graph, op)
     xi, ci = const_operand(graph, op)
     x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
     channels = x.shape[-1]
@@ -486,10 +491,43 @@ def _lower_mean(graph: Graph, op: Op) -> Step:
                 output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)
 
 
+def _lower_two_tensors(graph: Graph, op: Op) -> Step:
+    from lenet_edge.codegen.quantmath import add_multipliers, quantize_multiplier
+
+    a, b = (graph.tensor(t) for t in op.inputs)
+    y = graph.tensor(op.outputs[0])
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
+                                        y.quant.zero_point)
+    params = dict(size=y.size, offset1=-a.quant.zero_point, offset2=-b.quant.zero_point,
+                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if op.kind == "MUL":
+        multiplier, shift = quantize_multiplier(a.quant.scale * b.quant.scale / y.quant.scale)
+        params.update(multiplier=multiplier, shift=shift)
+    else:
+        (m1, s1), (m2, s2), (mo, so) = add_multipliers(a.quant.scale, b.quant.scale,
+                                                       y.quant.scale)
+        params.update(m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo, out_shift=-so)
+    return Step(name=_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
+                input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
+
+
+def _lower_concatenation(graph: Graph, op: Op) -> Step:
+    """CONCATENATION: TFLM copies int8 bytes (inputs are quantized like the output)."""
+    y = graph.tensor(op.outputs[0])
+    axis = op.options.get("axis", 0) % len(y.shape)
+    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+    inner = [int(np.prod(graph.tensor(t).shape[axis:], dtype=np.int64)) for t in op.inputs]
+    return Step(name=_name(op), kernel="concatenation", op_indices=(op.index,),
+                input=op.inputs[0], extra_inputs=tuple(op.inputs[1:]), output=y.index,
+                params=dict(outer=outer, inner=inner, offsets=list(np.cumsum([0] + inner[:-1])),
+                            row=sum(inner)))
+
+
 _LOWER = {
     "MEAN": _lower_mean,
-    "ADD": _lower_const_operand,
-    "MUL": _lower_const_operand,
+    "ADD": _lower_binary,
+    "MUL": _lower_binary,
+    "CONCATENATION": _lower_concatenation,
     "SOFTMAX": _lower_softmax,
     "AVERAGE_POOL_2D": _lower_pool,
     "MAX_POOL_2D": _lower_pool,

@@ -151,6 +151,10 @@ def _read_options(kind: str, op) -> dict:
         o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
         o.Init(table.Bytes, table.Pos)
         return {"activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
+    if kind == "CONCATENATION":
+        o = tflite.ConcatenationOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
     if kind == "MEAN":
         o = tflite.ReducerOptions()
         o.Init(table.Bytes, table.Pos)

@@ -12,10 +12,11 @@ from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
                  "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
-                 "MEAN", "QUANTIZE", "DEQUANTIZE")
-# ADD and MUL with one constant operand (a scalar or one value per channel): what a
-# BatchNormalization the converter could not fold into a convolution becomes.
-CONST_OPERAND_OPS = ("ADD", "MUL")
+                 "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
+# ADD and MUL: of two activations of one shape (a residual connection), or of an
+# activation and a constant (a scalar or one value per channel: what a BatchNormalization
+# the converter could not fold into a convolution becomes).
+BINARY_OPS = ("ADD", "MUL")
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -98,8 +99,11 @@ def _check_op(graph: Graph, op: Op) -> None:
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
         return
-    if op.kind in CONST_OPERAND_OPS:
-        _check_const_operand_op(graph, op)
+    if op.kind in BINARY_OPS:
+        _check_binary_op(graph, op)
+        return
+    if op.kind == "CONCATENATION":
+        _check_concatenation(graph, op)
         return
     x = _int8_act(graph, op.inputs[0], "input")
     y = _int8_act(graph, op.outputs[0], "output")
@@ -290,12 +294,18 @@ def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
     return (b, a) if graph.tensor(a).is_constant else (a, b)
 
 
-def _check_const_operand_op(graph: Graph, op: Op) -> None:
+def _check_binary_op(graph: Graph, op: Op) -> None:
     if len(op.inputs) != 2:
         raise _Refuse(f"{len(op.inputs)} inputs")
     if all(not graph.tensor(t).is_constant for t in op.inputs):
-        raise _Refuse("both operands are activations (only a constant operand is supported, "
-                      "e.g. an unfolded BatchNormalization)")
+        a, b = (_int8_act(graph, t, "input") for t in op.inputs)
+        y = _int8_act(graph, op.outputs[0], "output")
+        if not (a.shape == b.shape == y.shape):
+            raise _Refuse(f"operands of shapes {a.shape} and {b.shape} (broadcasting between "
+                          "two activations is not supported)")
+        if op.kind == "ADD":
+            _check_add_scales(a.quant.scale, b.quant.scale, y.quant.scale)
+        return
     xi, ci = const_operand(graph, op)
     x = _int8_act(graph, xi, "input")
     y = _int8_act(graph, op.outputs[0], "output")
@@ -311,11 +321,40 @@ def _check_const_operand_op(graph: Graph, op: Op) -> None:
         raise _Refuse(f"constant of shape {c.shape} is neither a scalar nor one value per "
                       f"channel of {x.shape}")
     if op.kind == "ADD":
-        from lenet_edge.codegen.quantmath import add_multipliers
+        _check_add_scales(x.quant.scale, c.quant.scale, y.quant.scale)
 
-        s1, s2 = x.quant.scale, c.quant.scale
-        if any(shift > 0 for _, shift in add_multipliers(s1, s2, y.quant.scale)):
-            raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")
+
+def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
+    from lenet_edge.codegen.quantmath import add_multipliers
+
+    if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
+        raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")
+
+
+def _check_concatenation(graph: Graph, op: Op) -> None:
+    """int8 CONCATENATION as TFLM runs it: every input quantized like the output (TFLM
+    copies bytes), joined along one axis."""
+    y = _int8_act(graph, op.outputs[0], "output")
+    if op.options.get("activation", "NONE") != "NONE":
+        raise _Refuse(f"fused activation {op.options['activation']}")
+    axis = op.options.get("axis", 0)
+    axis = axis + len(y.shape) if axis < 0 else axis
+    if not 0 <= axis < len(y.shape):
+        raise _Refuse(f"axis {op.options.get('axis')} of a rank-{len(y.shape)} output")
+    total = 0
+    for t in op.inputs:
+        x = graph.tensor(t)
+        if x.is_constant:
+            raise _Refuse(f"input {t} is a constant")
+        x = _int8_act(graph, t, "input")
+        _same_quant(x, y)
+        if len(x.shape) != len(y.shape) or any(
+                a != b for i, (a, b) in enumerate(zip(x.shape, y.shape)) if i != axis):
+            raise _Refuse(f"input shape {x.shape} does not fit output {y.shape} on axis {axis}")
+        total += x.shape[axis]
+    if total != y.shape[axis]:
+        raise _Refuse(f"inputs add up to {total} along axis {axis}, the output has "
+                      f"{y.shape[axis]}")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

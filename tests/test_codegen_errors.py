@@ -21,11 +21,11 @@ def _keras_model(kind: str):
 
     L = keras.layers
     inputs = L.Input((8, 8, 2), batch_size=1)
-    if kind == "concat":
-        x = L.Concatenate()([L.Conv2D(3, 3)(inputs), L.Conv2D(2, 3)(inputs)])
-    elif kind == "residual":  # ADD of two activations
-        x = L.Add()([L.Conv2D(3, 3, padding="same")(inputs),
-                     L.Conv2D(3, 1, padding="same")(inputs)])
+    if kind == "upsample":
+        x = L.UpSampling2D(2)(L.Conv2D(3, 3)(inputs))
+    elif kind == "broadcast":  # ADD of two activations of different shapes
+        x = L.Conv2D(3, 3, padding="same")(inputs)
+        x = L.Add()([x, L.GlobalAveragePooling2D(keepdims=True)(x)])
     else:
         x = L.Conv2D(3, 3, activation="relu")(inputs)
     x = L.Flatten()(x)
@@ -80,8 +80,8 @@ def test_missing_file(tmp_path, capsys):
 @pytest.mark.parametrize("kind, mode, expect", [
     ("plain", "float", "float (unquantized) model"),
     ("plain", "int16", "int16"),
-    ("concat", "int8", "CONCATENATION is not supported"),
-    ("residual", "int8", "ADD is not supported: both operands are activations"),
+    ("upsample", "int8", "TILE is not supported"),
+    ("broadcast", "int8", "ADD is not supported: operands of shapes"),
 ])
 def test_unsupported_models(kind, mode, expect, tmp_path, capsys):
     path = tmp_path / f"{kind}_{mode}.tflite"

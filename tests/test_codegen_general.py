@@ -81,7 +81,21 @@ def _global_mean(keepdims):
     return make
 
 
+def _branches(L):
+    """Graphs that are not a chain: a residual ADD, a MUL of two tensors, CONCATENATION on
+    channels and on rows (steps reading two or three activations)."""
+    inputs = L.Input((6, 6, 3), batch_size=1)
+    a = L.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = L.Add()([a, L.Conv2D(4, 1, padding="same")(inputs)])
+    x = L.Multiply()([x, L.Conv2D(4, 3, padding="same", activation="tanh")(x)])
+    x = L.Concatenate()([x, a, L.Conv2D(2, 1)(inputs)])
+    x = L.MaxPooling2D(2)(x)
+    x = L.Concatenate(axis=1)([x, x])
+    return inputs, L.Dense(3)(L.Flatten()(x))
+
+
 MODELS = {
+    "branches": (_branches, True),
     "global_mean_keepdims": (_global_mean(True), True),
     "global_mean_flat": (_global_mean(False), True),
     "depthwise_per_channel": (_depthwise, True),
@@ -140,6 +154,8 @@ def test_generated_model_bit_exact(name, tmp_path):
         fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
         assert ["CONV_2D", "MAX_POOL_2D"] in fused and ["CONV_2D", "AVERAGE_POOL_2D"] in fused
         assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name == "branches":
+        assert {"ADD", "MUL", "CONCATENATION"} <= kinds
     if name.startswith("global_mean"):
         assert "MEAN" in kinds
     if name.startswith("depthwise"):
@@ -153,7 +169,7 @@ def test_generated_model_bit_exact(name, tmp_path):
     size = graph.tensor(graph.inputs[0]).size
     inputs = stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name))
     assert_matches_tflm(path, libs, inputs)
-    if name.startswith(("depthwise", "global_mean")):  # kernels newer than the LeNet sanitizer runs
+    if name.startswith(("depthwise", "global_mean", "branches")):  # kernels newer than the LeNet sanitizer runs
         exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")
         out = run_sanitizer_harness(exe, inputs, tmp_path, graph.tensor(graph.outputs[0]).size)
         assert np.array_equal(out, libs[0].invoke_batch(inputs))
