@@ -62,10 +62,15 @@ def test_emnist_idx_by_file_or_folder(tmp_path):
         load_test_set(tmp_path)
 
 
-def test_mnist_stays_mnist(mnist_test):
+def test_mnist_stays_mnist(mnist_test, tmp_path):
     data = load_test_set(None)
     assert data.name == MNIST_NAME and data.items == "digits"
     assert np.array_equal(data.images, mnist_test[0])
+    # MNIST's test files alone (no training files beside them) are still recognised.
+    _idx(tmp_path / "t10k-images-idx3-ubyte.gz", mnist_test[0])
+    _idx(tmp_path / "t10k-labels-idx1-ubyte.gz", mnist_test[1])
+    alone = load_test_set(tmp_path)
+    assert alone.name == MNIST_NAME and np.array_equal(alone.labels, mnist_test[1])
 
 
 def test_npz_and_png_folders(tmp_path):

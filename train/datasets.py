@@ -128,10 +128,20 @@ def _idx(images_path: Path) -> DataSet:
                                               images_path.name))
     if train_path != images_path and train_path.is_file():
         train = mnist.parse_idx(_read(train_path), mnist.IMAGE_MAGIC, str(train_path))
+    if _is_mnist_test(images, labels):  # MNIST's test files on their own
+        return DataSet(np.ascontiguousarray(images), labels.astype(np.int64), MNIST_NAME,
+                       "digits", str(images_path), train_images=train)
     family = _IDX_TEST_IMAGES.match(images_path.name).group(1)
     name = f"{family or 'IDX'} test set {images_path.name} (no checksum: not MNIST's files)"
     return DataSet(np.ascontiguousarray(images), labels.astype(np.int64), name, "images",
                    str(images_path), train_images=train)
+
+
+def _is_mnist_test(images: np.ndarray, labels: np.ndarray) -> bool:
+    spec_images, spec_labels = mnist.FILES["test", "images"], mnist.FILES["test", "labels"]
+    return (images.shape == (spec_images.count, 28, 28) and labels.shape == (spec_labels.count,)
+            and mnist.content_sha256(images, mnist.IMAGE_MAGIC) == spec_images.raw_sha256
+            and mnist.content_sha256(labels, mnist.LABEL_MAGIC) == spec_labels.raw_sha256)
 
 
 def _read(path: Path) -> bytes:
