@@ -47,7 +47,8 @@ def export(target, model, variant, cpus, board, out_dir, data, no_tflm_arena, un
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
                             board=board, measure_tflm=not no_tflm_arena, fuse=not unfused,
-                            model_label=model.name if model else f"bundled {variant} model")
+                            model_label=model.name if model else f"bundled {variant} model",
+                            float_model=model if model and model.suffix == ".keras" else None)
     print_export_table(result, console)
     return 0
 

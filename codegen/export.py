@@ -5,6 +5,7 @@ Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from lenet_edge.codegen.generate import GeneratedLibrary, generate_c
 from lenet_edge.errors import LenetEdgeError
 
 MODEL_NAME = "lenet5_int8.tflite"
+FLOAT_MODEL_NAME = "lenet5.keras"
 REPORT_NAME = "export_report.json"
 
 
@@ -54,14 +56,22 @@ def _quantize_keras(path: Path, data=None) -> bytes:
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
            cpus: tuple[str, ...] = cross.CPUS, board: str | None = None,
            measure_tflm: bool = True, measure_code: bool = True,
-           model_label: str = MODEL_NAME, fuse: bool = True) -> ExportResult:
+           model_label: str = MODEL_NAME, fuse: bool = True,
+           float_model: str | Path | None = None) -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
-    their code size measured); ``fuse=False``: one step per op, every tensor traced."""
+    their code size measured); ``fuse=False``: one step per op, every tensor traced;
+    ``float_model``: the .keras the .tflite was converted from, kept beside it as
+    DIR/model/lenet5.keras (validate's float reference)."""
     out_dir = Path(out_dir)
     library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus)
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
+    keras_copy = model_path.parent / FLOAT_MODEL_NAME
+    if float_model is not None:
+        shutil.copyfile(float_model, keras_copy)
+    elif keras_copy.exists():  # from an earlier export of another model into this folder
+        keras_copy.unlink()
     c_dir = out_dir / "c"
     if c_dir.is_dir():
         for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):

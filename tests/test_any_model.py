@@ -205,5 +205,7 @@ def test_rgb_model_exports_quietly_evaluates_and_validates_on_qemu_exactly(rgb_m
     assert report["per_layer"]["first_difference"] is None
     assert report["accuracy"]["device"] == report["accuracy"]["tflm"] > 0.85
     assert report["data"]["name"] == "shapes.npz"
+    # The .keras it was exported from is kept beside the .tflite: the float reference.
+    assert report["accuracy"]["float"] > 0.85 and report["agreement"]["device_float_argmax"] > 0.9
     md = (report_dir / "report.md").read_text()
     assert "shapes.npz" in md and "digits" not in md and "MNIST" not in md
