@@ -1,11 +1,13 @@
-"""Keras LeNet-5 -> full-integer int8 TFLite.
+"""Keras model (lenet-edge's LeNet-5, or a user's own) -> full-integer int8 TFLite.
 
 - The graph is traced with a fixed batch of 1, so Flatten is one RESHAPE and no
   shape-computing ops (SHAPE, STRIDED_SLICE, PACK) reach the microcontroller.
-- No SOFTMAX: the models end in logits (argmax is unchanged, and an int8 softmax would
+- No SOFTMAX: the LeNet models end in logits (argmax is unchanged, and an int8 softmax would
   squeeze the scores into 1/256 steps that the device has no use for).
 - int8 input and output; weights symmetric int8 per output channel (the converter's
   default for CONV_2D and FULLY_CONNECTED), biases int32.
+- A BatchNormalization right after a Conv2D/Dense without activation is folded into its
+  weights by the converter; elsewhere it stays as MUL and ADD (which codegen supports).
 - Calibration: training images. The representative set always includes an all-0 and an
   all-255 image, so the observed input range is exactly [0, 1] and the input gets scale
   1/255, zero point -128: the int8 input is then simply pixel - 128.
@@ -28,6 +30,9 @@ ALLOWED_OPS = {"CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CO
                "TANH", "RELU"}
 INPUT_SCALE = 1.0 / 255.0
 INPUT_ZERO_POINT = -128
+
+
+_WARNED: set[str] = set()  # warn once per model file, however often it is loaded
 
 
 def load_keras_model(path: str | os.PathLike):
@@ -60,9 +65,6 @@ def load_keras_model(path: str | os.PathLike):
         warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet-5 models; it is "
              "converted as it is (no LeNet op-list check, no variant in reports)")
     return model
-
-
-_WARNED: set[str] = set()  # warn once per model file, however often it is loaded
 
 
 def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,
