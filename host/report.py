@@ -11,6 +11,7 @@ are not drawn when nothing did.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,12 @@ def unit_name(unit: str | None) -> str:
 def item_noun(report: dict) -> str:
     """What one input is called: "digits" for the MNIST family, else "images"."""
     return (report.get("data") or {}).get("items", "images")
+
+
+def class_name(report: dict, k) -> str:
+    """A class as the data names it (PNG folder names), else its number."""
+    names = (report.get("data") or {}).get("class_names")
+    return names[int(k)] if names and 0 <= int(k) < len(names) else str(int(k))
 
 
 def counted(n: int, noun: str) -> str:
@@ -185,13 +192,17 @@ def _per_layer_lines(r: dict) -> list[str]:
     if not pl:
         return []
     unit = unit_name(r["latency"]["unit"])
+    hz = r["info"].get("counter_hz")
+    # Microseconds only where the counter counts cycles (silicon), never for QEMU.
+    us = r["latency"]["unit"] == "cycles" and isinstance(hz, int) and hz > 0
     lines = [f"## Per-layer check ({counted(pl['digits'], item_noun(r))})", "",
-             f"| step | layer | tensor | values | median {unit} |",
-             "| ---: | --- | ---: | ---: | ---: |"]
+             f"| step | layer | tensor | values | median {unit} |" + (" us |" if us else ""),
+             "| ---: | --- | ---: | ---: | ---: |" + (" ---: |" if us else "")]
     for m in pl["layers"]:
         name = m.get("layer_name") or m["tensor_name"]
         lines.append(f"| {m['layer']} | {name} | {m['tensor_index']} | {m['size']:,} "
-                     f"| {m['count_median']:,} |")
+                     f"| {m['count_median']:,} |"
+                     + (f" {m['count_median'] / hz * 1e6:,.1f} |" if us else ""))
     d = pl["first_difference"]
     lines += ["", "Every traced tensor identical to TFLM." if d is None else
               f"First difference: {counted(1, item_noun(r)).split()[1]} {d['digit']}, step {d['layer']} "
@@ -239,8 +250,9 @@ def _confusion_png(path: Path, labels, pred, report: dict) -> None:
                 if matrix[t, p]:
                     ax.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7,
                             color="white" if t == p else "black")
-        ax.set_xticks(range(classes))
-        ax.set_yticks(range(classes))
+        ticks = [class_name(report, k) for k in range(classes)]
+        ax.set_xticks(range(classes), ticks, rotation=90 if max(map(len, ticks)) > 2 else 0)
+        ax.set_yticks(range(classes), ticks)
     ax.set_xlabel("device prediction")
     ax.set_ylabel("true label")
     acc = report["accuracy"]["device"]
@@ -258,8 +270,9 @@ def _disagreements_png(path: Path, images, labels, device_pred, float_pred, show
     plt = _plt()
     cols = min(TILE_COLUMNS, len(shown))
     rows = (len(shown) + cols - 1) // cols
-    caption_lines = 3 if float_pred is not None else 2
-    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, (1.15 + 0.17 * caption_lines) * rows + 0.5),
+    caption_lines = 4 if float_pred is not None else 3
+    fig, axes = plt.subplots(rows, cols, figsize=(max(1.3 * cols, 4.5),
+                                                  (1.15 + 0.14 * caption_lines) * rows + 0.5),
                              dpi=100, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -269,13 +282,14 @@ def _disagreements_png(path: Path, images, labels, device_pred, float_pred, show
             image = image[..., 0]
         ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=255)
         wrong = device_pred[i] != labels[i]
-        caption = f"#{i}\nlabel {labels[i]}  device {device_pred[i]}"
+        caption = (f"#{i}\nlabel {class_name(report, labels[i])}\n"
+                   f"device {class_name(report, device_pred[i])}")
         if float_pred is not None:
-            caption += f"\nfloat {float_pred[i]}"
+            caption += f"\nfloat {class_name(report, float_pred[i])}"
         ax.set_title(caption, fontsize=7, color="red" if wrong else "black", linespacing=1.1)
     vs = "its label (red) or the float model" if float_pred is not None else "its label"
-    fig.suptitle(f"{len(shown)} {item_noun(report)} where the device's class differs from {vs}",
-                 fontsize=9)
+    title = f"{len(shown)} {item_noun(report)} where the device's class differs from {vs}"
+    fig.suptitle(textwrap.fill(title, width=int(12 * fig.get_figwidth())), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)

@@ -112,7 +112,8 @@ def validate(
     from lenet_edge.host.memory import memory_figures
 
     report["memory"] = memory_figures(model_dir, report["info"], stack_measured)
-    report["data"] = {"name": data.name, "items": data.items, "source": data.source}
+    report["data"] = {"name": data.name, "items": data.items, "source": data.source,
+                      "class_names": list(data.class_names) if data.class_names else None}
     failures = []
     if report["agreement"]["device_tflm_exact_logits"] < 1.0:
         failures.append(

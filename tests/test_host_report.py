@@ -37,9 +37,10 @@ def _report(unit: str, counter_hz: int, n: int) -> dict:
 def test_silicon_reports_cycles_and_microseconds_qemu_only_instructions():
     md = markdown({**_report("cycles", 168000000, 10), "files": {}})
     assert "median 1,680,000 cycles" in md and "= 10,000.0 us at 168 MHz" in md
-    assert "| 0 | c1+s2 CONV_2D+MAX_POOL_2D | 12 | 1,176 | 383,440 |" in md
-    assert "median cycles |" in md and "x/x/" not in md
+    assert "| 0 | c1+s2 CONV_2D+MAX_POOL_2D | 12 | 1,176 | 383,440 | 2,282.4 |" in md
+    assert "median cycles | us |" in md and "x/x/" not in md
     md = markdown({**_report("guest_instructions", 1000000000, 10), "files": {}})
+    assert "| 0 | c1+s2 CONV_2D+MAX_POOL_2D | 12 | 1,176 | 383,440 |\n" in md  # no us
     latency = next(line for line in md.splitlines() if line.startswith("Latency"))
     assert "median 1,680,000 guest instructions" in latency and "not cycles" in latency
     assert " us " not in md and "Hz" not in latency
