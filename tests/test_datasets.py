@@ -41,7 +41,8 @@ def test_fashion_mnist_style_idx_loads_without_checksum(tmp_path):
     data = load_test_set(tmp_path)
     assert np.array_equal(data.images, x) and np.array_equal(data.labels, y)
     assert "no checksum" in data.name and data.items == "images"
-    assert np.array_equal(load_calibration_images(tmp_path / "t10k-images-idx3-ubyte.gz"), xt)
+    for where in (tmp_path, tmp_path / "t10k-images-idx3-ubyte.gz"):
+        assert np.array_equal(load_calibration_images(where), xt)
     with pytest.raises(LenetEdgeError, match="MNIST has 60000"):
         load_mnist("train", tmp_path)
     # Format checks still apply: a wrong magic is an error, not silently other data.

@@ -90,13 +90,15 @@ def load_test_set(data: str | Path | None = None) -> DataSet:
 def load_calibration_images(data: str | Path | None = None) -> np.ndarray:
     """uint8 images to calibrate a Keras model's int8 conversion: MNIST's training set by
     default, else the training images of `--data` when it has them, else its test images."""
-    if data is None:
-        return mnist.load_mnist("train")[0]
-    path = Path(data).expanduser()
-    if path.is_dir() and mnist._has_idx(path) or path.name == mnist.NPZ_NAME:
+    test = load_test_set(data)
+    if test.train_images is not None:
+        return test.train_images
+    if test.name == MNIST_NAME:  # verified MNIST: its own (verified) training split
+        path = None if data is None else Path(data).expanduser()
+        if path is not None and path.is_file() and path.suffix != ".npz":
+            path = path.parent  # MNIST's test images file: the training files beside it
         return mnist.load_mnist("train", path)[0]
-    test = load_test_set(path)
-    return test.train_images if test.train_images is not None else test.images
+    return test.images
 
 
 def _mnist(path: Path | None) -> DataSet:
