@@ -36,6 +36,11 @@ def input_spec(model: bytes | str | Path) -> tuple[tuple[int, ...], float, int]:
     from lenet_edge.quantize.tflm import TflmModel
 
     details = TflmModel(model).input_details
+    if np.dtype(details["dtype"]) != np.int8:
+        raise LenetEdgeError(
+            f"the model takes {np.dtype(details['dtype']).name} input; lenet-edge evaluates "
+            "and validates models with int8 input and output (convert with "
+            "inference_input_type=tf.int8, as `lenet-edge quantize` does)")
     shape = tuple(int(d) for d in details["shape"])[1:]
     params = details.get("quantization_parameters") or {}
     scales, zeros = params.get("scales"), params.get("zero_points")
