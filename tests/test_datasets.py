@@ -20,7 +20,7 @@ def _idx(path, array, gz=True):
     magic = 0x803 if array.ndim == 3 else 0x801
     raw = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + \
         np.ascontiguousarray(array, np.uint8).tobytes()
-    path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+    path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0) if gz else raw)
 
 
 def _random_set(n, seed, classes=10, shape=(28, 28)):
