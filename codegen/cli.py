@@ -31,11 +31,14 @@ BACKENDS = ("float", "tflite", "tflm", "c")
               help="Like --board, for a board described in TOML (README: 'A board of your own').")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("export"), show_default=True, help="Output directory.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Calibration images for a .keras --model: MNIST by default, or a data set "
+                   "as `eval --data` takes (its x_train, else its test images).")
 @click.option("--no-tflm-arena", is_flag=True, help="Skip measuring TFLM's arena (faster).")
 @click.option("--unfused", is_flag=True,
               help="One kernel per op, so lenet5_invoke_traced reports every tensor of the "
                    ".tflite (slower, bigger arena; for per-layer debugging).")
-def export(target, model, variant, cpus, board, board_file, out_dir, no_tflm_arena, unfused):
+def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tflm_arena, unfused):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
@@ -49,35 +52,39 @@ def export(target, model, variant, cpus, board, board_file, out_dir, no_tflm_are
 
         board = resolve_board(board, board_file=board_file)  # checked before writing anything
         cpus = cpus or (board.cpu,)  # --board implies its CPU
-    model_bytes = resolve_model(model, variant)
+    model_bytes = resolve_model(model, variant, data)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
                             board=board, measure_tflm=not no_tflm_arena, fuse=not unfused,
-                            model_label=model.name if model else f"bundled {variant} model")
+                            model_label=model.name if model else f"bundled {variant} model",
+                            float_model=model if model and model.suffix == ".keras" else None)
     print_export_table(result, console)
     return 0
 
 
 @click.command()
 @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS),
-              help="Backend(s) to evaluate (repeatable). Default: all four.")
+              help="Backend(s) to evaluate (repeatable). Default: all four (float only with "
+                   "TensorFlow installed).")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
               help="int8 .tflite. Default: the bundled model of --variant.")
 @click.option("--keras", "keras_model", type=click.Path(dir_okay=False, path_type=Path),
               help="Float model for --backend float. Default: the bundled .keras of --variant.")
 @click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
               show_default=True)
-@click.option("--data", type=click.Path(path_type=Path), help="MNIST directory.")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Test set: MNIST directory (default), an IDX images file, an .npz with "
+                   "x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N test images.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 def evaluate(backends, model, keras_model, variant, data, limit, json_out):
-    """Accuracy on the MNIST test set of the float, TFLite, TFLM and generated-C backends.
+    """Accuracy of the float, TFLite, TFLM and generated-C backends on a test set.
 
     Exits 1 when the generated C and TFLM (which must agree byte for byte) do not."""
     from lenet_edge.codegen.evaluate import evaluate_backends, exactness_failures
 
-    results = evaluate_backends(backends or BACKENDS, model=model, keras_model=keras_model,
+    results = evaluate_backends(backends or None, model=model, keras_model=keras_model,
                                 variant=variant, data_dir=data, limit=limit, json_out=json_out)
     failures = exactness_failures(results)
     for failure in failures:

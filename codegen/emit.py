@@ -105,14 +105,15 @@ def render(program: Program, plan: MemoryPlan,
                                     "raw pixel -> int8 input"))
     kernels, calls, traced = [], [], []
     for step in program.steps:
-        title = " + ".join(f"op {i} {graph.ops[i].kind}" for i in step.op_indices)
+        title = " + ".join(f"op {i} {graph.op(i).kind}" for i in step.op_indices)
         step.title = title
         in_expr, out_expr = _expr(plan.locations[step.input]), _expr(plan.locations[step.output])
         code = None
         if not step.alias:
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
             kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
-            code = f"{step.name}({in_expr}, {out_expr});"
+            extra = "".join(f"{_expr(plan.locations[t])}, " for t in step.extra_inputs)
+            code = f"{step.name}({in_expr}, {extra}{out_expr});"
         call_traced = []
         for t in step.traced:
             entry = dict(index=t, expr=_expr(plan.locations[t]), size=graph.tensor(t).size)

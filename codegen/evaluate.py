@@ -1,4 +1,5 @@
-"""`lenet-edge eval`: accuracy of each backend on the MNIST test set.
+"""`lenet-edge eval`: accuracy of each backend on a test set (MNIST's by default, or
+--data: see train/datasets.py).
 
 float:  the Keras model on pixel/255
 tflite: the int8 .tflite in the TFLite interpreter (ai-edge-litert)
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lenet_edge.errors import LenetEdgeError
-from lenet_edge.quantize.evaluate import float_logits, litert_logits, pixels_to_int8, tflm_logits
+from lenet_edge.quantize.evaluate import float_logits, litert_logits, model_inputs, tflm_logits
 
 
 def run_c(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
@@ -28,24 +29,31 @@ def run_c(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="lenet5-eval-") as tmp:
         result = export(model_bytes, tmp, measure_tflm=False, measure_code=False)
         lib = HostModel(build_shared_library(result.c_dir, Path(tmp) / "liblenet5.so"))
-        return lib.invoke_batch(pixels_to_int8(images))
+        return lib.invoke_batch(model_inputs(model_bytes, images))
 
 
 def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern",
                       data_dir=None, limit=None, json_out=None, console=None) -> dict:
     from lenet_edge.bundled import bundled_model
-    from lenet_edge.train.mnist import load_mnist
+    from lenet_edge.train.datasets import load_test_set
 
     console = console or Console()
     if json_out:
         _prepare_json(Path(json_out))
-    images, labels = load_mnist("test", data_dir)
-    if limit:
-        images, labels = images[:limit], labels[:limit]
+    if not backends:  # the default: all, but float only where TensorFlow is installed
+        from lenet_edge.optional import TRAIN_EXTRA, have_tensorflow
+
+        backends = ["float", "tflite", "tflm", "c"]
+        if not have_tensorflow():
+            backends.remove("float")
+            console.print(f"float backend skipped: TensorFlow not installed ({TRAIN_EXTRA})")
+    data = load_test_set(data_dir).head(limit)
+    images, labels = data.images, data.labels
     model_path = Path(model) if model else bundled_model(variant, "tflite")
     if not model_path.is_file():
         raise LenetEdgeError(f"model file not found: {model_path}")
     model_bytes = model_path.read_bytes()
+    model_inputs(model_bytes, images[:1], data.name)  # a shape mismatch stops here, once
     outputs = {}
     for backend in backends:
         if backend == "float":
@@ -57,7 +65,8 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
             outputs[backend] = tflm_logits(model_bytes, images, progress="tflm")
         elif backend == "c":
             outputs[backend] = run_c(model_bytes, images)
-    results = {"model": str(model_path), "images": int(len(images)), "backends": {}}
+    results = {"model": str(model_path), "images": int(len(images)), "data": data.name,
+               "backends": {}}
     reference = outputs.get("tflm")
     for backend, out in outputs.items():
         pred = np.argmax(out, axis=1)
@@ -101,7 +110,7 @@ def _prepare_json(path: Path) -> None:
 
 def _print(results: dict, console: Console) -> None:
     n = results["images"]
-    table = Table(title=f"MNIST test accuracy ({n} images)")
+    table = Table(title=f"accuracy on {results['data']} ({n} images)")
     table.add_column("backend")
     table.add_column("accuracy", justify="right")
     table.add_column("outputs identical to TFLM", justify="right")

@@ -5,6 +5,7 @@ Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from lenet_edge.codegen.generate import GeneratedLibrary, generate_c
 from lenet_edge.errors import LenetEdgeError
 
 MODEL_NAME = "lenet5_int8.tflite"
+FLOAT_MODEL_NAME = "lenet5.keras"
 REPORT_NAME = "export_report.json"
 
 
@@ -27,8 +29,9 @@ class ExportResult:
     firmware_dir: Path | None = None
 
 
-def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
-    """The int8 .tflite bytes: given file, a .keras quantized on the fly, or the bundled one."""
+def resolve_model(model: str | Path | None, variant: str = "modern", data=None) -> bytes:
+    """The int8 .tflite bytes: given file, a .keras quantized on the fly (calibrated on
+    ``data``'s images, MNIST's by default), or the bundled one."""
     if model is None:
         from lenet_edge.bundled import bundled_model
 
@@ -37,33 +40,28 @@ def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
     if not path.is_file():
         raise LenetEdgeError(f"model file not found: {path}")
     if path.suffix == ".keras":
-        return _quantize_keras(path)
+        return _quantize_keras(path, data)
     return path.read_bytes()
 
 
-def _quantize_keras(path: Path, data_dir=None) -> bytes:
+def _quantize_keras(path: Path, data=None) -> bytes:
     """The quantize stage's own conversion (same calibration as `lenet-edge quantize`)."""
-    from lenet_edge.quantize.convert import (
-        calibration_images,
-        check_int8_model,
-        convert_int8,
-        load_keras_model,
-    )
-    from lenet_edge.train.mnist import load_mnist
+    from lenet_edge.quantize.convert import calibration_images, convert_int8, load_keras_model
+    from lenet_edge.train.datasets import load_calibration_images
 
     model = load_keras_model(path)
-    train_images, _ = load_mnist("train", data_dir)
-    data = convert_int8(model, calibration_images(train_images))
-    check_int8_model(data)
-    return data
+    return convert_int8(model, calibration_images(load_calibration_images(data)))
 
 
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
            cpus: tuple[str, ...] = cross.CPUS, board=None,
            measure_tflm: bool = True, measure_code: bool = True,
-           model_label: str = MODEL_NAME, fuse: bool = True) -> ExportResult:
+           model_label: str = MODEL_NAME, fuse: bool = True,
+           float_model: str | Path | None = None) -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
-    their code size measured); ``fuse=False``: one step per op, every tensor traced."""
+    their code size measured); ``fuse=False``: one step per op, every tensor traced;
+    ``float_model``: the .keras the .tflite was converted from, kept beside it as
+    DIR/model/lenet5.keras (validate's float reference)."""
     out_dir = Path(out_dir)
     if board:  # an unknown board is refused before anything is written
         try:
@@ -76,6 +74,11 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
+    keras_copy = model_path.parent / FLOAT_MODEL_NAME
+    if float_model is not None:
+        shutil.copyfile(float_model, keras_copy)
+    elif keras_copy.exists():  # from an earlier export of another model into this folder
+        keras_copy.unlink()
     c_dir = out_dir / "c"
     if c_dir.is_dir():
         for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):
@@ -108,7 +111,7 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
     for step in program.steps:
         loc = plan.locations[step.output]
         layers.append(dict(
-            ops=[graph.ops[i].kind for i in step.op_indices], op_indices=list(step.op_indices),
+            ops=[graph.op(i).kind for i in step.op_indices], op_indices=list(step.op_indices),
             kernel="alias" if step.alias else
             step.kernel + ("_sparse" if step.params.get("sparse") else ""),
             output_tensor=step.output,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lenet_edge.codegen.cross import CPUS
 from lenet_edge.codegen.emit import Stats, kernel_paths, program_stats, render
+from lenet_edge.codegen.fold import fold_batch_shape
 from lenet_edge.codegen.lower import Program, lower
 from lenet_edge.codegen.memory_plan import MemoryPlan, plan_memory
 from lenet_edge.codegen.reader import parse_model
@@ -39,7 +40,7 @@ def generate_c(model: bytes, name: str = "model.tflite", *, fuse: bool = True,
                cpus=CPUS) -> GeneratedLibrary:
     """``fuse=False``: one step per op, every op output traced (the test build);
     ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted."""
-    graph = parse_model(model, name)
+    graph = fold_batch_shape(parse_model(model, name))
     validate_graph(graph)
     program = lower(graph, fuse=fuse)
     plan = plan_memory(program)

@@ -73,3 +73,10 @@ class Graph:
             raise LenetEdgeError(f"{self.name}: no tensor {index} (the model has "
                                  f"{len(self.tensors)})")
         return self.tensors[index]
+
+    def op(self, index: int) -> Op:
+        """The op with this .tflite index (ops folded away at export leave gaps)."""
+        for op in self.ops:
+            if op.index == index:
+                return op
+        raise KeyError(index)

@@ -61,6 +61,8 @@ class Step:
     in_place_ok: bool = False  # the kernel may write its output over its input
     in_place: bool = False  # set by the memory plan
     title: str = ""  # "op 3 CONV_2D", set by the emitter
+    # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
+    extra_inputs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -98,6 +100,8 @@ def lower(graph: Graph, fuse: bool = True) -> Program:
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group)
+        elif op.kind == "DEPTHWISE_CONV_2D":
+            steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group))
         else:
@@ -191,20 +195,8 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     # An input exactly the kernel's size with one output pixel is a fully connected layer.
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
         return [_lower_fc(graph, group, conv=True)]
-    source = x.index
-    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
-    right = max(0, (ow - 1) * sw - pw + kw - iw)
-    if ph or pw or bottom or right:
-        padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
-                             x.quant)
-        steps.append(Step(
-            name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
-            input=x.index, output=padded.index, traced=None,
-            params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
-                        first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
-                        value=x.quant.zero_point)))
-        source = padded.index
-        ih, iw = padded.shape[1], padded.shape[2]
+    pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    steps += pad_steps
     post = _post_ops(graph, group)
     multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
@@ -270,6 +262,62 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
         macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
+    return steps
+
+
+def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
+                  out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
+    """(steps, source tensor, height, width): a copy of ``x`` bordered with its zero point
+    when the op's padding reaches outside it, so the kernel needs no bounds checks."""
+    _, ih, iw, ic = x.shape
+    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, lead
+    sh, sw = op.options["stride"]
+    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
+    right = max(0, (ow - 1) * sw - pw + kw - iw)
+    if not (ph or pw or bottom or right):
+        return [], x.index, ih, iw
+    padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
+                         x.quant)
+    step = Step(
+        name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
+        input=x.index, output=padded.index, traced=None,
+        params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
+                    first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
+                    value=x.quant.zero_point))
+    return [step], padded.index, padded.shape[1], padded.shape[2]
+
+
+def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
+    """DEPTHWISE_CONV_2D (TFLM's DepthwiseConvPerChannel): out channel o reads input
+    channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
+    bordered copy of the input, as for CONV_2D."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _, ih, iw, ic = x.shape
+    _, oh, ow, oc = y.shape
+    _, kh, kw, _ = w.shape
+    sh, sw = op.options["stride"]
+    pad = op.options["padding"]
+    prefix = _name(op)
+    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
+    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
+    steps, source, pih, piw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    weights = w.data.astype(np.int8).reshape(kh, kw, oc)
+    by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
+    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
+    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
+                                        y.quant.zero_point)
+    constants = [ConstArray(f"{prefix}_bias", "int32_t",
+                            _folded_bias(graph, op, by_channel, -x.quant.zero_point),
+                            "bias - input zero point * sum(weights), per out channel"),
+                 *_requant_constants(prefix, multipliers),
+                 ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
+                            "[kh][kw][out channel]")]
+    params = dict(prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, oh=oh, ow=ow,
+                  ih=pih, iw=piw, dm=op.options.get("depth_multiplier", 1) or oc // ic,
+                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    steps.append(Step(name=prefix, kernel="depthwise_conv2d", op_indices=(op.index,),
+                      input=source, output=y.index, params=params, constants=constants,
+                      macs_dense=oh * ow * kh * kw * oc, macs_executed=oh * ow * kh * kw * oc))
     return steps
 
 
@@ -389,7 +437,97 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
                                       "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
 
 
+def _lower_binary(graph: Graph, op: Op) -> Step:
+    """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
+    activation and a constant (scalar or per channel), whose side of the formula is then
+    precomputed per channel."""
+    from lenet_edge.codegen.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
+    from lenet_edge.codegen.validate import const_operand
+
+    if not any(graph.tensor(t).is_constant for t in op.inputs):
+        return _lower_two_tensors(graph, op)
+    xi, ci = const_operand(graph, op)
+    x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
+    channels = x.shape[-1]
+    values = c.data.astype(np.int64).reshape(-1)
+    if values.size == 1:
+        values = np.repeat(values, channels)
+    prefix = _name(op)
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
+                                        y.quant.zero_point)
+    params = dict(size=x.size, channels=channels, prefix=prefix, in_offset=-x.quant.zero_point,
+                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if op.kind == "MUL":
+        multiplier, shift = quantize_multiplier(x.quant.scale * c.quant.scale / y.quant.scale)
+        params.update(multiplier=multiplier, shift=shift)
+        constants = [ConstArray(f"{prefix}_factor", "int16_t",
+                                (values - c.quant.zero_point).astype(np.int16),
+                                "constant operand + its offset, per channel")]
+        kernel = "mul_const"
+    else:
+        (m1, s1), (m2, s2), (mo, so) = add_multipliers(x.quant.scale, c.quant.scale,
+                                                       y.quant.scale)
+        addend = [add_scaled_input(int(v), -c.quant.zero_point, m2, s2) for v in values]
+        params.update(in_multiplier=m1, in_shift=-s1, out_multiplier=mo, out_shift=-so)
+        constants = [ConstArray(f"{prefix}_addend", "int32_t", np.array(addend, np.int32),
+                                "constant operand rescaled as TFLM's ADD does, per channel")]
+        kernel = "add_const"
+    return Step(name=prefix, kernel=kernel, op_indices=(op.index,), input=x.index,
+                output=y.index, params=params, constants=constants, in_place_ok=True)
+
+
+def _lower_mean(graph: Graph, op: Op) -> Step:
+    """MEAN over H and W (global average pooling), TFLM's int8 MEAN: the per-channel sum
+    of x - zero point, requantized by a multiplier that has the division folded in."""
+    from lenet_edge.codegen.quantmath import mean_multiplier
+
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _, h, w, c = x.shape
+    multiplier, shift = mean_multiplier(x.quant.scale, y.quant.scale, h * w)
+    assert 0 <= multiplier < 2**31
+    params = dict(pixels=h * w, c=c, in_offset=-x.quant.zero_point, multiplier=multiplier,
+                  shift=shift, out_offset=y.quant.zero_point)
+    return Step(name=_name(op), kernel="mean", op_indices=(op.index,), input=x.index,
+                output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)
+
+
+def _lower_two_tensors(graph: Graph, op: Op) -> Step:
+    from lenet_edge.codegen.quantmath import add_multipliers, quantize_multiplier
+
+    a, b = (graph.tensor(t) for t in op.inputs)
+    y = graph.tensor(op.outputs[0])
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
+                                        y.quant.zero_point)
+    params = dict(size=y.size, offset1=-a.quant.zero_point, offset2=-b.quant.zero_point,
+                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if op.kind == "MUL":
+        multiplier, shift = quantize_multiplier(a.quant.scale * b.quant.scale / y.quant.scale)
+        params.update(multiplier=multiplier, shift=shift)
+    else:
+        (m1, s1), (m2, s2), (mo, so) = add_multipliers(a.quant.scale, b.quant.scale,
+                                                       y.quant.scale)
+        params.update(m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo, out_shift=-so)
+    return Step(name=_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
+                input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
+
+
+def _lower_concatenation(graph: Graph, op: Op) -> Step:
+    """CONCATENATION: TFLM copies int8 bytes (inputs are quantized like the output)."""
+    y = graph.tensor(op.outputs[0])
+    axis = op.options.get("axis", 0) % len(y.shape)
+    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+    inner = [int(np.prod(graph.tensor(t).shape[axis:], dtype=np.int64)) for t in op.inputs]
+    return Step(name=_name(op), kernel="concatenation", op_indices=(op.index,),
+                input=op.inputs[0], extra_inputs=tuple(op.inputs[1:]), output=y.index,
+                params=dict(outer=outer, inner=inner, offsets=list(np.cumsum([0] + inner[:-1])),
+                            row=sum(inner)))
+
+
 _LOWER = {
+    "MEAN": _lower_mean,
+    "ADD": _lower_binary,
+    "MUL": _lower_binary,
+    "CONCATENATION": _lower_concatenation,
     "SOFTMAX": _lower_softmax,
     "AVERAGE_POOL_2D": _lower_pool,
     "MAX_POOL_2D": _lower_pool,

@@ -32,7 +32,8 @@ def plan_memory(program: Program) -> MemoryPlan:
     graph = program.graph
     last_read: dict[int, int] = {}
     for i, step in enumerate(program.steps):
-        last_read[step.input] = i
+        for t in (step.input, *step.extra_inputs):
+            last_read[t] = i
     # RESHAPE steps alias their input, except into the caller's output buffer. Elementwise
     # steps (tables) run in place when their input is dead afterwards.
     root: dict[int, int] = {}
@@ -45,7 +46,7 @@ def plan_memory(program: Program) -> MemoryPlan:
         if step.alias and step.output == program.output:
             step.alias = False
         r = find(step.input)
-        in_place = (step.in_place_ok and step.output != program.output
+        in_place = (step.in_place_ok and not step.extra_inputs and step.output != program.output
                     and r != find(program.input)
                     and all(last_read.get(m, -1) <= i for m in members.get(r, [r])))
         step.in_place = in_place
@@ -56,7 +57,7 @@ def plan_memory(program: Program) -> MemoryPlan:
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, step in enumerate(program.steps):
-        for t in (step.input, step.output):
+        for t in (step.input, step.output, *step.extra_inputs):
             r = find(t)
             first.setdefault(r, i)
             last[r] = i
@@ -77,7 +78,7 @@ def plan_memory(program: Program) -> MemoryPlan:
     roots = {r: Location("arena", o) for r, o, *_ in placed}
     roots.update(fixed)
     for step in program.steps:
-        for t in (step.input, step.output):
+        for t in (step.input, step.output, *step.extra_inputs):
             locations[t] = roots[find(t)]
     arena = max((o + s for _, o, s, *_ in placed), default=0)
     return MemoryPlan(arena_bytes=_align(arena), locations=locations,

@@ -78,3 +78,48 @@ def output_size(padding: str, stride: int, dilation: int, in_size: int, filter_s
     if padding == "SAME":
         return (in_size + stride - 1) // stride
     return (in_size + stride - effective) // stride
+
+
+def sat_rounding_doubling_high_mul(a: int, b: int) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values."""
+    if a == b == -2**31:
+        return 2**31 - 1
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    total = ab + nudge
+    return abs(total) // (1 << 31) * (1 if total >= 0 else -1)  # C++ division truncates
+
+
+def rounding_divide_by_pot(x: int, exponent: int) -> int:
+    """gemmlowp's RoundingDivideByPOT (round half away from zero)."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+ADD_LEFT_SHIFT = 20  # TFLM's int8 ADD: inputs are shifted left by 20 before rescaling
+
+
+def add_multipliers(s1: float, s2: float, s_out: float) -> tuple[tuple[int, int], ...]:
+    """TFLM's int8 ADD (CalculateOpDataAdd): per-input and output (multiplier, shift), each
+    from QuantizeMultiplierSmallerThanOneExp of doubles; the shifts are <= 0."""
+    twice_max = 2 * float(max(np.float32(s1), np.float32(s2)))
+    return (quantize_multiplier(s1 / twice_max), quantize_multiplier(s2 / twice_max),
+            quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * s_out)))
+
+
+def add_scaled_input(value: int, offset: int, multiplier: int, shift: int) -> int:
+    """One ADD input after its rescaling: (value + offset) << 20, times its multiplier."""
+    shifted = (value + offset) * (1 << ADD_LEFT_SHIFT)
+    return rounding_divide_by_pot(sat_rounding_doubling_high_mul(shifted, multiplier), -shift)
+
+
+def mean_multiplier(s_in: float, s_out: float, count: int) -> tuple[int, int]:
+    """TFLM's int8 MEAN over ``count`` elements: QuantizeMultiplier((double)s_in / s_out),
+    then the division folded into it (shift = min(floor(log2 count), 32, 31 + shift),
+    multiplier = (multiplier << shift) / count), applied to sum(x - zero point)."""
+    multiplier, shift = quantize_multiplier(s_in / s_out)
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << extra) // count, shift - extra
+

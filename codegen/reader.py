@@ -248,6 +248,28 @@ def _read_options(kind: str, op, where: str) -> dict:
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
+    if kind in ("ADD", "MUL"):
+        o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
+    if kind == "CONCATENATION":
+        o = tflite.ConcatenationOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
+    if kind == "MEAN":
+        o = tflite.ReducerOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"keep_dims": bool(o.KeepDims())}
+    if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
+        o = tflite.StridedSliceOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"begin_mask": o.BeginMask(), "end_mask": o.EndMask(),
+                "ellipsis_mask": o.EllipsisMask(), "new_axis_mask": o.NewAxisMask(),
+                "shrink_axis_mask": o.ShrinkAxisMask(), "offset": bool(o.Offset())}
+    if kind == "PACK":
+        o = tflite.PackOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"values_count": o.ValuesCount(), "axis": o.Axis()}
     if kind == "SOFTMAX":
         o = tflite.SoftmaxOptions()
         o.Init(table.Bytes, table.Pos)

@@ -11,7 +11,12 @@ from lenet_edge.codegen.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
+                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
+                 "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
+# ADD and MUL: of two activations of one shape (a residual connection), or of an
+# activation and a constant (a scalar or one value per channel: what a BatchNormalization
+# the converter could not fold into a convolution becomes).
+BINARY_OPS = ("ADD", "MUL")
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -98,11 +103,19 @@ def _check_op(graph: Graph, op: Op) -> None:
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
         return
+    if op.kind in BINARY_OPS:
+        _check_binary_op(graph, op)
+        return
+    if op.kind == "CONCATENATION":
+        _check_concatenation(graph, op)
+        return
     x = _int8_act(graph, op.inputs[0], "input")
     y = _int8_act(graph, op.outputs[0], "output")
     _check_activation_limits(act, y)
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
+    elif op.kind == "DEPTHWISE_CONV_2D":
+        _check_depthwise(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
     elif op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
@@ -118,6 +131,8 @@ def _check_op(graph: Graph, op: Op) -> None:
             raise _Refuse("input and output sizes differ")
     elif op.kind == "SOFTMAX":
         _check_softmax(op, x, y)
+    elif op.kind == "MEAN":
+        _check_mean(graph, op, x, y)
 
 
 def _check_inputs(op: Op) -> None:
@@ -208,6 +223,56 @@ def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
             raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
 
 
+def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    o = op.options
+    if o.get("dilation") != (1, 1):
+        raise _Refuse(f"dilation {o.get('dilation')}")
+    if o.get("padding") not in ("SAME", "VALID"):
+        raise _Refuse(f"padding {o.get('padding')}")
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        raise _Refuse("input and output must be NHWC with batch 1")
+    oc, ic = y.shape[3], x.shape[3]
+    if len(op.inputs) < 2 or op.inputs[1] < 0 or not graph.tensor(op.inputs[1]).is_constant:
+        raise _Refuse("weights are not constant")
+    w = graph.tensor(op.inputs[1])
+    if w.dtype != "int8" or w.quant is None or len(w.shape) != 4:
+        raise _Refuse(f"weights must be int8 [1, kh, kw, {oc}] (found {w.dtype} {w.shape})")
+    if w.shape[0] != 1 or w.shape[3] != oc or oc % ic:
+        raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output "
+                      f"{y.shape}")
+    multiplier = o.get("depth_multiplier") or oc // ic
+    if multiplier * ic != oc:
+        raise _Refuse(f"depth multiplier {multiplier} with {ic} in and {oc} out channels")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
+    if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
+        raise _Refuse("per-channel depthwise weights must be quantized along axis 3")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = graph.tensor(op.inputs[2])
+        if not b.is_constant or b.dtype != "int32" or b.size != oc:
+            raise _Refuse(f"bias must be a constant int32 vector of {oc} values "
+                          f"(found {b.dtype} {b.shape})")
+    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
+        if stride < 1:
+            raise _Refuse(f"stride {o['stride']}")
+        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
+            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def _check_mean(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+    """Only the global average pool form: NHWC, mean over H and W."""
+    if len(op.inputs) != 2 or not graph.tensor(op.inputs[1]).is_constant:
+        raise _Refuse("the axes are not a constant")
+    axes = sorted(int(a) % max(len(x.shape), 1) for a in graph.tensor(op.inputs[1]).data.reshape(-1))
+    if len(x.shape) != 4 or x.shape[0] != 1 or axes != [1, 2]:
+        raise _Refuse(f"mean over axes {axes} of {x.shape} (only over H and W of NHWC)")
+    if y.size != x.shape[3]:
+        raise _Refuse(f"output shape {y.shape} for {x.shape[3]} channels")
+    if (x.quant.scale, x.quant.zero_point) == (y.quant.scale, y.quant.zero_point):
+        raise _Refuse("input and output quantization are identical (TFLM takes another "
+                      "code path for that form)")
+
+
 def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     o = op.options
     if o.get("weights_format", 0) != 0:
@@ -267,6 +332,75 @@ def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
         softmax_params(op.options.get("beta", 1.0), x.quant.scale)
     except ValueError as why:
         raise _Refuse(str(why)) from None
+
+
+def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
+    """(activation input, constant input) of an ADD or MUL, in either order."""
+    a, b = op.inputs
+    return (b, a) if graph.tensor(a).is_constant else (a, b)
+
+
+def _check_binary_op(graph: Graph, op: Op) -> None:
+    if len(op.inputs) != 2:
+        raise _Refuse(f"{len(op.inputs)} inputs")
+    if all(not graph.tensor(t).is_constant for t in op.inputs):
+        a, b = (_int8_act(graph, t, "input") for t in op.inputs)
+        y = _int8_act(graph, op.outputs[0], "output")
+        if not (a.shape == b.shape == y.shape):
+            raise _Refuse(f"operands of shapes {a.shape} and {b.shape} (broadcasting between "
+                          "two activations is not supported)")
+        if op.kind == "ADD":
+            _check_add_scales(a.quant.scale, b.quant.scale, y.quant.scale)
+        return
+    xi, ci = const_operand(graph, op)
+    x = _int8_act(graph, xi, "input")
+    y = _int8_act(graph, op.outputs[0], "output")
+    c = graph.tensor(ci)
+    if c.dtype != "int8" or c.quant is None or c.quant.per_channel:
+        raise _Refuse(f"constant operand {ci} must be int8 with one scale and zero point")
+    if x.shape != y.shape or not x.shape:
+        raise _Refuse(f"output shape {y.shape} differs from the input's {x.shape}")
+    channels = x.shape[-1]
+    trailing = tuple(d for d in c.shape if d != 1)
+    if c.size != 1 and (trailing != (channels,) or len(c.shape) > len(x.shape)
+                        or c.shape[-1] != channels):
+        raise _Refuse(f"constant of shape {c.shape} is neither a scalar nor one value per "
+                      f"channel of {x.shape}")
+    if op.kind == "ADD":
+        _check_add_scales(x.quant.scale, c.quant.scale, y.quant.scale)
+
+
+def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
+    from lenet_edge.codegen.quantmath import add_multipliers
+
+    if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
+        raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")
+
+
+def _check_concatenation(graph: Graph, op: Op) -> None:
+    """int8 CONCATENATION as TFLM runs it: every input quantized like the output (TFLM
+    copies bytes), joined along one axis."""
+    y = _int8_act(graph, op.outputs[0], "output")
+    if op.options.get("activation", "NONE") != "NONE":
+        raise _Refuse(f"fused activation {op.options['activation']}")
+    axis = op.options.get("axis", 0)
+    axis = axis + len(y.shape) if axis < 0 else axis
+    if not 0 <= axis < len(y.shape):
+        raise _Refuse(f"axis {op.options.get('axis')} of a rank-{len(y.shape)} output")
+    total = 0
+    for t in op.inputs:
+        x = graph.tensor(t)
+        if x.is_constant:
+            raise _Refuse(f"input {t} is a constant")
+        x = _int8_act(graph, t, "input")
+        _same_quant(x, y)
+        if len(x.shape) != len(y.shape) or any(
+                a != b for i, (a, b) in enumerate(zip(x.shape, y.shape)) if i != axis):
+            raise _Refuse(f"input shape {x.shape} does not fit output {y.shape} on axis {axis}")
+        total += x.shape[axis]
+    if total != y.shape[axis]:
+        raise _Refuse(f"inputs add up to {total} along axis {axis}, the output has "
+                      f"{y.shape[axis]}")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

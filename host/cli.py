@@ -47,18 +47,18 @@ def accuracy_fraction(value: float) -> float:
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Export/quantize directory or .tflite of the model the firmware runs (default: the bundled model).")
-@click.option("--count", default=10000, show_default=True, type=click.IntRange(min=1), help="How many MNIST test digits to stream (first N).")
+@click.option("--count", default=10000, show_default=True, type=click.IntRange(min=1), help="How many test images to stream (the first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
 @click.option("--min-accuracy", default=0.0, show_default=True, callback=lambda ctx, param, v: accuracy_fraction(v), help="Fail (exit 1) below this device accuracy: a fraction 0..1 (0.99), or a percentage above 1 up to 100 (99).")
-@click.option("--per-layer", "per_layer", default=0, show_default=True, type=click.IntRange(min=0), metavar="K", help="Also compare every intermediate tensor with TFLM for the first K digits.")
+@click.option("--per-layer", "per_layer", default=0, show_default=True, type=click.IntRange(min=0), metavar="K", help="Also compare every intermediate tensor with TFLM for the first K images.")
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="MNIST directory (default: $LENET_EDGE_DATA, cache, download).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Seconds of silence before requests are resent.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
 def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
-    """Stream MNIST test digits to a device over serial and prove it computes the model.
+    """Stream test images (MNIST's by default) to a device over serial and prove it computes the model.
 
-    Checks the device's model hash, streams the digits (several in flight, compressed),
+    Checks the device's model hash, streams the images (several in flight, compressed),
     and compares the device's int8 logits with TFLM (must be byte-identical) and its
     predictions with the float and TFLite models. Writes OUT/report.json, report.md,
     confusion_matrix.png and disagreements.png. Exits 1 when the logits differ from TFLM
@@ -123,18 +123,24 @@ def print_summary(result, console: Console) -> None:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f} %"
 
-    table.add_row("digits", f"{r['count']} / {r['requested']}")
+    items = (r.get("data") or {}).get("items", "images")
+    table.add_row(items, f"{r['count']} / {r['requested']}")
     for key in ("device", "tflm", "tflite", "float"):
         table.add_row(f"accuracy {key}", pct(r["accuracy"][key]))
     table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
     table.add_row("device = TFLite class", pct(r["agreement"]["device_tflite_argmax"]))
     table.add_row("device = float class", pct(r["agreement"]["device_float_argmax"]))
+    from lenet_edge.host.report import unit_name
+
     lat = r["latency"]
-    table.add_row(f"latency median ({lat['unit']})", str(lat["median"]))
-    table.add_row("throughput (digits/s)", str(r["throughput_digits_per_s"]))
+    median = "n/a" if lat["median"] is None else f"{lat['median']:,}"
+    if "median_us" in lat:
+        median += f" ({lat['median_us']:,} us)"
+    table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
+    table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
     if r.get("per_layer"):
         pl = r["per_layer"]
-        table.add_row("per-layer identical digits", f"{pl['identical_digits']} / {pl['digits']}")
+        table.add_row(f"per-layer identical {items}", f"{pl['identical_digits']} / {pl['digits']}")
     Console().print(table)
     if result.failures:
         for failure in result.failures:

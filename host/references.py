@@ -70,26 +70,6 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     return ModelFiles(tflite, keras, digest, str(path))
 
 
-def input_quantization(tflite: Path) -> tuple[float, int]:
-    from lenet_edge.quantize.tflm import TflmModel
-
-    details = TflmModel(tflite).input_details
-    params = details.get("quantization_parameters") or {}
-    scales = params.get("scales")
-    zeros = params.get("zero_points")
-    if scales is not None and len(scales):
-        return float(scales[0]), int(zeros[0])
-    scale, zero = details.get("quantization", (1 / 255, -128))
-    return float(scale), int(zero)
-
-
-def quantize_pixels(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """uint8 MNIST pixels -> the model's int8 input (pixel - 128 for scale 1/255, zp -128)."""
-    real = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
-    q = np.round(real / np.float32(scale)) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
 def tflm_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
     from lenet_edge.quantize.tflm import TflmModel
 
@@ -102,9 +82,20 @@ def tflite_outputs(tflite: Path, inputs: np.ndarray) -> np.ndarray:
     return LiteRTModel(tflite).run_batch(inputs, progress="TFLite reference")
 
 
-def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
-    """argmax of the float model on pixel/255, or None without a .keras model."""
+def float_unavailable(keras_path: Path | None) -> str | None:
+    """Why there is no float reference (None when there is one)."""
+    from lenet_edge.optional import TRAIN_EXTRA, have_tensorflow
+
     if keras_path is None:
+        return "no .keras model beside the .tflite"
+    if not have_tensorflow():
+        return f"TensorFlow not installed ({TRAIN_EXTRA})"
+    return None
+
+
+def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray | None:
+    """argmax of the float model on pixel/255, or None without a .keras model or TensorFlow."""
+    if float_unavailable(keras_path):
         return None
     from lenet_edge.quantize.evaluate import float_logits
 
@@ -117,3 +108,39 @@ def tensor_names(tflite: Path) -> dict[int, str]:
     root = runtime.schema_fb.Model.GetRootAsModel(Path(tflite).read_bytes(), 0)
     graph = root.Subgraphs(0)
     return {i: graph.Tensors(i).Name().decode(errors="replace") for i in range(graph.TensorsLength())}
+
+
+def layer_names(tflite: Path) -> dict[int, str]:
+    """Tensor index -> a short name for the layer (or fused layers) that writes it,
+    e.g. "c1 CONV_2D", or "c1+s2 CONV_2D+MAX_POOL_2D" for a fused step.
+
+    Converter tensor names run to 80+ characters ("model_1/c1_1/Relu;model_1/c1_1/BiasAdd;
+    ..."); the Keras layer name is the second path element of the first part. Which ops a
+    step fused comes from the export's export_report.json, when it sits beside the model.
+    """
+    import json
+    import re
+
+    from lenet_edge.codegen.reader import read_model
+
+    graph = read_model(tflite)
+    keras_name, writer = {}, {}
+    for op in graph.ops:
+        for t in op.outputs:
+            parts = graph.tensor(t).name.split(";")[0].split("/")
+            layer = re.sub(r"_\d+$", "", parts[1]) if len(parts) > 2 else ""
+            keras_name[op.index] = layer or ("output" if t in graph.outputs else "")
+            writer[t] = [op.index]
+    report = Path(tflite).parent.parent / "export_report.json"
+    if Path(tflite).parent.name == "model" and report.is_file():
+        try:
+            for step in json.loads(report.read_text()).get("layers", []):
+                writer[int(step["output_tensor"])] = [int(i) for i in step["op_indices"]]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged report: per-op names are still right
+    names = {}
+    for t, ops in writer.items():
+        layers = list(dict.fromkeys(keras_name.get(i, "") for i in ops if keras_name.get(i)))
+        kinds = "+".join(graph.ops[i].kind for i in ops if i < len(graph.ops))
+        names[t] = f"{'+'.join(layers)} {kinds}".strip()
+    return names

@@ -96,6 +96,7 @@ class _Run:
     per_layer: dict | None = None
     link: dict = field(default_factory=dict)
     partial: str | None = None  # why the run stopped early (None: it completed)
+    stack_measured: int | None = None  # the device's stack high-water mark after the run
     interrupted: bool = False  # Ctrl-C (exit 130) rather than a failure (exit 1)
 
 
@@ -124,21 +125,22 @@ def validate(
         raise LenetEdgeError("--per-layer must be 0 or more")
     out_dir = prepare_report_dir(out_dir)
     files = refs.resolve_models(model_dir)
-    from lenet_edge.train.mnist import load_mnist
+    from lenet_edge.quantize.evaluate import model_inputs
+    from lenet_edge.train.datasets import load_test_set
 
-    images, labels = load_mnist("test", data_dir)
-    count = min(count, len(images))
-    images, labels = images[:count], labels[:count].astype(np.int64)
-    scale, zero_point = refs.input_quantization(files.tflite)
-    inputs = refs.quantize_pixels(images, scale, zero_point)
+    data = load_test_set(data_dir)
+    count = min(count, len(data.images))
+    images, labels = data.images[:count], data.labels[:count].astype(np.int64)
+    # The model's own preprocessing: its input shape, scale and zero point.
+    inputs = model_inputs(files.tflite, images, data.name)
     run = _run_device(url, files, inputs, labels, console, force=force, per_layer=per_layer,
-                      timeout=timeout, baudrate=baudrate)
+                      timeout=timeout, baudrate=baudrate, items=data.items)
 
     idx = np.flatnonzero(run.done)
     dev_out = run.outputs[idx]
     tflm = tflite = float_pred = None
     try:
-        console.print(f"computing references for {len(idx)} digits (float, TFLite, TFLM)...")
+        console.print(f"computing references for {len(idx)} {data.items} (float, TFLite, TFLM)...")
         tflm = refs.tflm_outputs(files.tflite, inputs[idx])
         tflite = refs.tflite_outputs(files.tflite, inputs[idx])
         float_pred = refs.float_predictions(files.keras, images[idx])
@@ -150,21 +152,26 @@ def validate(
         run.info, files, run.hash_ok, labels[idx], dev_out, run.counts[idx], tflm, tflite,
         float_pred, run.elapsed, run.partial, count, run.link, run.per_layer,
     )
+    from lenet_edge.host.memory import memory_figures
+
+    report["memory"] = memory_figures(model_dir, report["info"], run.stack_measured)
+    report["data"] = {"name": data.name, "items": data.items, "source": data.source,
+                      "class_names": list(data.class_names) if data.class_names else None}
     failures = []
     if run.partial:
         failures.append(f"validation stopped early: {run.partial}")
     exact = report["agreement"]["device_tflm_exact_logits"]
     if exact is not None and exact < 1.0:
         failures.append(
-            f"device logits differ from TFLM on {report['mismatch']['count']} digits "
-            f"(first: digit {report['mismatch']['first']})"
+            f"device logits differ from TFLM on {report['mismatch']['count']} {data.items} "
+            f"(first: number {report['mismatch']['first']})"
         )
     device_acc = report["accuracy"]["device"]
     if device_acc is not None and device_acc < min_accuracy:
         failures.append(f"device accuracy {device_acc:.4f} < --min-accuracy {min_accuracy}")
     if run.per_layer and run.per_layer["first_difference"] is not None:
         d = run.per_layer["first_difference"]
-        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['tensor_name']}) element {d['element']}")
+        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['layer_name']}) element {d['element']}")
     report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
     try:
         write_report(out_dir, report, images[idx], labels[idx],
@@ -177,7 +184,7 @@ def validate(
 
 
 def _run_device(url, files, inputs, labels, console, *, force, per_layer, timeout,
-                baudrate) -> _Run:
+                baudrate, items="digits") -> _Run:
     n = len(inputs)
     run = None
     with DeviceSession(url, timeout=timeout, baudrate=baudrate) as session:
@@ -199,12 +206,14 @@ def _run_device(url, files, inputs, labels, console, *, force, per_layer, timeou
                    counts=np.zeros(n, dtype=np.int64), done=np.zeros(n, dtype=bool),
                    info=info.as_dict(), hash_ok=hash_ok)
         try:
-            _stream(session, inputs, labels, console, run)
+            _stream(session, inputs, labels, console, run, items)
             if per_layer and not run.partial:
                 try:
                     run.per_layer = _per_layer(session, files.tflite, inputs[:per_layer], console)
                 except LenetEdgeError as exc:
                     run.partial = f"the per-layer check stopped: {exc}"
+            if not run.partial:  # the stack high-water mark after the run (painted stack)
+                run.stack_measured = session.info(refresh=True).int("stack_used")
         except KeyboardInterrupt:
             run.interrupted = True
             run.partial = run.partial or "interrupted (Ctrl-C)"
@@ -215,8 +224,8 @@ def _run_device(url, files, inputs, labels, console, *, force, per_layer, timeou
 
 
 def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console,
-            run: _Run) -> None:
-    """Stream every digit into ``run``; a link that gives up ends the run as partial."""
+            run: _Run, items: str = "digits") -> None:
+    """Stream every input into ``run``; a link that gives up ends the run as partial."""
     n = len(inputs)
     correct = 0
     columns = (
@@ -224,7 +233,7 @@ def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, cons
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("accuracy {task.fields[acc]}"),
-        TextColumn("{task.fields[rate]} digits/s"),
+        TextColumn("{task.fields[rate]} " + items + "/s"),
         TimeRemainingColumn(),
     )
     start = time.monotonic()
@@ -241,7 +250,7 @@ def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, cons
                     rate = finished / max(time.monotonic() - start, 1e-9)
                     progress.update(task, completed=finished, acc=f"{100 * correct / finished:.2f} %", rate=f"{rate:.0f}")
         except LenetEdgeError as exc:
-            run.partial = f"after {int(run.done.sum())} of {n} digits: {exc}"
+            run.partial = f"after {int(run.done.sum())} of {n} {items}: {exc}"
             console.print(f"[red]the run stopped: {exc}[/]\nwriting a partial report")
         finally:
             run.elapsed = time.monotonic() - start
@@ -252,6 +261,7 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
     from lenet_edge.quantize.tflm import TflmModel
 
     names = refs.tensor_names(tflite)
+    short = refs.layer_names(tflite)
     ref = TflmModel(tflite, preserve_all_tensors=True)
     layer_counts: dict[int, list[int]] = {}
     layers_meta: list[dict] = []
@@ -266,7 +276,8 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
             layer_counts.setdefault(t.layer, []).append(t.count)
             if digit == 0:
                 layers_meta.append({"layer": t.layer, "tensor_index": t.tensor_index,
-                                    "tensor_name": names.get(t.tensor_index, "?"), "size": int(t.data.size)})
+                                    "tensor_name": names.get(t.tensor_index, "?"),
+                                    "layer_name": short.get(t.tensor_index, "?"), "size": int(t.data.size)})
             if want.size != t.data.size or not np.array_equal(want, t.data):
                 same = False
                 if first_difference is None:
@@ -274,13 +285,14 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
                     e = int(bad[0])
                     first_difference = {
                         "digit": digit, "layer": t.layer, "tensor_index": t.tensor_index,
-                        "tensor_name": names.get(t.tensor_index, "?"), "element": e,
+                        "tensor_name": names.get(t.tensor_index, "?"),
+                        "layer_name": short.get(t.tensor_index, "?"), "element": e,
                         "device": int(t.data[e]) if e < t.data.size else None,
                         "tflm": int(want[e]) if e < want.size else None,
                         "differing_elements": int(bad.size),
                     }
         identical += same
-        console.print(f"per-layer digit {digit}: {'all tensors identical to TFLM' if same else 'DIFFERS'}")
+        console.print(f"per-layer input {digit}: {'all tensors identical to TFLM' if same else 'DIFFERS'}")
     for meta in layers_meta:
         values = layer_counts.get(meta["layer"], [0])
         meta["count_median"] = int(np.median(values))
@@ -308,7 +320,9 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
     bad = np.flatnonzero(~exact)
     latency = {"unit": info.get("counter_unit", "cycles"), **_stats(counts)}
     hz = info.get("counter_hz")
-    if isinstance(hz, int) and hz > 0 and latency["median"] is not None:
+    # Only cycles are time: QEMU's guest instructions say nothing about a chip's speed.
+    if latency["unit"] == "cycles" and isinstance(hz, int) and hz > 0 \
+            and latency["median"] is not None:
         latency["median_us"] = round(latency["median"] / hz * 1e6, 1)
     return {
         "count": n,
@@ -333,7 +347,8 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
         "stream_seconds": round(elapsed, 2),
         "info": info,
         "model": {"tflite": str(files.tflite), "sha256": files.sha256,
-                  "keras": str(files.keras) if files.keras else None, "hash_matches_device": hash_ok},
+                  "keras": str(files.keras) if files.keras else None, "hash_matches_device": hash_ok,
+                  "float_unavailable": refs.float_unavailable(files.keras)},
         "link": link,
         "per_layer": per_layer,
     }

@@ -86,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        # A TensorFlow import that no command-level check caught (the [train] extra).
+        from lenet_edge.optional import MODULES, missing_tensorflow
+
+        if exc.name not in MODULES:
+            raise
+        click.secho(f"error: {missing_tensorflow('this command')}", fg="red", err=True)
+        return 2
     # A command may return an int exit code (e.g. validate: 1 when a check fails).
     return result if isinstance(result, int) else 0
 

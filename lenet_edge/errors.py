@@ -14,3 +14,10 @@ class LenetEdgeError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def warn(message: str) -> None:
+    """A user-facing warning: one line on stderr, and the command goes on."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -36,14 +36,18 @@ def silenced_native_output(*fds: int):
             os.close(copy)
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(what: str = "this command") -> None:
     """Import TensorFlow without its C++ start-up lines.
 
     TF 2.21 prints some of them before it reads TF_CPP_MIN_LOG_LEVEL, so fd 2 is silenced
-    for the import itself; a failing import still raises normally.
+    for the import itself. Without TensorFlow installed, ``what`` ("training") is named in
+    the one-line error that says which extra to install.
     """
+    from lenet_edge.optional import require_tensorflow
+
+    require_tensorflow(what)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         return
     with silenced_native_output(2):
         import tensorflow  # noqa: F401

@@ -16,10 +16,11 @@ from lenet_edge.quiet import import_tensorflow_quietly
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory. [default: the model's directory]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path),
-              help="MNIST directory (IDX .gz files or mnist.npz). Default: $LENET_EDGE_DATA, "
-                   "then the cache, then a download.")
+              help="Data: MNIST directory (IDX .gz files or mnist.npz; default: "
+                   "$LENET_EDGE_DATA, then the cache, then a download), or a test set as "
+                   "`eval --data` takes (calibrated on its x_train when it has one).")
 @click.option("--limit", type=click.IntRange(min=1),
-              help="Evaluate on the first N test images only. [default: all 10,000]")
+              help="Evaluate on the first N test images only. [default: all]")
 def quantize(model_path, out_dir, data_dir, limit):
     """Convert a float LeNet-5 to a full-integer int8 TFLite model and measure it.
 
@@ -29,18 +30,21 @@ def quantize(model_path, out_dir, data_dir, limit):
     generated C matches) and under the TFLite interpreter, their agreement, model bytes
     and op list.
     """
-    import_tensorflow_quietly()
+    import_tensorflow_quietly("`lenet-edge quantize`")
     from rich.console import Console
 
     from lenet_edge.quantize.convert import load_keras_model
+    from lenet_edge.quantize.evaluate import check_image_shape
     from lenet_edge.quantize.pipeline import quantize as run_quantize
-    from lenet_edge.train.mnist import resolve_source
+    from lenet_edge.train.datasets import load_test_set
     from lenet_edge.train.progress import StageProgress
 
     console = Console(stderr=True)
     out_dir = out_dir or model_path.parent
-    load_keras_model(model_path)  # clear errors before anything slow
-    resolve_source(data_dir)
+    # Clear errors before anything slow: the model, the data, and whether they fit.
+    model = load_keras_model(model_path)
+    test = load_test_set(data_dir)
+    check_image_shape(test.images.shape[1:], tuple(model.input_shape[1:]), test.name)
     with StageProgress(console) as progress:
         report = run_quantize(model_path, out_dir, data_dir=data_dir, eval_limit=limit,
                               progress=progress.update)
@@ -53,7 +57,8 @@ def quantize(model_path, out_dir, data_dir, limit):
 def print_report(report: dict, console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{report['variant']} LeNet-5, {report['test_images']:,} test images")
+    what = f"{report['variant']} LeNet-5" if report["variant"] else "model"
+    table = Table(title=f"{what}, {report['test_images']:,} images of {report['test_set']}")
     table.add_column("model")
     table.add_column("accuracy %", justify="right")
     table.add_column("argmax = float %", justify="right")

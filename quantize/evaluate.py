@@ -12,12 +12,65 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_edge.errors import LenetEdgeError
+
 Progress = str | Callable[[int, int], None] | None
 
 
 def pixels_to_int8(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> the model's int8 input: pixel - 128 (same shape)."""
+    """uint8 pixels -> the LeNet models' int8 input: pixel - 128 (same shape)."""
     return (np.asarray(images).astype(np.int16) - 128).astype(np.int8)
+
+
+def quantize_pixels(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """uint8 pixels (N, ...) -> int8 model inputs (N, size): pixel/255 quantized with the
+    model's input scale and zero point, as the converter's QUANTIZE would (for scale 1/255
+    and zero point -128 this is exactly pixel - 128)."""
+    real = np.asarray(images).reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+    q = np.round(real / np.float32(scale)) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def input_spec(model: bytes | str | Path) -> tuple[tuple[int, ...], float, int]:
+    """(input shape without the batch, scale, zero point) of an int8 .tflite."""
+    from lenet_edge.quantize.tflm import TflmModel
+
+    details = TflmModel(model).input_details
+    if np.dtype(details["dtype"]) != np.int8:
+        raise LenetEdgeError(
+            f"the model takes {np.dtype(details['dtype']).name} input; lenet-edge evaluates "
+            "and validates models with int8 input and output (convert with "
+            "inference_input_type=tf.int8, as `lenet-edge quantize` does)")
+    shape = tuple(int(d) for d in details["shape"])[1:]
+    params = details.get("quantization_parameters") or {}
+    scales, zeros = params.get("scales"), params.get("zero_points")
+    if scales is not None and len(scales):
+        return shape, float(scales[0]), int(zeros[0])
+    scale, zero = details.get("quantization", (1 / 255, -128))
+    return shape, float(scale), int(zero)
+
+
+def check_image_shape(image_shape: tuple[int, ...], model_shape: tuple[int, ...],
+                      data_name: str) -> None:
+    """Refuse images the model cannot take: (H, W[, C]) against the model's input."""
+    hwc = tuple(image_shape) + ((1,) if len(image_shape) == 2 else ())
+    # Equal up to axes of size 1 ((28, 28, 1) vs (28, 28)), or a flat input of that size.
+    ok = [d for d in hwc if d != 1] == [d for d in model_shape if d != 1] or \
+        (len(model_shape) == 1 and int(np.prod(hwc)) == model_shape[0])
+    if not ok:
+        raise LenetEdgeError(
+            f"the model takes {'x'.join(map(str, model_shape))} inputs, but {data_name} has "
+            f"{'x'.join(map(str, hwc))} images; give the test set the model was trained for "
+            "(--data)")
+
+
+def model_inputs(model: bytes | str | Path, images: np.ndarray,
+                 data_name: str = "the test set") -> np.ndarray:
+    """The int8 inputs (N, size) the model takes for uint8 ``images``: shape checked, then
+    quantized with the model's own input scale and zero point."""
+    shape, scale, zero_point = input_spec(model)
+    check_image_shape(np.asarray(images).shape[1:], shape, data_name)
+    return quantize_pixels(images, scale, zero_point)
 
 
 def tflm_logits(model: bytes | str | Path, images: np.ndarray,
@@ -25,7 +78,7 @@ def tflm_logits(model: bytes | str | Path, images: np.ndarray,
     """int8 logits (N, outputs) from the TFLM reference kernels, one image at a time."""
     from lenet_edge.quantize.tflm import TflmModel
 
-    return TflmModel(model).run_batch(pixels_to_int8(images), progress)
+    return TflmModel(model).run_batch(model_inputs(model, images), progress)
 
 
 def litert_logits(model: bytes | str | Path, images: np.ndarray,
@@ -33,21 +86,22 @@ def litert_logits(model: bytes | str | Path, images: np.ndarray,
     """int8 logits (N, outputs) from the TFLite interpreter (ai-edge-litert)."""
     from lenet_edge.quantize.litert import LiteRTModel
 
-    return LiteRTModel(model).run_batch(pixels_to_int8(images), progress)
+    return LiteRTModel(model).run_batch(model_inputs(model, images), progress)
 
 
 def float_logits(keras_model, images: np.ndarray) -> np.ndarray:
     """Float logits (N, outputs) of a Keras model (or a .keras path) on pixel/255."""
     from lenet_edge.quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    import_tensorflow_quietly("the float (Keras) model")
     if isinstance(keras_model, (str, Path)):
         from lenet_edge.quantize.convert import load_keras_model
 
         keras_model = load_keras_model(keras_model)
-    from lenet_edge.train.training import to_model_input
-
-    x = to_model_input(images)
+    # pixel/255 in the model's own input shape (e.g. (28, 28, 1) for (N, 28, 28) images).
+    shape = tuple(d for d in keras_model.input_shape[1:])
+    x = np.asarray(images).astype(np.float32) / np.float32(255.0)
+    x = x.reshape((len(x), *shape))
     try:
         out = keras_model.predict(x, batch_size=500, verbose=0)
     except ValueError:  # a model built with a fixed batch of 1

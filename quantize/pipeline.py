@@ -23,19 +23,20 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
     """
     from lenet_edge.quantize.convert import (CALIBRATION_IMAGES, calibration_images,
                                              convert_int8, load_keras_model)
-    from lenet_edge.quantize.evaluate import litert_logits, model_summary, tflm_logits
-    from lenet_edge.train.mnist import load_mnist
-    from lenet_edge.train.models import variant_of
-    from lenet_edge.train.training import accuracy_metrics, to_model_input
+    from lenet_edge.quantize.evaluate import (check_image_shape, float_logits, litert_logits,
+                                              model_summary, tflm_logits)
+    from lenet_edge.train.datasets import load_calibration_images, load_test_set
+    from lenet_edge.train.models import lenet_variant
+    from lenet_edge.train.training import accuracy_metrics
 
     started = time.perf_counter()
     model = load_keras_model(model_path)
-    variant = variant_of(model)
-    train_images, _ = load_mnist("train", data_dir)
-    test_images, test_labels = load_mnist("test", data_dir)
-    if eval_limit is not None:
-        test_images, test_labels = test_images[:eval_limit], test_labels[:eval_limit]
-    calibration = calibration_images(train_images, calibration_count or CALIBRATION_IMAGES)
+    variant = lenet_variant(model)  # None: a user's own model
+    test = load_test_set(data_dir).head(eval_limit)
+    check_image_shape(test.images.shape[1:], tuple(model.input_shape[1:]), test.name)
+    test_images, test_labels = test.images, test.labels
+    calibration = calibration_images(load_calibration_images(data_dir),
+                                     calibration_count or CALIBRATION_IMAGES)
 
     _step(progress, "converting", 0, 1)
     model_bytes = convert_int8(model, calibration)
@@ -45,8 +46,7 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
     tflite_path = out_dir / TFLITE_NAME
     tflite_path.write_bytes(model_bytes)
 
-    float_pred = np.argmax(model.predict(to_model_input(test_images), batch_size=500,
-                                         verbose=0), axis=1)
+    float_pred = np.argmax(float_logits(model, test_images), axis=1)
     tflm = tflm_logits(model_bytes, test_images,
                        lambda d, t: _step(progress, "int8 under TFLM", d, t))
     lite = litert_logits(model_bytes, test_images,
@@ -63,6 +63,7 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
         "source_model": str(model_path),
         "tflite": TFLITE_NAME,
         "test_images": int(len(test_labels)),
+        "test_set": test.name,
         "calibration_images": int(len(calibration)),
         "float_accuracy": float_acc["accuracy"],
         "int8_tflm_accuracy": tflm_acc["accuracy"],

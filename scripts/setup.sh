@@ -2,7 +2,8 @@
 # Set up everything lenet-edge needs on a fresh Debian/Ubuntu machine:
 #   - apt: the GNU Arm toolchain, newlib, QEMU, and clang with its libFuzzer/sanitizer
 #     runtime for the fuzz tests (skipped when already installed)
-#   - a virtualenv in .venv with lenet-edge installed (editable) and its test tools
+#   - a virtualenv in .venv with lenet-edge installed (editable) with its [train] extra
+#     (TensorFlow) and its test tools
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; th
     echo "==> creating .venv and installing lenet-edge (first time: a few minutes)"
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    .venv/bin/python -m pip install -q -e '.[dev,train]'
     echo "$WANT" > "$STAMP"
 fi

@@ -21,11 +21,11 @@ def _keras_model(kind: str):
 
     L = keras.layers
     inputs = L.Input((8, 8, 2), batch_size=1)
-    if kind == "depthwise":
-        x = L.DepthwiseConv2D(3, padding="same")(inputs)
-    elif kind == "mean":
-        x = L.Conv2D(3, 3)(inputs)
-        x = L.GlobalAveragePooling2D(keepdims=True)(x)
+    if kind == "upsample":
+        x = L.UpSampling2D(2)(L.Conv2D(3, 3)(inputs))
+    elif kind == "broadcast":  # ADD of two activations of different shapes
+        x = L.Conv2D(3, 3, padding="same")(inputs)
+        x = L.Add()([x, L.GlobalAveragePooling2D(keepdims=True)(x)])
     else:
         x = L.Conv2D(3, 3, activation="relu")(inputs)
     x = L.Flatten()(x)
@@ -80,8 +80,8 @@ def test_missing_file(tmp_path, capsys):
 @pytest.mark.parametrize("kind, mode, expect", [
     ("plain", "float", "float (unquantized) model"),
     ("plain", "int16", "int16"),
-    ("depthwise", "int8", "DEPTHWISE_CONV_2D is not supported"),
-    ("mean", "int8", "MEAN is not supported"),
+    ("upsample", "int8", "TILE is not supported"),
+    ("broadcast", "int8", "ADD is not supported: operands of shapes"),
 ])
 def test_unsupported_models(kind, mode, expect, tmp_path, capsys):
     path = tmp_path / f"{kind}_{mode}.tflite"

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from lenet_edge.codegen.export import export
-from lenet_edge.codegen.host_build import HostModel, build_shared_library
+from lenet_edge.codegen.host_build import (
+    HostModel,
+    build_sanitizer_harness,
+    build_shared_library,
+    run_sanitizer_harness,
+)
 from lenet_edge.codegen.reader import parse_model
 from lenet_edge.quantize.tflm import TflmModel
 from tests.codegen_fixtures import assert_matches_tflm, stress_inputs
@@ -55,7 +60,46 @@ def _fused_pools(L):
     return inputs, L.Dense(4)(x)
 
 
+def _depthwise(L):
+    """DEPTHWISE_CONV_2D with SAME padding and a depth multiplier, then a strided VALID one
+    with a non-square kernel (the shapes of a MobileNet-style block)."""
+    inputs = L.Input((9, 8, 3), batch_size=1)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu")(inputs)
+    x = L.Conv2D(4, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D((3, 2), strides=2, padding="valid")(x)
+    x = L.Flatten()(x)
+    return inputs, L.Dense(5)(x)
+
+
+def _global_mean(keepdims):
+    """MEAN over H and W: GlobalAveragePooling2D, with or without kept dimensions."""
+    def make(L):
+        inputs = L.Input((7, 6, 3), batch_size=1)
+        x = L.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+        x = L.GlobalAveragePooling2D(keepdims=keepdims)(x)
+        return inputs, L.Dense(4)(L.Flatten()(x))
+    return make
+
+
+def _branches(L):
+    """Graphs that are not a chain: a residual ADD, a MUL of two tensors, CONCATENATION on
+    channels and on rows (steps reading two or three activations)."""
+    inputs = L.Input((6, 6, 3), batch_size=1)
+    a = L.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = L.Add()([a, L.Conv2D(4, 1, padding="same")(inputs)])
+    x = L.Multiply()([x, L.Conv2D(4, 3, padding="same", activation="tanh")(x)])
+    x = L.Concatenate()([x, a, L.Conv2D(2, 1)(inputs)])
+    x = L.MaxPooling2D(2)(x)
+    x = L.Concatenate(axis=1)([x, x])
+    return inputs, L.Dense(3)(L.Flatten()(x))
+
+
 MODELS = {
+    "branches": (_branches, True),
+    "global_mean_keepdims": (_global_mean(True), True),
+    "global_mean_flat": (_global_mean(False), True),
+    "depthwise_per_channel": (_depthwise, True),
+    "depthwise_per_tensor": (_depthwise, False),
     "fused_pools": (_fused_pools, True),
     "strided_same_per_channel": (_strided, True),
     "strided_same_per_tensor": (_strided, False),
@@ -110,6 +154,12 @@ def test_generated_model_bit_exact(name, tmp_path):
         fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
         assert ["CONV_2D", "MAX_POOL_2D"] in fused and ["CONV_2D", "AVERAGE_POOL_2D"] in fused
         assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name == "branches":
+        assert {"ADD", "MUL", "CONCATENATION"} <= kinds
+    if name.startswith("global_mean"):
+        assert "MEAN" in kinds
+    if name.startswith("depthwise"):
+        assert sum(op.kind == "DEPTHWISE_CONV_2D" for op in graph.ops) == 2
     if name == "pad_nonsquare":
         assert "PAD" in kinds
     if name.startswith("strided"):
@@ -117,7 +167,12 @@ def test_generated_model_bit_exact(name, tmp_path):
     libs = [HostModel(build_shared_library(r.c_dir, r.out_dir / "lib.so"))
             for r in (result, unfused)]
     size = graph.tensor(graph.inputs[0]).size
-    assert_matches_tflm(path, libs, stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name)))
+    inputs = stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name))
+    assert_matches_tflm(path, libs, inputs)
+    if name.startswith(("depthwise", "global_mean", "branches")):  # kernels newer than the LeNet sanitizer runs
+        exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")
+        out = run_sanitizer_harness(exe, inputs, tmp_path, graph.tensor(graph.outputs[0]).size)
+        assert np.array_equal(out, libs[0].invoke_batch(inputs))
 
 
 def test_float_boundary_ops_stay_outside_the_c_library(tmp_path):

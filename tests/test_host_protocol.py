@@ -234,3 +234,17 @@ def test_a_device_that_stops_answering_mid_run_fails_in_bounded_time(host_device
                 elapsed = time.monotonic() - started
     assert 0 < len(answered) < len(inputs)
     assert elapsed < 0.2 * (3 + 1) + 3
+
+
+@pytest.mark.parametrize("size", [1, 127, 128, 129, 768, 3072])
+def test_input_coding_is_lossless_for_any_data(size):
+    """Non-MNIST inputs (RGB noise, bright backgrounds, smooth gradients, any size): the
+    coding stays lossless and never grows past raw bytes + 1."""
+    rng = np.random.default_rng(size)
+    gradient = (np.arange(size) * 255 // max(size - 1, 1) - 128)
+    for x in [rng.integers(-128, 128, size), np.full(size, 127), gradient,
+              np.where(rng.random(size) < 0.6, 90, rng.integers(-128, 128, size))]:
+        x = x.astype(np.int8)
+        enc = P.encode_input(x)
+        assert len(enc) <= size + 1
+        assert np.array_equal(P.decode_input(enc, size), x)

@@ -55,9 +55,22 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(modern_export, tmp_path, capsys
     assert report["info"]["board"] == QEMU_BOARD
     assert report["per_layer"]["first_difference"] is None
     assert report["per_layer"]["identical_digits"] == 1
-    for name in ("report.md", "confusion_matrix.png", "disagreements.png"):
+    for name in ("report.md", "confusion_matrix.png"):
         assert (out / name).stat().st_size > 0
-    assert "PASSED" in (out / "report.md").read_text()
+    # disagreements.png exists exactly when there is something to show.
+    shown = report["disagreements"]["shown"]
+    assert (out / "disagreements.png").is_file() == (shown > 0)
+    d = report["disagreements"]
+    assert max(d["device_vs_label"], d["device_vs_float"]) <= shown <= d["device_vs_label"] + d["device_vs_float"]
+    assert d["device_vs_label"] == round(300 * (1 - report["accuracy"]["device"]))
+    md = (out / "report.md").read_text()
+    assert "PASSED" in md
+    # True units and memory: QEMU counts guest instructions, never shown as time.
+    assert "guest instructions" in md and " us " not in md and "median_us" not in report["latency"]
+    assert "| flash |" in md and "| stack, measured |" in md
+    assert report["memory"]["flash_bytes"] > report["memory"]["sections"]["weights"] > 0
+    assert 0 < report["memory"]["stack_measured_bytes"] <= report["memory"]["stack_worst_case_bytes"]
+    assert "c1+s2 CONV_2D+MAX_POOL_2D" in md  # short names of the fused steps
 
 
 @pytest.mark.parametrize("rate", [2e-4, 6e-4])

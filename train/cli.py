@@ -35,10 +35,12 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment):
     (test accuracy, per-class accuracy, parameter count, epochs, wall seconds).
     The next step is `lenet-edge quantize --model OUT/lenet5.keras --out OUT`.
     """
+    from lenet_edge.optional import require_tensorflow
     from lenet_edge.train.mnist import resolve_source
 
+    require_tensorflow("`lenet-edge train`")  # before anything slow
     resolve_source(data_dir)  # fail on missing data before TensorFlow starts
-    import_tensorflow_quietly()
+    import_tensorflow_quietly("`lenet-edge train`")
     from rich.console import Console
 
     from lenet_edge.train.progress import TrainingProgress

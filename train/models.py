@@ -131,8 +131,16 @@ def with_batch_one(model: keras.Model) -> keras.Model:
     return fixed
 
 
-def variant_of(model: keras.Model) -> str:
+def lenet_variant(model: keras.Model) -> str | None:
+    """'modern' or 'classic' for lenet-edge's own LeNet-5 models, None for any other."""
     for variant in VARIANTS:
         if model.name == f"lenet5_{variant}":
             return variant
-    raise ValueError(f"{model.name!r} is not a lenet-edge LeNet-5 model")
+    return None
+
+
+def variant_of(model: keras.Model) -> str:
+    variant = lenet_variant(model)
+    if variant is None:
+        raise ValueError(f"{model.name!r} is not a lenet-edge LeNet-5 model")
+    return variant

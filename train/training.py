@@ -68,7 +68,9 @@ def evaluate_float(model, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def accuracy_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict:
     correct = predicted == labels
-    per_class = {str(c): round(float(correct[labels == c].mean()) * 100, 2) for c in range(10)}
+    classes = range(10) if labels.size and labels.max() <= 9 else sorted(set(labels.tolist()))
+    per_class = {str(c): round(float(correct[labels == c].mean()) * 100, 2) for c in classes
+                 if (labels == c).any()}
     return {"accuracy": round(float(correct.mean()) * 100, 2), "correct": int(correct.sum()),
             "total": int(len(labels)), "per_class_accuracy": per_class}
 
