@@ -130,6 +130,8 @@ def render_project(
             if out_name != "Makefile":
                 project[f"{sub}/{out_name}"] = render(src) if src.suffix == ".j2" else src.read_bytes()
     project["Makefile"] = render(board_files.get("Makefile") or common_files["Makefile"])
+    # The stack analysis runs inside the build (Makefile, CMake): one implementation.
+    project["common/stack_bound.py"] = (TEMPLATE_ROOT / "stack.py").read_bytes()
     return dict(sorted(project.items()))
 
 

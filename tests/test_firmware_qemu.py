@@ -76,11 +76,13 @@ def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digi
 def test_fault_is_reported_over_uart(export_dir, tmp_path):
     """A program that faults (on purpose) gets its fault named, with the faulting pc."""
     fw = render_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw")
-    (fw / "common" / "protocol.c").write_text(textwrap.dedent("""\
+    (fw / "common" / "main.c").write_text(textwrap.dedent("""\
         #include "board.h"
-        #include "protocol.h"
-        void protocol_serve(void)
+        int main(void)
         {
+            static const char banner[] = "lenet-edge fault-test\\r\\n";
+            board_init();
+            board_uart_write((const uint8_t *)banner, sizeof banner - 1u);
             (void)board_uart_read(BOARD_WAIT_FOREVER);   /* fault when the host says so */
             *(volatile uint32_t *)0xFFFFFFF0u = 1u;      /* no memory there: BusFault */
             for (;;) {
