@@ -1,5 +1,5 @@
-"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/export_report.json (+ host lib,
-+ firmware). The report's figures are measured, not estimated: the C is compiled for every
+"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/agent/, DIR/export_report.json
+(+ host lib, + firmware). The report's figures are measured, not estimated: the C is compiled for every
 Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ class ExportResult:
     library: GeneratedLibrary
     host_library: Path | None = None
     firmware_dir: Path | None = None
+    agent_dir: Path | None = None  # the validation agent library (DIR/agent/)
+
+
+def _write_agent(out_dir: Path) -> Path | None:
+    """DIR/agent/: the validation agent for the user's own firmware (see README)."""
+    try:
+        from lenet_edge.firmware_templates.agent_files import write_agent
+    except ImportError:  # a build without the firmware templates: the C library alone
+        return None
+    return write_agent(out_dir / "agent")
 
 
 def resolve_model(model: str | Path | None, variant: str = "modern") -> bytes:
@@ -74,11 +84,12 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
         for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):
             stale.unlink()
     library.write(c_dir)
+    agent_dir = _write_agent(out_dir)
     report = build_report(library, c_dir, model_bytes, target=target, cpus=cpus,
                           measure_tflm=measure_tflm, measure_code=measure_code)
     (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     result = ExportResult(out_dir=out_dir, model_path=model_path, c_dir=c_dir, report=report,
-                          library=library)
+                          library=library, agent_dir=agent_dir)
     if target == "host":
         from lenet_edge.codegen.host_build import build_shared_library
 

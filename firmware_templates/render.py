@@ -3,7 +3,8 @@
 Output layout (a self-contained Makefile project that compiles `../c/`):
 
     firmware/Makefile
-    firmware/common/   main.c, board.h, board_common.c, protocol.c/.h, ... (+ rendered .j2)
+    firmware/common/   main.c, board.h, board_common.c, agent_io.c, lenet_agent.c/.h (the
+                       validation agent, from agent/), stack_bound.py (from stack.py), ...
     firmware/board/    the board folder's files (board.c, and any override of common/)
 
     firmware/rendered.json  what was rendered: board, lenet-edge version, sha256 per file
@@ -39,6 +40,8 @@ from lenet_edge.firmware_templates.boards import Board, get_board
 
 TEMPLATE_ROOT = Path(str(files("lenet_edge.firmware_templates")))
 COMMON_DIR = TEMPLATE_ROOT / "common"
+AGENT_DIR = TEMPLATE_ROOT / "agent"  # the validation agent library (also shipped by export)
+AGENT_SOURCES = ("lenet_agent.c", "lenet_agent.h")
 BOARDS_DIR = TEMPLATE_ROOT / "boards"
 DEFAULT_OPT = "-O2"
 MANIFEST_NAME = "rendered.json"
@@ -130,6 +133,9 @@ def render_project(
             if out_name != "Makefile":
                 project[f"{sub}/{out_name}"] = render(src) if src.suffix == ".j2" else src.read_bytes()
     project["Makefile"] = render(board_files.get("Makefile") or common_files["Makefile"])
+    # The firmware runs the same agent library that export ships to users.
+    for name in AGENT_SOURCES:
+        project[f"common/{name}"] = (AGENT_DIR / name).read_bytes()
     # The stack analysis runs inside the build (Makefile, CMake): one implementation.
     project["common/stack_bound.py"] = (TEMPLATE_ROOT / "stack.py").read_bytes()
     return dict(sorted(project.items()))
