@@ -18,7 +18,7 @@ from lenet_edge.codegen.quantmath import round_half_away
 
 HEADER = "lenet5_model.h"
 SOURCES = ("lenet5_model.c",)
-FILES = (HEADER, "lenet5_weights.h") + SOURCES
+FILES = (HEADER, "lenet5_weights.h") + SOURCES + ("CMakeLists.txt",)
 
 
 @dataclass
@@ -130,6 +130,7 @@ def render(program: Program, plan: MemoryPlan,
         arena_bytes=plan.arena_bytes, arena_words=max(1, plan.arena_bytes // 4),
         model_hash=graph.sha256, traced=traced, constants=constants,
         kernels=kernels, calls=calls, pixel_offset=offset, paths=paths, guards=guards,
+        version=__version__,
     )
     return {name: env.get_template(name + ".j2").render(**ctx) for name in FILES}
 

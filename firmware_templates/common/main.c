@@ -5,12 +5,12 @@
  */
 #include "agent_io.h"
 #include "board.h"
-#include "lenet5_model.h"
+#include "firmware_model.h"
 
-static int8_t input[LENET5_INPUT_SIZE];
-static int8_t output[LENET5_OUTPUT_SIZE];
-static uint8_t rx_ring[LENET_AGENT_RX_BYTES(LENET5_INPUT_SIZE)];
-static const struct lenet_agent_model model = LENET_AGENT_MODEL(lenet5, LENET5, input, output);
+static int8_t input[FIRMWARE_MODEL_INPUT_SIZE];
+static int8_t output[FIRMWARE_MODEL_OUTPUT_SIZE];
+static uint8_t rx_ring[LENET_AGENT_RX_BYTES(FIRMWARE_MODEL_INPUT_SIZE)];
+static const struct lenet_agent_model model = FIRMWARE_AGENT_MODEL(input, output);
 static struct lenet_agent agent;
 
 int main(void)
