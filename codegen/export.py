@@ -71,11 +71,12 @@ def _quantize_keras(path: Path, data_dir=None) -> bytes:
 def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
            cpus: tuple[str, ...] = cross.CPUS, board: str | None = None,
            measure_tflm: bool = True, measure_code: bool = True,
-           model_label: str = MODEL_NAME, fuse: bool = True) -> ExportResult:
+           model_label: str = MODEL_NAME, fuse: bool = True, name: str = "lenet5") -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
-    their code size measured); ``fuse=False``: one step per op, every tensor traced."""
+    their code size measured); ``fuse=False``: one step per op, every tensor traced;
+    ``name``: prefix of every public symbol, macro and file (several models in one image)."""
     out_dir = Path(out_dir)
-    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus)
+    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus, prefix=name)
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
@@ -93,7 +94,7 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
     if target == "host":
         from lenet_edge.codegen.host_build import build_shared_library
 
-        result.host_library = build_shared_library(c_dir, out_dir / "host" / "liblenet5.so")
+        result.host_library = build_shared_library(c_dir, out_dir / "host" / f"lib{name}.so", prefix=name)
     if board:
         try:
             from lenet_edge.firmware_templates.render import render_firmware
