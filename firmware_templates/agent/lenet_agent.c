@@ -82,6 +82,10 @@ static void rx_consume(struct lenet_agent *a, uint32_t n)
 
 void lenet_agent_rx_push(struct lenet_agent *a, uint8_t byte)
 {
+    if (a->rx_size == 0u) { /* not initialised yet (an interrupt at start-up) */
+        a->rx_lost++;
+        return;
+    }
     const uint32_t head = a->rx_head;
     const uint32_t next = head + 1u == a->rx_size ? 0u : head + 1u;
     if (next == a->rx_tail) {
@@ -598,7 +602,6 @@ int lenet_agent_init(struct lenet_agent *a, const struct lenet_agent_io *io,
     a->io = io;
     a->model = model;
     a->rx = rx;
-    a->rx_size = rx_size;
     /* Every accepted frame fits in the ring (which keeps one slot empty). */
     a->max_payload = rx_size - 1u - LENET_AGENT_HEADER_SIZE - LENET_AGENT_TRAILER_SIZE;
     if (a->max_payload > 0xFFFFu) a->max_payload = 0xFFFFu;
@@ -606,6 +609,8 @@ int lenet_agent_init(struct lenet_agent *a, const struct lenet_agent_io *io,
         a->hash4[i] = (uint8_t)((hex_value(model->hash[2 * i]) << 4) | hex_value(model->hash[2 * i + 1]));
     }
     a->rx_stamp_ms = io->millis(io->ctx);
+    /* Last: from here on lenet_agent_rx_push (maybe in an interrupt) uses the ring. */
+    *(volatile uint32_t *)&a->rx_size = rx_size;
     return 1;
 }
 

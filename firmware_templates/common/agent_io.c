@@ -5,14 +5,15 @@
 #include "agent_io.h"
 
 #include "board.h"
+#include "board_port.h"
 
-static uint32_t io_read(void *ctx, uint8_t *buf, uint32_t max)
+struct lenet_agent firmware_agent;
+
+/* Called by the board's UART receive interrupt (replaces board_common.c's weak version,
+ * which fills the board's own ring): the byte goes straight into the agent's ring. */
+void board_rx_push(uint8_t byte)
 {
-    (void)ctx;
-    uint32_t n = 0;
-    int byte;
-    while (n < max && (byte = board_uart_poll()) >= 0) buf[n++] = (uint8_t)byte;
-    return n;
+    lenet_agent_rx_push(&firmware_agent, byte);
 }
 
 static void io_write(void *ctx, const uint8_t *data, uint32_t len)
@@ -62,7 +63,7 @@ static void board_info_keys(void *ctx, struct lenet_agent_info *info)
 
 const struct lenet_agent_io firmware_agent_io = {
     .ctx = 0,
-    .read = io_read,
+    .read = 0, /* bytes are pushed by the receive interrupt */
     .write = io_write,
     .counter = io_counter,
     .counter_unit = COUNTER_UNIT,
@@ -78,5 +79,5 @@ const struct lenet_agent_io firmware_agent_io = {
     .cpu = CPU_NAME,
     .clock_hz = CLOCK_HZ,
     .uart_baud = UART_BAUD,
-    .rx_buffer_extra = UART_RX_BUFFER,
+    .rx_buffer_extra = 0,
 };

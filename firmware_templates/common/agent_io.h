@@ -7,7 +7,11 @@
 #include "lenet_agent.h"
 
 /* write, counter, milliseconds, stack, reset and INFO identity from board.h /
- * board_config.h; received bytes are pulled from the board's interrupt-driven ring. */
+ * board_config.h. */
 extern const struct lenet_agent_io firmware_agent_io;
+
+/* The firmware's agent: the UART receive interrupt pushes every byte into its ring
+ * (agent_io.c's board_rx_push), so received bytes are buffered once. */
+extern struct lenet_agent firmware_agent;
 
 #endif /* LENET_EDGE_AGENT_IO_H */

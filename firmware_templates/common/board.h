@@ -52,6 +52,11 @@ int board_uart_poll(void);
  * (measured with the board counter; timeout_ms 0 = poll, BOARD_WAIT_FOREVER = no timeout). */
 int board_uart_read(uint32_t timeout_ms);
 
+/* Sleep until the next interrupt (a received byte, or the 10 ms tick at the latest),
+ * unless *word no longer equals value (checked with interrupts off, so a change made by an
+ * interrupt just before is never slept through). */
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value);
+
 /* Receive bytes dropped because the receive ring was full (or the UART overran). */
 uint32_t board_uart_rx_dropped(void);
 

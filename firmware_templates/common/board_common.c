@@ -18,7 +18,9 @@ static volatile uint32_t rx_head; /* written by the interrupt only */
 static volatile uint32_t rx_tail; /* written by the main loop only */
 static volatile uint32_t rx_dropped;
 
-void board_rx_push(uint8_t byte)
+/* Weak: the firmware's agent_io.c replaces it to put bytes straight into the validation
+ * agent's ring (then this ring, and board_uart_poll/read, are unused and not linked). */
+__attribute__((weak)) void board_rx_push(uint8_t byte)
 {
     uint32_t head = rx_head;
     if (head - rx_tail >= UART_RX_BUFFER) {
@@ -143,6 +145,17 @@ int board_uart_read(uint32_t timeout_ms)
             return -1;
         }
     }
+}
+
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value)
+{
+    /* Checked with interrupts off: an interrupt that changed *word just before cannot be
+     * slept through; WFI still wakes on the pending interrupt. */
+    uint32_t primask = irq_save();
+    if (*word == value) {
+        __asm volatile("wfi" ::: "memory");
+    }
+    irq_restore(primask);
 }
 
 void board_reset(void)

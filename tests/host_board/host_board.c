@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "board_port.h"
 
 static int client = -1;
 static uint8_t buf[4096];
@@ -98,6 +99,20 @@ int board_uart_read(uint32_t timeout_ms)
         buf_len = (size_t)n;
     }
     return buf[buf_pos++];
+}
+
+/* The host has no receive interrupt: while the firmware would sleep, wait up to 10 ms for
+ * bytes and hand them to board_rx_push, as the UART interrupt does on a board. */
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value)
+{
+    board_uart_flush();
+    if (*word != value) return;
+    struct pollfd p = {client, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0) return;
+    uint8_t in[4096];
+    ssize_t n = recv(client, in, sizeof in, 0);
+    if (n <= 0) exit(0); /* host closed the link */
+    for (ssize_t i = 0; i < n; i++) board_rx_push(in[i]);
 }
 
 int board_uart_poll(void) { return board_uart_read(0); }
