@@ -260,6 +260,21 @@ def test_heap_use_fails_the_build(export_dir, tmp_path):
         build_firmware("qemu-mps2-an385", export_dir, fw)
 
 
+@pytest.mark.parametrize("code, reason", [
+    ("unsigned deep(unsigned n) { return n ? deep(n / 2u) + deep(n / 3u) + 1u : 0u; }", "recursion"),
+    ("unsigned deep(unsigned n) { volatile char b[n + 1u]; b[0] = 1; return b[0]; }", "dynamic size"),
+], ids=["recursion", "dynamic-frame"])
+def test_unbounded_stack_fails_the_build(code, reason, export_dir, tmp_path):
+    """The stack reserve is the static bound: no bound, no image."""
+    fw = render_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw")
+    main_c = fw / "common" / "main.c"
+    main_c.write_text(main_c.read_text().replace("int main(void)\n{", code.replace("unsigned deep", "static unsigned deep")
+                      + "\n\nint main(void)\n{\n    if (deep(firmware_agent.rx_head) == 7u) board_reset();"))
+    with pytest.raises(LenetEdgeError, match=f"cannot bound the stack: .*{reason}"):
+        build_firmware("qemu-mps2-an385", export_dir, fw)
+    assert not list((fw / "build").glob("*.elf"))
+
+
 def test_warning_fails_the_build_with_compiler_output(export_dir, tmp_path):
     fw = render_firmware("qemu-mps2-an386", export_dir, tmp_path / "fw")
     (fw / "board" / "sloppy.c").write_text("int sloppy(int x);\nint sloppy(int x) { int unused; return x; }\n")
