@@ -95,3 +95,52 @@ def test_agent_under_sanitizers_answers_info_infer_trace(modern_export, lenet_mo
             assert session.info(refresh=True).int("garbage_bytes") >= 10
             # A sanitizer report would have ended the device (-fno-sanitize-recover).
             assert proc.poll() is None
+
+
+def test_agent_with_a_polled_read_interface(modern_export, lenet_model_files, mnist_test, tmp_path):
+    """The pull-style I/O (non-blocking read()) on pipes: garbage, a frame split across
+    writes, a partial frame dropped after the byte timeout, a damaged frame, every request
+    kind, and the I/O's own INFO keys."""
+    import time
+
+    from lenet_edge.host import protocol as P
+    from lenet_edge.quantize.evaluate import pixels_to_int8
+    from lenet_edge.quantize.tflm import TflmModel
+
+    c = modern_export / "c"
+    exe = tmp_path / "agent_stdio"
+    subprocess.run(["gcc", *STRICT, "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    f"-I{AGENT}", f"-I{c}", str(Path(__file__).parent / "host_board" / "agent_stdio.c"),
+                    str(AGENT / "lenet_agent.c"), *map(str, sorted(c.glob("*.c"))), "-o", str(exe)], check=True)
+    digit = pixels_to_int8(mnist_test[0][:1]).reshape(-1)
+    proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    infer = P.encode_frame(P.INFER, 3, P.encode_input(digit))
+    damaged = bytearray(P.encode_frame(P.INFER, 4, P.encode_input(digit)))
+    damaged[-1] ^= 1
+    for chunk in (b"boot noise\xa5", P.encode_frame(P.INFO, 1, b""), infer[:50]):
+        proc.stdin.write(chunk)
+        proc.stdin.flush()
+        time.sleep(0.05)
+    # ... then a frame whose header promises 500 bytes that never come: without the byte
+    # timeout it would swallow the ECHO below as its payload.
+    proc.stdin.write(infer[50:] + bytes(damaged) + P.encode_frame(P.INFER, 9, bytes(500))[:30])
+    proc.stdin.flush()
+    time.sleep(0.8)  # > the 500 ms byte timeout: the partial frame is dropped
+    proc.stdin.write(P.encode_frame(P.ECHO, 5, b"ping") + P.encode_frame(0x33, 6, b"")
+                     + P.encode_frame(P.INFO, 7, b""))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    deframer = P.Deframer()
+    frames = deframer.feed(out)
+    assert out.startswith(b"lenet-edge stdio host x86-64\r\n")
+    assert [f.seq for f in frames] == [1, 3, 5, 6, 7]
+    info = P.parse_info(frames[0].payload)
+    assert info.fields["transport"] == "stdio" and info.fields["answer"] == "-42"
+    reply = P.parse_infer(frames[1].payload, 10)
+    expected = TflmModel(lenet_model_files["modern"]).invoke(digit).reshape(-1)
+    assert reply.output.tolist() == expected.tolist() and reply.input_crc == P.input_crc(digit)
+    assert frames[2].payload == b"\x00ping"
+    assert frames[3].type == P.ERROR and frames[3].payload[0] == 5  # unknown type
+    last = P.parse_info(frames[4].payload)
+    assert last.int("frames_bad") == 2 and last.int("garbage_bytes") >= len(b"boot noise")
+    assert last.int("frames_ok") == 5
