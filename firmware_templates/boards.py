@@ -33,7 +33,6 @@ class Board:
     ram: MemoryRegion
     num_irqs: int  # external interrupts in the vector table
     uart: dict = field(default_factory=dict)  # template parameters of the UART driver
-    stack_bytes: int = 8192
     uart_baud: int = 115200
     uart_rx_buffer: int = 2048
     # QEMU: machine and CPU; None for real boards.
@@ -146,7 +145,6 @@ BOARDS: dict[str, Board] = {
             flash=MemoryRegion(0x08000000, 128 * 1024),
             ram=MemoryRegion(0x20000000, 36 * 1024),
             num_irqs=32,
-            stack_bytes=4096,
             uart_rx_buffer=1024,
             uart={"base": 0x40004400, "irq": 28, "pclk_hz": 64_000_000},
             pyocd_target="stm32g071rbtx",
