@@ -401,14 +401,16 @@ static void trace_fn(void *ctx, int tensor_index, const int8_t *data, int32_t si
     a->trace_last = io->counter(io->ctx);
 }
 
-static int trace_pass(struct lenet_agent *a, uint32_t pass, uint32_t len)
+/* One traced inference of the request's input (decoded afresh: an input that lives in the
+ * model's arena does not survive an inference). 0, or the failure's status. */
+static uint32_t trace_pass(struct lenet_agent *a, uint32_t pass, uint32_t len)
 {
     const struct lenet_agent_model *m = a->model;
-    if (decode_request(a, 5, len - 5u) != 0) return -(int)LENET_AGENT_BAD_ENCODING;
+    if (decode_request(a, 5, len - 5u) != 0) return LENET_AGENT_BAD_ENCODING;
     a->trace_pass = (uint8_t)pass;
     a->trace_calls = 0;
     a->trace_last = a->io->counter(a->io->ctx);
-    return m->invoke_traced(m->input, m->output, trace_fn, a) != 0 ? -(int)LENET_AGENT_INVOKE_FAILED : 0;
+    return m->invoke_traced(m->input, m->output, trace_fn, a) != 0 ? LENET_AGENT_INVOKE_FAILED : 0u;
 }
 
 static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
@@ -433,9 +435,9 @@ static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
     }
     a->trace_tensor = -1;
     a->trace_size = 0;
-    const int rc = trace_pass(a, 1, len);
-    if (rc != 0) {
-        send_status(a, type, seq, (uint32_t)-rc);
+    const uint32_t status = trace_pass(a, 1, len);
+    if (status != 0u) {
+        send_status(a, type, seq, status);
         return;
     }
     a->trace_chunk = 0;
@@ -443,14 +445,15 @@ static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
         a->trace_chunk = a->trace_size - a->trace_offset;
         if (a->trace_chunk > max_chunk) a->trace_chunk = max_chunk;
     }
-    /* The first pass overwrote an input that lives in the arena: decode it again. */
-    if (decode_request(a, 5, len - 5u) != 0) return; /* cannot happen: it decoded above */
+    /* The input's CRC before the second pass (which overwrites an input in the arena). */
+    (void)decode_request(a, 5, len - 5u); /* decoded fine in the first pass */
+    const uint32_t in_crc = input_crc(a);
     tx_begin(a, type, seq, head + a->trace_chunk);
     /* TRACE has no single count: bytes 9.. carry layers, layer, ... (see PROTOCOL.md). */
     uint8_t buf[15];
     buf[0] = LENET_AGENT_OK;
     memcpy(buf + 1, a->hash4, 4);
-    put_u32(buf + 5, input_crc(a));
+    put_u32(buf + 5, in_crc);
     buf[9] = (uint8_t)layers;
     buf[10] = (uint8_t)a->trace_layer;
     put_u32(buf + 11, (uint32_t)a->trace_tensor);
