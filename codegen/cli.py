@@ -38,7 +38,11 @@ BACKENDS = ("float", "tflite", "tflm", "c")
 @click.option("--unfused", is_flag=True,
               help="One kernel per op, so lenet5_invoke_traced reports every tensor of the "
                    ".tflite (slower, bigger arena; for per-layer debugging).")
-def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tflm_arena, unfused):
+@click.option("--name", default="lenet5", show_default=True,
+              help="Prefix of every public symbol, macro and file of the C library (NAME_invoke, "
+                   "NAME_model.h, NAME_INPUT_SIZE...), so several models link into one firmware.")
+def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tflm_arena, unfused,
+           name):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
@@ -55,7 +59,7 @@ def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tf
     model_bytes = resolve_model(model, variant, data)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
         result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
-                            board=board, measure_tflm=not no_tflm_arena, fuse=not unfused,
+                            board=board, measure_tflm=not no_tflm_arena, fuse=not unfused, name=name,
                             model_label=model.name if model else f"bundled {variant} model",
                             float_model=model if model and model.suffix == ".keras" else None)
     print_export_table(result, console)

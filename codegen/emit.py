@@ -6,6 +6,7 @@ no dict-order dependence, so two exports of the same model are byte-identical.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import jinja2
@@ -17,9 +18,12 @@ from lenet_edge.codegen.memory_plan import Location, MemoryPlan
 from lenet_edge.codegen.quantmath import round_half_away
 from lenet_edge.cpus import get_cpu
 
+DEFAULT_NAME = "lenet5"  # the prefix of every public symbol, macro and file (export --name)
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_BANNER_MARK = "@@LENET_EDGE_BANNER@@"
 HEADER = "lenet5_model.h"
 SOURCES = ("lenet5_model.c",)
-FILES = (HEADER, "lenet5_weights.h") + SOURCES
+FILES = (HEADER, "lenet5_weights.h") + SOURCES + ("CMakeLists.txt",)
 
 
 @dataclass
@@ -88,10 +92,39 @@ def kernel_paths(cpus) -> tuple[str, ...]:
     return tuple(p for p in ("mve", "dsp", "portable") if p in wanted)
 
 
+def check_name(name: str) -> str:
+    """A valid --name: lower-case C identifier, not ending in '_' (it is a prefix)."""
+    from lenet_edge.errors import LenetEdgeError
+
+    if not _NAME_RE.match(name) or name.endswith("_"):
+        raise LenetEdgeError(
+            f"--name {name!r} is not usable as a C prefix: use 1-31 lower-case letters, digits "
+            "and '_', starting with a letter and not ending in '_' (e.g. digits_v2)")
+    return name
+
+
+def apply_name(files: dict[str, str], name: str) -> dict[str, str]:
+    """The library with every `lenet5` / `LENET5` identifier and file name prefix replaced by
+    `name` / `NAME`. One rule for all templates (kernels included): the templates are
+    written for `lenet5`, so the default name leaves the bytes exactly as they are."""
+    check_name(name)
+    if name == DEFAULT_NAME:
+        return dict(files)
+    lower = re.compile(r"\blenet5(?=[^A-Za-z0-9]|$)")
+    upper = re.compile(r"\bLENET5(?=[^A-Za-z0-9]|$)")
+    renamed = {}
+    for file_name, text in files.items():
+        text = upper.sub(name.upper(), lower.sub(name, text))
+        renamed[lower.sub(name, file_name)] = text
+    return renamed
+
+
 def render(program: Program, plan: MemoryPlan,
-           paths: tuple[str, ...] = ("mve", "dsp", "portable")) -> dict[str, str]:
+           paths: tuple[str, ...] = ("mve", "dsp", "portable"),
+           name: str = DEFAULT_NAME) -> dict[str, str]:
     """The C library as {file name: text}; ``paths`` are the kernel variants emitted (the
-    compiler picks one from the target's feature macros)."""
+    compiler picks one from the target's feature macros); ``name`` prefixes every public
+    symbol, macro and file (`NAME_invoke`, `NAME_model.h`, `NAME_INPUT_SIZE`, ...)."""
     graph = program.graph
     env = _env()
     stats = program_stats(program, plan)
@@ -128,10 +161,15 @@ def render(program: Program, plan: MemoryPlan,
         output_shape="x".join(str(d) for d in y.shape), output_size=y.size,
         output_scale=_float_literal(y.quant.scale), output_zero_point=y.quant.zero_point,
         arena_bytes=plan.arena_bytes, arena_words=max(1, plan.arena_bytes // 4),
+        input_slot=plan.input_slot,
         model_hash=graph.sha256, traced=traced, constants=constants,
         kernels=kernels, calls=calls, pixel_offset=offset, paths=paths, guards=guards,
+        version=__version__,
     )
-    return {name: env.get_template(name + ".j2").render(**ctx) for name in FILES}
+    # The banner names the model file, which keeps its own name: set it in after renaming.
+    ctx["banner"] = _BANNER_MARK
+    files = apply_name({f: env.get_template(f + ".j2").render(**ctx) for f in FILES}, name)
+    return {f: text.replace(_BANNER_MARK, banner) for f, text in files.items()}
 
 
 def _float_literal(v: float) -> str:

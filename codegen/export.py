@@ -1,5 +1,5 @@
-"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/export_report.json (+ host lib,
-+ firmware). The report's figures are measured, not estimated: the C is compiled for every
+"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/agent/, DIR/export_report.json
+(+ host lib, + firmware). The report's figures are measured, not estimated: the C is compiled for every
 Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ class ExportResult:
     library: GeneratedLibrary
     host_library: Path | None = None
     firmware_dir: Path | None = None
+    agent_dir: Path | None = None  # the validation agent library (DIR/agent/)
+
+
+def _write_agent(out_dir: Path) -> Path | None:
+    """DIR/agent/: the validation agent for the user's own firmware (see README)."""
+    try:
+        from lenet_edge.firmware_templates.agent_files import write_agent
+    except ImportError:  # a build without the firmware templates: the C library alone
+        return None
+    return write_agent(out_dir / "agent")
 
 
 def resolve_model(model: str | Path | None, variant: str = "modern", data=None) -> bytes:
@@ -57,11 +67,12 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
            cpus: tuple[str, ...] = cross.CPUS, board=None,
            measure_tflm: bool = True, measure_code: bool = True,
            model_label: str = MODEL_NAME, fuse: bool = True,
-           float_model: str | Path | None = None) -> ExportResult:
+           float_model: str | Path | None = None, name: str = "lenet5") -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
     their code size measured); ``fuse=False``: one step per op, every tensor traced;
     ``float_model``: the .keras the .tflite was converted from, kept beside it as
-    DIR/model/lenet5.keras (validate's float reference)."""
+    DIR/model/lenet5.keras (validate's float reference); ``name``: prefix of every public
+    symbol, macro and file (several models in one image)."""
     out_dir = Path(out_dir)
     if board:  # an unknown board is refused before anything is written
         try:
@@ -69,8 +80,8 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
         except ImportError as exc:
             raise LenetEdgeError("--board needs the firmware templates, which this build "
                                  f"lacks ({exc})") from exc
-        get_board(board)
-    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus)
+        board = get_board(board)
+    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus, prefix=name)
     model_path = out_dir / "model" / MODEL_NAME
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
@@ -84,15 +95,16 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
         for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):
             stale.unlink()
     library.write(c_dir)
+    agent_dir = _write_agent(out_dir)
     report = build_report(library, c_dir, model_bytes, target=target, cpus=cpus,
                           measure_tflm=measure_tflm, measure_code=measure_code)
     (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     result = ExportResult(out_dir=out_dir, model_path=model_path, c_dir=c_dir, report=report,
-                          library=library)
+                          library=library, agent_dir=agent_dir)
     if target == "host":
         from lenet_edge.codegen.host_build import build_shared_library
 
-        result.host_library = build_shared_library(c_dir, out_dir / "host" / "liblenet5.so")
+        result.host_library = build_shared_library(c_dir, out_dir / "host" / f"lib{name}.so", prefix=name)
     if board:
         try:
             from lenet_edge.firmware_templates.render import render_firmware

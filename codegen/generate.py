@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lenet_edge.codegen.cross import CPUS
-from lenet_edge.codegen.emit import Stats, kernel_paths, program_stats, render
+from lenet_edge.codegen.emit import DEFAULT_NAME, Stats, check_name, kernel_paths, program_stats, render
 from lenet_edge.codegen.fold import fold_batch_shape
 from lenet_edge.codegen.lower import Program, lower
 from lenet_edge.codegen.memory_plan import MemoryPlan, plan_memory
@@ -21,6 +21,7 @@ class GeneratedLibrary:
     plan: MemoryPlan
     stats: Stats
     paths: tuple[str, ...] = ("portable",)  # kernel variants in the C (mve, dsp, portable)
+    prefix: str = DEFAULT_NAME  # export --name: NAME_invoke, NAME_model.h, ...
 
     @property
     def traced_tensors(self) -> list[tuple[int, int]]:
@@ -37,14 +38,16 @@ class GeneratedLibrary:
 
 
 def generate_c(model: bytes, name: str = "model.tflite", *, fuse: bool = True,
-               cpus=CPUS) -> GeneratedLibrary:
+               cpus=CPUS, prefix: str = DEFAULT_NAME) -> GeneratedLibrary:
     """``fuse=False``: one step per op, every op output traced (the test build);
-    ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted."""
+    ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted;
+    ``prefix``: the library's name (`export --name`)."""
+    check_name(prefix)
     graph = fold_batch_shape(parse_model(model, name))
     validate_graph(graph)
     program = lower(graph, fuse=fuse)
     plan = plan_memory(program)
     paths = kernel_paths(cpus)
-    files = render(program, plan, paths)
+    files = render(program, plan, paths, prefix)
     return GeneratedLibrary(files=files, program=program, plan=plan,
-                            stats=program_stats(program, plan), paths=paths)
+                            stats=program_stats(program, plan), paths=paths, prefix=prefix)

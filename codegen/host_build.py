@@ -38,12 +38,29 @@ def _run(cmd: list[str], what: str) -> None:
         raise LenetEdgeError(f"{what} failed:\n{' '.join(cmd)}\n{proc.stderr.strip()}")
 
 
-def build_shared_library(c_dir: str | Path, out: str | Path | None = None) -> Path:
+# The harness is written against the default name's API; for a library exported with
+# another --name, this header maps those names onto it.
+_HARNESS_API = ("invoke", "invoke_traced", "INPUT_SIZE", "OUTPUT_SIZE", "NUM_TRACED_TENSORS",
+                "TRACED_TENSOR_INDICES", "TRACED_TENSOR_SIZES")
+
+
+def _harness_shim(prefix: str, directory: Path) -> Path:
+    lines = [f'#include "{prefix}_model.h"']
+    for api in _HARNESS_API:
+        old, new = ("LENET5_", prefix.upper() + "_") if api.isupper() else ("lenet5_", prefix + "_")
+        lines.append(f"#define {old}{api} {new}{api}")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "lenet5_model.h").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def build_shared_library(c_dir: str | Path, out: str | Path | None = None, prefix: str = "lenet5") -> Path:
     """gcc -shared of the library plus the host batch harness -> .so path."""
     c_dir = Path(c_dir)
-    out = Path(out) if out else c_dir.parent / "host" / "liblenet5.so"
+    out = Path(out) if out else c_dir.parent / "host" / f"lib{prefix}.so"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [_compiler(), *WARNINGS, "-O2", "-fPIC", "-shared", f"-I{c_dir}",
+    shim = [f"-I{_harness_shim(prefix, out.parent / 'harness-api')}"] if prefix != "lenet5" else []
+    cmd = [_compiler(), *WARNINGS, "-O2", "-fPIC", "-shared", *shim, f"-I{c_dir}",
            *_sources(c_dir), str(HOST_DIR / "harness.c"), "-o", str(out)]
     _run(cmd, "host build")
     return out
@@ -75,14 +92,16 @@ def run_sanitizer_harness(exe: str | Path, inputs: np.ndarray, work: str | Path,
 class HostModel:
     """The generated C, loaded in-process."""
 
-    def __init__(self, library: str | Path):
+    def __init__(self, library: str | Path, prefix: str = "lenet5"):
         self._lib = ctypes.CDLL(str(library))
+        self._quantize = getattr(self._lib, f"{prefix}_quantize_pixels")
+        self._argmax = getattr(self._lib, f"{prefix}_argmax")
         i8p = ctypes.POINTER(ctypes.c_int8)
         self._lib.lenet5_host_invoke_batch.argtypes = [i8p, i8p, ctypes.c_int32]
         self._lib.lenet5_host_trace_batch.argtypes = [i8p, i8p, i8p, ctypes.c_int32,
                                                       ctypes.c_int32]
-        self._lib.lenet5_quantize_pixels.argtypes = [ctypes.POINTER(ctypes.c_uint8), i8p]
-        self._lib.lenet5_argmax.argtypes = [i8p]
+        self._quantize.argtypes = [ctypes.POINTER(ctypes.c_uint8), i8p]
+        self._argmax.argtypes = [i8p]
         indices = (ctypes.c_int32 * 4096)()
         sizes = (ctypes.c_int32 * 4096)()
         n = self._lib.lenet5_host_trace_layout(indices, sizes)
@@ -121,9 +140,9 @@ class HostModel:
     def quantize_pixels(self, pixels: np.ndarray) -> np.ndarray:
         p = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(self.input_size)
         out = np.zeros(self.input_size, dtype=np.int8)
-        self._lib.lenet5_quantize_pixels(self._ptr(p, ctypes.c_uint8), self._ptr(out))
+        self._quantize(self._ptr(p, ctypes.c_uint8), self._ptr(out))
         return out
 
     def argmax(self, output: np.ndarray) -> int:
         o = np.ascontiguousarray(output, dtype=np.int8)
-        return int(self._lib.lenet5_argmax(self._ptr(o)))
+        return int(self._argmax(self._ptr(o)))

@@ -26,6 +26,9 @@ class MemoryPlan:
     arena_bytes: int
     locations: dict[int, Location]  # tensor index -> where it lives
     buffers: list[tuple[int, int, int, int, int]]  # (tensor, offset, size, first, last)
+    # Where the caller may place the model input inside the arena (NAME_input_buffer()):
+    # bytes no step writes before the input's last read. None when no such gap fits.
+    input_slot: int | None = None
 
 
 def plan_memory(program: Program) -> MemoryPlan:
@@ -80,9 +83,25 @@ def plan_memory(program: Program) -> MemoryPlan:
     for step in program.steps:
         for t in (step.input, step.output, *step.extra_inputs):
             locations[t] = roots[find(t)]
-    arena = max((o + s for _, o, s, *_ in placed), default=0)
-    return MemoryPlan(arena_bytes=_align(arena), locations=locations,
-                      buffers=sorted(placed, key=lambda b: (b[1], b[0])))
+    arena = _align(max((o + s for _, o, s, *_ in placed), default=0))
+    # The input lives from before the first step to its last read: it may share bytes only
+    # with buffers first written after that.
+    input_root = find(program.input)
+    input_size = graph.tensor(program.input).size
+    slot = _lowest_fit(input_size, [(o, s) for _, o, s, f, _ in placed if f <= last.get(input_root, 0)])
+    return MemoryPlan(arena_bytes=arena, locations=locations,
+                      buffers=sorted(placed, key=lambda b: (b[1], b[0])),
+                      input_slot=slot if slot + input_size <= arena else None)
+
+
+def _lowest_fit(size: int, busy: list[tuple[int, int]]) -> int:
+    """Lowest aligned offset where `size` bytes overlap none of the (offset, size) spans."""
+    offset = 0
+    for o, s in sorted(busy):
+        if offset + size <= o:
+            break
+        offset = max(offset, _align(o + s))
+    return offset
 
 
 def _align(n: int) -> int:

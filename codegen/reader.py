@@ -41,7 +41,10 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # this table; another table type, or none, would make its parameters differ from ours).
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
               "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
-              "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions"}
+              "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
+              "ADD": "AddOptions", "MUL": "MulOptions", "MEAN": "ReducerOptions",
+              "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
+              "PACK": "PackOptions"}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
 MIN_SCALE = float(np.finfo(np.float32).tiny)
 SCHEMA_VERSION = 3  # the TFLite schema TFLM reads

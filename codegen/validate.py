@@ -22,7 +22,9 @@ SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ())}
+          "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ()),
+          "ADD": ((2,), ()), "MUL": ((2,), ()), "MEAN": ((2,), ()),
+          "CONCATENATION": (tuple(range(1, 11)), ())}  # TFLM: at most 10 inputs
 
 
 class _Refuse(Exception):

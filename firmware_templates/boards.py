@@ -56,7 +56,6 @@ class Board:
     uart: dict = field(default_factory=dict)
     timebase: str = "systick"  # or a board folder's own timebase.c ("timer0" on nRF51)
     timebase_irq: int | None = None  # its interrupt, when not SysTick
-    stack_bytes: int = 8192
     uart_baud: int = 115200
     uart_rx_buffer: int = 2048
     emulation_only: bool = False  # the qemu-* FPGA images
@@ -202,7 +201,6 @@ BOARDS: dict[str, Board] = {
             ram=MemoryRegion(0x20000000, 36 * 1024),
             num_irqs=32,
             console=_ST_LINK_VCP,
-            stack_bytes=4096,
             uart_rx_buffer=1024,
             uart={"family": "stm32_usart", "base": 0x40004400, "irq": 28,
                   "clock_hz": 64_000_000},
@@ -225,8 +223,6 @@ BOARDS: dict[str, Board] = {
             # nRF51 silicon has no SysTick (QEMU's model adds one): TIMER0 is the time base.
             timebase="timer0",
             timebase_irq=8,
-            stack_bytes=2048,
-            uart_rx_buffer=1024,
             emulator=Emulator("microbit", note="nRF51 model; QEMU adds a SysTick the "
                                                "silicon lacks (unused)"),
             pyocd_target="nrf51",
@@ -247,10 +243,8 @@ BOARDS: dict[str, Board] = {
                     "(the ST-LINK/V1 has no virtual COM port)",
             uart={"family": "stm32_usart", "base": 0x40013800, "irq": 37,
                   "clock_hz": 24_000_000},  # APB2
-            # 8 KB of RAM: a small receive ring and stack (measured high-water mark
-            # 188-388 B; the build checks the static worst case against the reserve).
-            stack_bytes=1024,
-            uart_rx_buffer=512,
+            # 8 KB of RAM: the whole validating firmware needs under 4 KB (the stack
+            # reserve is the static call-graph bound plus a margin).
             emulator=Emulator(
                 "stm32vldiscovery", note="STM32F100 model: RCC/GPIO read 0, so the clock "
                                          "set-up times out and the image runs on the reset "

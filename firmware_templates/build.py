@@ -2,7 +2,8 @@
 
 Runs the project's own Makefile (the same `make` a user runs by hand), then measures the
 image: flash and RAM per section (text, rodata, weights, data, stack, arena, bss), the
-worst-case stack from GCC's stack-usage/call-graph output, and checks that no heap code
+worst-case stack from GCC's stack-usage/call-graph output (computed by the build, which
+reserves that bound plus a margin as the stack), and checks that no heap code
 (malloc, _sbrk) was linked.
 """
 
@@ -18,7 +19,6 @@ from pathlib import Path
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
 from lenet_edge.firmware_templates.render import firmware_dir_of, sync_firmware, target_name
-from lenet_edge.firmware_templates.stack import analyse_stack
 from lenet_edge.firmware_templates.uart import check_baud
 
 TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
@@ -168,8 +168,8 @@ def build_firmware(
     elf = build_dir / f"{target}.elf"
     _check_no_heap(elf)
     sections, flash, ram = measure(board, elf)
-    stack = analyse_stack(build_dir, board.has_fpu).to_dict()
-    stack["reserved_bytes"] = board.stack_bytes
+    # Written by the build itself (common/stack_bound.py), which sized the stack from it.
+    stack = json.loads((build_dir / "stack.json").read_text(encoding="utf-8"))
     result = BuildResult(
         board=board.name,
         firmware_dir=fw,

@@ -2,8 +2,9 @@
 
 Output layout (a self-contained Makefile project that compiles `../c/`):
 
-    firmware/Makefile
-    firmware/common/   main.c, board.h, board_common.c, protocol.c/.h, ... (+ rendered .j2)
+    firmware/Makefile, CMakeLists.txt, arm-none-eabi.cmake   make, or CMake with that toolchain file
+    firmware/common/   main.c, board.h, board_common.c, agent_io.c, lenet_agent.c/.h (the
+                       validation agent, from agent/), stack_bound.py (from stack.py), ...
     firmware/board/    the board folder's files (board.c, and any override of common/)
 
     firmware/rendered.json  what was rendered: board, lenet-edge version, sha256 per file
@@ -37,21 +38,36 @@ from lenet_edge.firmware_templates.boards import Board, get_board
 
 TEMPLATE_ROOT = Path(str(files("lenet_edge.firmware_templates")))
 COMMON_DIR = TEMPLATE_ROOT / "common"
+AGENT_DIR = TEMPLATE_ROOT / "agent"  # the validation agent library (also shipped by export)
+AGENT_SOURCES = ("lenet_agent.c", "lenet_agent.h")
 BOARDS_DIR = TEMPLATE_ROOT / "boards"
 DEFAULT_OPT = "-O2"
 MANIFEST_NAME = "rendered.json"
 BOARD_MARKER = "board.txt"
-RENDERED_DIRS = ("common", "board")  # owned by the rendering, with the top-level Makefile
+RENDERED_DIRS = ("common", "board")  # owned by the rendering, with the top-level files
+TOP_LEVEL = ("Makefile", "CMakeLists.txt", "arm-none-eabi.cmake")  # rendered from common/
 _SKIP_SUFFIXES = (".pyc",)
 
 
 def target_name(board: Board) -> str:
-    return f"lenet5-{board.name}"
+    return f"lenet5-{board.name}"  # the firmware image, whatever the model's --name
 
 
 def firmware_dir_of(export_dir: str | Path, firmware_dir: str | Path | None = None) -> Path:
     """Where a board's firmware project lives: `firmware_dir`, else `export_dir/firmware`."""
     return Path(firmware_dir) if firmware_dir is not None else Path(export_dir) / "firmware"
+
+
+def model_name(c_dir: Path) -> str:
+    """The export's --name (its C library is NAME_model.h/.c); one clear error otherwise."""
+    headers = sorted(p.name for p in Path(c_dir).glob("*_model.h")) if Path(c_dir).is_dir() else []
+    if len(headers) != 1:
+        found = f" (found {', '.join(headers)})" if headers else " (no *_model.h)"
+        raise LenetEdgeError(
+            f"no single generated C library in {c_dir}{found}; run "
+            f"`lenet-edge export --target cortex-m --out {Path(c_dir).parent}` first"
+        )
+    return headers[0].removesuffix("_model.h")
 
 
 def _template_files(folder: Path) -> dict[str, Path]:
@@ -97,11 +113,7 @@ def render_project(
     board = get_board(board)
     export_dir = Path(export_dir)
     model_c = export_dir / "c"
-    if not (model_c / "lenet5_model.h").is_file():
-        raise LenetEdgeError(
-            f"no generated C library in {model_c} (missing lenet5_model.h); run "
-            f"`lenet-edge export --target cortex-m --out {export_dir}` first"
-        )
+    name = model_name(model_c)
     fw = firmware_dir_of(export_dir, firmware_dir)
     board_dir = BOARDS_DIR / board.template
     if not board_dir.is_dir():
@@ -112,7 +124,7 @@ def render_project(
     ld_in_board = "linker.ld" in board_files
     ldscript = ("board/" if ld_in_board else "common/") + "linker.ld"
     model_dir = os.path.relpath(model_c.resolve(), fw.resolve()).replace(os.sep, "/")
-    context = _context(board, model_dir, ldscript, opt, baud or board.uart_baud)
+    context = _context(board, model_dir, ldscript, opt, baud or board.uart_baud) | {"name": name, "NAME": name.upper()}
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(board_dir), str(COMMON_DIR)]),
@@ -127,9 +139,15 @@ def render_project(
     project: dict[str, bytes] = {}
     for sub, mapping in (("common", common_files), ("board", board_files)):
         for out_name, src in mapping.items():
-            if out_name != "Makefile":
+            if out_name not in TOP_LEVEL:
                 project[f"{sub}/{out_name}"] = render(src) if src.suffix == ".j2" else src.read_bytes()
-    project["Makefile"] = render(board_files.get("Makefile") or common_files["Makefile"])
+    for top in TOP_LEVEL:
+        project[top] = render(board_files.get(top) or common_files[top])
+    # The firmware runs the same agent library that export ships to users.
+    for name in AGENT_SOURCES:
+        project[f"common/{name}"] = (AGENT_DIR / name).read_bytes()
+    # The stack analysis runs inside the build (Makefile, CMake): one implementation.
+    project["common/stack_bound.py"] = (TEMPLATE_ROOT / "stack.py").read_bytes()
     return dict(sorted(project.items()))
 
 
@@ -328,15 +346,16 @@ def sync_firmware(
 def _owned(rel: str) -> bool:
     """Whether a manifest path lies in the rendering's places (never outside the folder)."""
     parts = rel.split("/")
-    return rel == "Makefile" or (len(parts) > 1 and parts[0] in RENDERED_DIRS and ".." not in parts
+    return rel in TOP_LEVEL or (len(parts) > 1 and parts[0] in RENDERED_DIRS and ".." not in parts
                                  and "" not in parts and "\\" not in rel)
 
 
 def _project_files(fw: Path) -> dict[str, Path]:
     """The files in a project's rendered places (Makefile, common/, board/)."""
     found = {}
-    if (fw / "Makefile").is_file():
-        found["Makefile"] = fw / "Makefile"
+    for top in TOP_LEVEL:
+        if (fw / top).is_file():
+            found[top] = fw / top
     for sub in RENDERED_DIRS:
         if (fw / sub).is_dir():
             for path in sorted((fw / sub).rglob("*")):
@@ -355,8 +374,9 @@ def _back_up(fw: Path) -> Path:
         n += 1
         backup = fw / f".old-{stamp}-{n}"
     backup.mkdir()
-    if (fw / "Makefile").exists():
-        shutil.copy2(fw / "Makefile", backup / "Makefile", follow_symlinks=False)
+    for top in TOP_LEVEL:
+        if (fw / top).exists():
+            shutil.copy2(fw / top, backup / top, follow_symlinks=False)
     for sub in RENDERED_DIRS:
         if (fw / sub).is_dir():
             shutil.copytree(fw / sub, backup / sub, symlinks=True)

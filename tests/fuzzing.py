@@ -1,6 +1,6 @@
 """Build and run the libFuzzer harnesses (tests/fuzz/*.c) with ASan + UBSan.
 
-    fuzz_protocol  the device protocol (firmware_templates/common/protocol.c) with the
+    fuzz_protocol  the device protocol (the validation agent, firmware_templates/agent/) with the
                    real generated model: framing, resync, input decoding, every request
     fuzz_model     the generated C library on arbitrary int8 inputs
 
@@ -23,8 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ_DIR = ROOT / "tests" / "fuzz"
 CORPUS = FUZZ_DIR / "corpus"
-COMMON = ROOT / "firmware_templates" / "common"
-HOST_BOARD = ROOT / "tests" / "host_board"
+AGENT = ROOT / "firmware_templates" / "agent"
 HARNESSES = ("fuzz_protocol", "fuzz_model")
 # -Wno-unused-function: clang (unlike gcc) warns about the generated C's unused static
 # inline fixed-point helpers.
@@ -54,8 +53,9 @@ def build(name: str, c_dir: str | Path, out: str | Path) -> Path:
     c_dir, out = Path(c_dir), Path(out)
     sources = [FUZZ_DIR / f"{name}.c", *sorted(c_dir.glob("*.c"))]
     includes = [f"-I{c_dir}"]
-    if name == "fuzz_protocol":  # includes protocol.c, which needs board.h and its config
-        includes += [f"-I{COMMON}", f"-I{HOST_BOARD}"]
+    if name == "fuzz_protocol":  # the agent library with the generated model
+        sources.append(AGENT / "lenet_agent.c")
+        includes.append(f"-I{AGENT}")
     cmd = ["clang", *FLAGS, *includes, *map(str, sources), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -1,6 +1,6 @@
 """Fixtures for the host (protocol, session, validation) tests.
 
-The device is real in every case: either protocol.c + the generated C library compiled
+The device is real in every case: either the validation agent + the generated C library compiled
 for this machine with a TCP "UART" (tests/host_board/host_board.c; fast), or the real
 firmware in QEMU behind its TCP serial port.
 """
@@ -19,6 +19,7 @@ from tests.codegen_fixtures import lenet_model_files, mnist_test  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = ROOT / "firmware_templates" / "common"
+AGENT = ROOT / "firmware_templates" / "agent"
 HOST_BOARD = Path(__file__).resolve().parent / "host_board"
 QEMU_BOARD = "qemu-mps2-an386"
 
@@ -34,9 +35,11 @@ def modern_export(lenet_model_files, tmp_path_factory):
 
 
 def compile_host_device(c_dir: Path, out: Path, extra: tuple[str, ...] = ()) -> Path:
-    sources = [COMMON / "protocol.c", HOST_BOARD / "host_board.c", *sorted(Path(c_dir).glob("*.c"))]
+    # The firmware's own main loop and agent adapter, on board.h implemented for the host.
+    sources = [AGENT / "lenet_agent.c", COMMON / "agent_io.c", COMMON / "main.c",
+               HOST_BOARD / "host_board.c", *sorted(Path(c_dir).glob("*.c"))]
     cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra,
-           f"-I{COMMON}", f"-I{HOST_BOARD}", f"-I{c_dir}", *map(str, sources), "-o", str(out)]
+           f"-I{AGENT}", f"-I{COMMON}", f"-I{HOST_BOARD}", f"-I{c_dir}", *map(str, sources), "-o", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out
 

@@ -51,7 +51,6 @@ cpu = "cortex-m4"
 clock_hz = 168_000_000
 num_irqs = 82
 console = "USART2 PA2/PA3 to a USB-serial adapter"
-stack_bytes = 4096
 
 [flash]
 origin = 0x08000000
@@ -124,7 +123,7 @@ def _definition(text: str) -> dict:
     (lambda d: d.update(colour="red"), "colour is not a board-file key"),
     (lambda d: d["uart"].update(irq=40), "uart.irq must be an external interrupt"),
     (lambda d: d["uart"].update(speed=1), "uart.speed is not a board-file key"),
-    (lambda d: d["ram"].update(length=0x1000), "leave nothing"),
+    (lambda d: d["ram"].update(length=0x800), "less than the 4 KB"),
     (lambda d: d.update(uart_rx_buffer=1000), "power of two"),
     (lambda d: d.pop("emulator"), "emulation_only needs an [emulator]"),
     (lambda d: d["flash"].update(origin=-1), "flash.origin must be a 32-bit address"),

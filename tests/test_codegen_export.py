@@ -21,7 +21,7 @@ def test_export_writes_model_c_and_report(lenet_model_files, tmp_path, capsys):
                  "--cpu", "cortex-m4"]) == 0
     assert (out / "model" / "lenet5_int8.tflite").read_bytes() == model.read_bytes()
     assert sorted(p.name for p in (out / "c").iterdir()) == [
-        "lenet5_model.c", "lenet5_model.h", "lenet5_weights.h"]
+        "CMakeLists.txt", "lenet5_model.c", "lenet5_model.h", "lenet5_weights.h"]
     report = json.loads((out / "export_report.json").read_text())
     for key in ("macs_dense", "macs_executed", "weights_bytes", "arena_bytes",
                 "tflm_arena_bytes", "code_bytes"):

@@ -60,7 +60,7 @@ def test_board_builds_strict_without_heap(board_name, export_dir, tmp_path):
     # linker script puts them, and the image fits the part.
     s = result.sections
     assert s["text"] > 1000 and s["weights"] > 10_000 and s["arena"] > 1000
-    assert s["stack"] == board.stack_bytes
+    assert s["stack"] == result.stack["reserved_bytes"]
     assert result.flash_bytes <= board.flash.length and result.ram_bytes <= board.ram.length
     assert result.flash_bytes == s["text"] + s["rodata"] + s["weights"] + s["data"]
     report = json.loads(result.elf.with_suffix(".json").read_text())
@@ -71,8 +71,10 @@ def test_board_builds_strict_without_heap(board_name, export_dir, tmp_path):
     assert not set(HEAP_SYMBOLS) & set(symbols)
     assert list((tmp_path / "fw" / "build").rglob("*.su"))
     stack = result.stack
-    assert stack["main_path"][:3] == ["reset_c", "main", "protocol_serve"]
-    assert 0 < stack["worst_case_bytes"] < stack["reserved_bytes"]
+    assert stack["main_path"][:3] == ["reset_c", "main", "lenet_agent_poll"]
+    # The reserve is the bound plus the stated margin (Makefile STACK_MARGIN), 8-aligned.
+    assert stack["reserved_bytes"] == (stack["worst_case_bytes"] + stack["margin_bytes"] + 7) // 8 * 8
+    assert 0 < stack["worst_case_bytes"] < stack["reserved_bytes"] and not stack["problems"]
     assert not stack["recursive"] and not stack["dynamic_frames"]
 
     # Vector table: initial SP, reset, and the UART interrupt at its IRQ number.
@@ -152,19 +154,19 @@ def test_build_takes_changed_templates_for_unedited_files(export_dir, tmp_path):
     replaced by the current template's output."""
     fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
     fresh = render_project(UPDATE_BOARD, export_dir, fw)
-    stale = b"/* protocol.c as an older lenet-edge rendered it */\n" + fresh["common/protocol.c"]
-    (fw / "common" / "protocol.c").write_bytes(stale)
-    _set_manifest_hash(fw, "common/protocol.c", _sha256(stale))
+    stale = b"/* lenet_agent.c as an older lenet-edge rendered it */\n" + fresh["common/lenet_agent.c"]
+    (fw / "common" / "lenet_agent.c").write_bytes(stale)
+    _set_manifest_hash(fw, "common/lenet_agent.c", _sha256(stale))
     # A template that no longer exists goes too, if unedited; a deleted file comes back.
     (fw / "common" / "dropped.h").write_bytes(b"/* dropped */\n")
     _set_manifest_hash(fw, "common/dropped.h", _sha256(b"/* dropped */\n"))
     (fw / "common" / "board_port.h").unlink()
 
     result = build_firmware(UPDATE_BOARD, export_dir, fw)
-    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert (fw / "common" / "lenet_agent.c").read_bytes() == fresh["common/lenet_agent.c"]
     assert (fw / "common" / "board_port.h").read_bytes() == fresh["common/board_port.h"]
     assert not (fw / "common" / "dropped.h").exists()
-    assert result.updated_files == ["common/board_port.h", "common/dropped.h", "common/protocol.c"]
+    assert result.updated_files == ["common/board_port.h", "common/dropped.h", "common/lenet_agent.c"]
     assert result.kept_edited_files == []
     assert _manifest(fw)["files"] == {rel: _sha256(data) for rel, data in fresh.items()}
     report = json.loads(result.elf.with_suffix(".json").read_text())
@@ -176,9 +178,9 @@ def test_build_keeps_user_edits(export_dir, tmp_path):
     fresh = render_project(UPDATE_BOARD, export_dir, fw)
     # Edited, and lenet-edge's template for it changed since (the manifest records an
     # older rendering): kept and reported.
-    protocol = fresh["common/protocol.c"] + b"\n/* my protocol tweak */\n"
-    (fw / "common" / "protocol.c").write_bytes(protocol)
-    _set_manifest_hash(fw, "common/protocol.c", _sha256(b"an older rendering"))
+    protocol = fresh["common/lenet_agent.c"] + b"\n/* my protocol tweak */\n"
+    (fw / "common" / "lenet_agent.c").write_bytes(protocol)
+    _set_manifest_hash(fw, "common/lenet_agent.c", _sha256(b"an older rendering"))
     # Edited, template unchanged: kept, nothing to report.
     main_c = fresh["common/main.c"] + b"\n/* my main tweak */\n"
     (fw / "common" / "main.c").write_bytes(main_c)
@@ -187,12 +189,12 @@ def test_build_keeps_user_edits(export_dir, tmp_path):
 
     for _ in range(2):  # and stays an edit on the next build
         result = build_firmware(UPDATE_BOARD, export_dir, fw)
-        assert (fw / "common" / "protocol.c").read_bytes() == protocol
+        assert (fw / "common" / "lenet_agent.c").read_bytes() == protocol
         assert (fw / "common" / "main.c").read_bytes() == main_c
         assert (fw / "board" / "extra.c").is_file()
-        assert result.kept_edited_files == ["common/protocol.c"] and result.updated_files == []
+        assert result.kept_edited_files == ["common/lenet_agent.c"] and result.updated_files == []
         files = _manifest(fw)["files"]
-        assert files["common/protocol.c"] == _sha256(b"an older rendering")
+        assert files["common/lenet_agent.c"] == _sha256(b"an older rendering")
         assert files["common/main.c"] == _sha256(fresh["common/main.c"])
         assert "board/extra.c" not in files
 
@@ -200,11 +202,11 @@ def test_build_keeps_user_edits(export_dir, tmp_path):
 def test_build_rerender_discards_edits(export_dir, tmp_path):
     fw = render_firmware(UPDATE_BOARD, export_dir, tmp_path / "fw")
     fresh = render_project(UPDATE_BOARD, export_dir, fw)
-    (fw / "common" / "protocol.c").write_bytes(fresh["common/protocol.c"] + b"/* mine */\n")
+    (fw / "common" / "lenet_agent.c").write_bytes(fresh["common/lenet_agent.c"] + b"/* mine */\n")
     result = build_firmware(UPDATE_BOARD, export_dir, fw, rerender=True)
-    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
-    assert result.updated_files == ["common/protocol.c"] and result.kept_edited_files == []
-    assert _manifest(fw)["files"]["common/protocol.c"] == _sha256(fresh["common/protocol.c"])
+    assert (fw / "common" / "lenet_agent.c").read_bytes() == fresh["common/lenet_agent.c"]
+    assert result.updated_files == ["common/lenet_agent.c"] and result.kept_edited_files == []
+    assert _manifest(fw)["files"]["common/lenet_agent.c"] == _sha256(fresh["common/lenet_agent.c"])
 
 
 def test_build_with_nothing_changed_rebuilds_nothing(export_dir, tmp_path):
@@ -229,19 +231,19 @@ def test_build_of_a_rendering_without_manifest_backs_it_up(export_dir, tmp_path)
     fresh = render_project(UPDATE_BOARD, export_dir, fw)
     (fw / "rendered.json").unlink()
     assert rendered_board(fw) == UPDATE_BOARD  # from board.txt
-    old = fresh["common/protocol.c"] + b"/* old or edited: who knows */\n"
-    (fw / "common" / "protocol.c").write_bytes(old)
+    old = fresh["common/lenet_agent.c"] + b"/* old or edited: who knows */\n"
+    (fw / "common" / "lenet_agent.c").write_bytes(old)
     (fw / "board" / "leftover.c").write_bytes(b"int leftover;\n")
 
     result = build_firmware(UPDATE_BOARD, export_dir, fw)
     assert result.backup_dir is not None and result.backup_dir.parent == fw
     assert result.backup_dir.name.startswith(".old-")
-    assert (result.backup_dir / "common" / "protocol.c").read_bytes() == old
+    assert (result.backup_dir / "common" / "lenet_agent.c").read_bytes() == old
     assert (result.backup_dir / "board" / "leftover.c").is_file()
     assert (result.backup_dir / "Makefile").read_bytes() == fresh["Makefile"]
-    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert (fw / "common" / "lenet_agent.c").read_bytes() == fresh["common/lenet_agent.c"]
     assert not (fw / "board" / "leftover.c").exists()
-    assert result.updated_files == ["board/leftover.c", "common/protocol.c"]
+    assert result.updated_files == ["board/leftover.c", "common/lenet_agent.c"]
     assert _manifest(fw)["files"] == {rel: _sha256(data) for rel, data in fresh.items()}
 
     # Such a folder that matches the templates needs no backup, only the manifest.
@@ -261,6 +263,21 @@ def test_heap_use_fails_the_build(export_dir, tmp_path):
     ).replace('#include "board.h"', '#include <stdlib.h>\n#include "board.h"'))
     with pytest.raises(LenetEdgeError, match="firmware build failed|heap"):
         build_firmware("qemu-mps2-an385", export_dir, fw)
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("unsigned deep(unsigned n) { return n ? deep(n / 2u) + deep(n / 3u) + 1u : 0u; }", "recursion"),
+    ("unsigned deep(unsigned n) { volatile char b[n + 1u]; b[0] = 1; return b[0]; }", "dynamic size"),
+], ids=["recursion", "dynamic-frame"])
+def test_unbounded_stack_fails_the_build(code, reason, export_dir, tmp_path):
+    """The stack reserve is the static bound: no bound, no image."""
+    fw = render_firmware("qemu-mps2-an385", export_dir, tmp_path / "fw")
+    main_c = fw / "common" / "main.c"
+    main_c.write_text(main_c.read_text().replace("int main(void)\n{", code.replace("unsigned deep", "static unsigned deep")
+                      + "\n\nint main(void)\n{\n    if (deep(firmware_agent.rx_head) == 7u) board_reset();"))
+    with pytest.raises(LenetEdgeError, match=f"cannot bound the stack: .*{reason}"):
+        build_firmware("qemu-mps2-an385", export_dir, fw)
+    assert not list((fw / "build").glob("*.elf"))
 
 
 def test_warning_fails_the_build_with_compiler_output(export_dir, tmp_path):
@@ -300,19 +317,19 @@ def test_cli_build_reports_updates_and_kept_edits(export_dir, tmp_path):
     stale = b"/* stale */\n" + fresh["common/board_common.c"]
     (fw / "common" / "board_common.c").write_bytes(stale)
     _set_manifest_hash(fw, "common/board_common.c", _sha256(stale))
-    (fw / "common" / "protocol.c").write_bytes(fresh["common/protocol.c"] + b"/* mine */\n")
-    _set_manifest_hash(fw, "common/protocol.c", _sha256(b"an older rendering"))
+    (fw / "common" / "lenet_agent.c").write_bytes(fresh["common/lenet_agent.c"] + b"/* mine */\n")
+    _set_manifest_hash(fw, "common/lenet_agent.c", _sha256(b"an older rendering"))
     args = ["build", "--board", UPDATE_BOARD, "--export", str(export_dir), "--firmware-dir", str(fw)]
     proc = _cli(args)
     assert proc.returncode == 0, proc.stderr
     assert "updated 1 file from newer templates: common/board_common.c" in proc.stdout
-    assert ("warning: kept your edit of common/protocol.c; lenet-edge's template for it changed "
+    assert ("warning: kept your edit of common/lenet_agent.c; lenet-edge's template for it changed "
             "— `lenet-edge build --rerender` to take the new one") in proc.stdout
     proc = _cli([*args, "--rerender"])
     assert proc.returncode == 0, proc.stderr
-    assert "re-rendered 1 file from lenet-edge's templates: common/protocol.c" in proc.stdout
+    assert "re-rendered 1 file from lenet-edge's templates: common/lenet_agent.c" in proc.stdout
     assert "warning" not in proc.stdout
-    assert (fw / "common" / "protocol.c").read_bytes() == fresh["common/protocol.c"]
+    assert (fw / "common" / "lenet_agent.c").read_bytes() == fresh["common/lenet_agent.c"]
     help_text = _cli(["build", "--help"]).stdout
     assert "--rerender" in help_text and "discarding edits" in help_text
 

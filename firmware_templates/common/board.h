@@ -52,6 +52,11 @@ int board_uart_poll(void);
  * (measured with the board counter; timeout_ms 0 = poll, BOARD_WAIT_FOREVER = no timeout). */
 int board_uart_read(uint32_t timeout_ms);
 
+/* Sleep until the next interrupt (a received byte, or the 10 ms tick at the latest),
+ * unless *word no longer equals value (checked with interrupts off, so a change made by an
+ * interrupt just before is never slept through). */
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value);
+
 /* Receive bytes dropped because the receive ring was full (or the UART overran). */
 uint32_t board_uart_rx_dropped(void);
 
@@ -67,11 +72,13 @@ struct board_timing {
     uint32_t counter_resolution; /* units per tick of the source, rounded up */
     uint32_t timebase_hz;       /* ticks per second of the source (measured in an emulator) */
     uint32_t emulated;          /* 1: all instructions took the same time */
-    uint32_t uart_baud;         /* requested (UART_BAUD) */
     uint32_t uart_divisor;      /* the divisor register value computed from clock_hz */
     uint32_t uart_baud_actual;  /* the baud rate that divisor gives at clock_hz */
 };
 const struct board_timing *board_timing(void);
+/* The same struct as an object (for constant tables of pointers into it, e.g. agent_io.c's
+ * INFO keys): written by board_init() only, read-only after it. */
+extern struct board_timing board_found;
 
 /* Free-running counter in board_timing()->counter_unit, wraps at 2^32:
  * elapsed = (uint32_t)(end - start). */

@@ -19,7 +19,9 @@ static volatile uint32_t rx_head; /* written by the interrupt only */
 static volatile uint32_t rx_tail; /* written by the main loop only */
 static volatile uint32_t rx_dropped;
 
-void board_rx_push(uint8_t byte)
+/* Weak: the firmware's agent_io.c replaces it to put bytes straight into the validation
+ * agent's ring (then this ring, and board_uart_poll/read, are unused and not linked). */
+__attribute__((weak)) void board_rx_push(uint8_t byte)
 {
     uint32_t head = rx_head;
     if (head - rx_tail >= UART_RX_BUFFER) {
@@ -70,14 +72,15 @@ static const char *const clock_status_names[] = {
     "ok", "oscillator_timeout", "flash_timeout", "pll_timeout", "switch_timeout",
 };
 
-static struct board_timing timing;
-static uint32_t use_dwt;
-static uint32_t units_mul = 1u, units_div = 1u; /* counter units per time-base tick */
+struct board_timing board_found;
+
+/* Counter units per time-base tick; units_mul == 0: the counter is DWT CYCCNT. */
+static uint32_t units_mul = 1u, units_div = 1u;
 static uint32_t ticks_per_ms = 1u;
 
 const struct board_timing *board_timing(void)
 {
-    return &timing;
+    return &board_found;
 }
 
 /* Calibration loops: four instructions per iteration either way. On silicon the LDM of
@@ -132,9 +135,9 @@ static uint32_t gcd(uint32_t a, uint32_t b)
  * in cycles on silicon or in guest instructions in an emulator (see board.h). */
 static void counter_calibrate(uint32_t clock_fault)
 {
-    timing.clock_fault = clock_fault;
-    timing.clock_status = clock_status_names[clock_fault < 5u ? clock_fault : 0u];
-    timing.clock_hz = port_clock_hz();
+    board_found.clock_fault = clock_fault;
+    board_found.clock_status = clock_status_names[clock_fault < 5u ? clock_fault : 0u];
+    board_found.clock_hz = port_clock_hz();
     timebase_start_free();
 #if CPU_HAS_DWT
     DEMCR |= DEMCR_TRCENA;
@@ -144,40 +147,44 @@ static void counter_calibrate(uint32_t clock_fault)
     uint32_t cycles = DWT_CYCCNT;
     uint32_t alu = time_loop(loop_alu);
     cycles = DWT_CYCCNT - cycles;
-    use_dwt = cycles >= CALIBRATION_ITERATIONS; /* QEMU 7.2: CYCCNT stays 0 */
+    const int use_dwt = cycles >= CALIBRATION_ITERATIONS; /* QEMU 7.2: CYCCNT stays 0 */
 #else
     uint32_t alu = time_loop(loop_alu);
+    const int use_dwt = 0;
 #endif
     uint32_t ldm = time_loop(loop_ldm);
-    timing.emulated = !use_dwt && (uint64_t)ldm * 4u < (uint64_t)alu * 5u;
-    if (timing.emulated) {
+    board_found.emulated = !use_dwt && (uint64_t)ldm * 4u < (uint64_t)alu * 5u;
+    if (board_found.emulated) {
         /* Ticks per 1e9 guest instructions, to 100 kHz (the emulated clocks are whole
          * MHz; the measurement is good to about 0.03 %). */
         uint64_t hz = (uint64_t)alu * 1000000000u / CALIBRATION_INSTRUCTIONS;
         uint32_t units_100khz = (uint32_t)((hz + 50000u) / 100000u);
-        timing.timebase_hz = (units_100khz ? units_100khz : 1u) * 100000u;
-        timing.counter_unit = "guest_instructions";
-        timing.counter_hz = 1000000000u;
-        uint32_t g = gcd(10000u, timing.timebase_hz / 100000u);
+        board_found.timebase_hz = (units_100khz ? units_100khz : 1u) * 100000u;
+        board_found.counter_unit = "guest_instructions";
+        board_found.counter_hz = 1000000000u;
+        uint32_t g = gcd(10000u, board_found.timebase_hz / 100000u);
         units_mul = 10000u / g;
-        units_div = timing.timebase_hz / 100000u / g;
+        units_div = board_found.timebase_hz / 100000u / g;
     } else {
-        timing.timebase_hz = timebase_nominal_hz();
-        timing.counter_unit = "cycles";
-        timing.counter_hz = timing.clock_hz;
-        uint32_t g = gcd(timing.clock_hz, timing.timebase_hz);
-        units_mul = timing.clock_hz / g;
-        units_div = timing.timebase_hz / g;
+        board_found.timebase_hz = timebase_nominal_hz();
+        board_found.counter_unit = "cycles";
+        board_found.counter_hz = board_found.clock_hz;
+        uint32_t g = gcd(board_found.clock_hz, board_found.timebase_hz);
+        units_mul = board_found.clock_hz / g;
+        units_div = board_found.timebase_hz / g;
     }
-    timing.counter_source = use_dwt ? "dwt" : timebase_name;
-    timing.counter_resolution = use_dwt ? 1u : (units_mul + units_div - 1u) / units_div;
-    ticks_per_ms = timing.timebase_hz / 1000u ? timing.timebase_hz / 1000u : 1u;
+    board_found.counter_source = use_dwt ? "dwt" : timebase_name;
+    board_found.counter_resolution = use_dwt ? 1u : (units_mul + units_div - 1u) / units_div;
+    ticks_per_ms = board_found.timebase_hz / 1000u ? board_found.timebase_hz / 1000u : 1u;
+    if (use_dwt) {
+        units_mul = 0u;
+    }
 }
 
 uint32_t board_counter_read(void)
 {
 #if CPU_HAS_DWT
-    if (use_dwt) {
+    if (units_mul == 0u) {
         return DWT_CYCCNT;
     }
 #endif
@@ -217,6 +224,17 @@ int board_uart_read(uint32_t timeout_ms)
     }
 }
 
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value)
+{
+    /* Checked with interrupts off: an interrupt that changed *word just before cannot be
+     * slept through; WFI still wakes on the pending interrupt. */
+    uint32_t primask = irq_save();
+    if (*word == value) {
+        __asm volatile("wfi" ::: "memory");
+    }
+    irq_restore(primask);
+}
+
 void board_reset(void)
 {
     board_uart_flush();
@@ -232,11 +250,10 @@ void board_init(void)
     counter_calibrate(port_clock_init());
     /* A 10 ms period keeps WFI wake-ups (timeouts) fine-grained while costing one short
      * interrupt per 10 ms (<0.01 % of the core). */
-    timebase_start_periodic(timing.timebase_hz / 100u);
+    timebase_start_periodic(board_found.timebase_hz / 100u);
     struct port_uart_config uart = port_uart_init(UART_BAUD);
-    timing.uart_baud = UART_BAUD;
-    timing.uart_divisor = uart.divisor;
-    timing.uart_baud_actual = uart.baud;
+    board_found.uart_divisor = uart.divisor;
+    board_found.uart_baud_actual = uart.baud;
     __asm volatile("cpsie i" ::: "memory");
 }
 

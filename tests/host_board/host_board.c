@@ -1,6 +1,7 @@
 /*
- * host_board.c - board.h on a Linux host, for fast tests of protocol.c and the
- * generated library: the "UART" is one TCP connection (pyserial socket:// URL).
+ * host_board.c - board.h on a Linux host, for fast tests of the validation agent
+ * (lenet_agent.c, run by the firmware's own main.c and agent_io.c) and the generated
+ * library: the "UART" is one TCP connection (pyserial socket:// URL).
  * Listens on 127.0.0.1:$HOST_BOARD_PORT (0 = any), prints "PORT <n>" on stdout,
  * serves one connection, exits when the host closes it. board_reset() exits 3.
  */
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "board.h"
-#include "protocol.h"
+#include "board_port.h"
 
 static int client = -1;
 static uint8_t buf[4096];
@@ -56,21 +57,39 @@ void board_init(void)
     t0 = now_ns();
 }
 
+/* Writes are gathered and sent when the device next reads (or the buffer fills), as a
+ * UART's transmit FIFO would: a streamed reply leaves in one TCP segment, not many. */
+static uint8_t tx_buf[4096];
+static size_t tx_len;
+
+void board_uart_flush(void)
+{
+    const uint8_t *data = tx_buf;
+    while (tx_len) {
+        ssize_t n = send(client, data, tx_len, MSG_NOSIGNAL);
+        if (n <= 0) exit(0);
+        data += n;
+        tx_len -= (size_t)n;
+    }
+}
+
 void board_uart_write(const uint8_t *data, uint32_t len)
 {
     while (len) {
-        ssize_t n = send(client, data, len, MSG_NOSIGNAL);
-        if (n <= 0) exit(0);
+        if (tx_len == sizeof tx_buf) board_uart_flush();
+        size_t n = sizeof tx_buf - tx_len;
+        if (n > len) n = len;
+        memcpy(tx_buf + tx_len, data, n);
+        tx_len += n;
         data += n;
         len -= (uint32_t)n;
     }
 }
 
-void board_uart_flush(void) {}
-
 int board_uart_read(uint32_t timeout_ms)
 {
     if (buf_pos == buf_len) {
+        board_uart_flush();
         struct pollfd p = {client, POLLIN, 0};
         int wait = timeout_ms == BOARD_WAIT_FOREVER ? -1 : (int)timeout_ms;
         if (poll(&p, 1, wait) <= 0) return -1;
@@ -82,6 +101,20 @@ int board_uart_read(uint32_t timeout_ms)
     return buf[buf_pos++];
 }
 
+/* The host has no receive interrupt: while the firmware would sleep, wait up to 10 ms for
+ * bytes and hand them to board_rx_push, as the UART interrupt does on a board. */
+void board_sleep_unless_changed(const volatile uint32_t *word, uint32_t value)
+{
+    board_uart_flush();
+    if (*word != value) return;
+    struct pollfd p = {client, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0) return;
+    uint8_t in[4096];
+    ssize_t n = recv(client, in, sizeof in, 0);
+    if (n <= 0) exit(0); /* host closed the link */
+    for (ssize_t i = 0; i < n; i++) board_rx_push(in[i]);
+}
+
 int board_uart_poll(void) { return board_uart_read(0); }
 uint32_t board_uart_rx_dropped(void) { return 0; }
 
@@ -90,24 +123,19 @@ uint32_t board_stack_used(void) { return 0; }
 uint32_t board_counter_read(void) { return (uint32_t)(now_ns() - t0); }
 uint32_t board_millis(void) { return (uint32_t)((now_ns() - t0) / 1000000u); }
 
+/* What a real board measures at start-up (board.h): here, the host's own clock. */
+struct board_timing board_found = {
+    CLOCK_HZ, 0u, "ok", "clock_gettime", "nanoseconds", 1000000000u, 1u, 1000000000u, 0u,
+    0u, UART_BAUD,
+};
+
 const struct board_timing *board_timing(void)
 {
-    static const struct board_timing timing = {
-        CLOCK_HZ, 0u, "ok", "clock_gettime", "nanoseconds", 1000000000u, 1u, 1000000000u, 0u,
-        UART_BAUD, 0u, UART_BAUD,
-    };
-    return &timing;
+    return &board_found;
 }
 
 void board_reset(void)
 {
+    board_uart_flush();
     exit(3);
-}
-
-int main(void)
-{
-    board_init();
-    static const uint8_t banner[] = "lenet-edge host host x86-64\r\n";
-    board_uart_write(banner, sizeof banner - 1);
-    protocol_serve();
 }
