@@ -41,7 +41,10 @@ def _layer_names(report: dict) -> dict[int, str]:
 
 
 def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path,
-            inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray) -> dict:
+            inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray,
+            require_exact: bool = True) -> dict:
+    """``require_exact=False`` (the CMSIS-NN anchor): count differing digits instead of
+    refusing."""
     from lenet_edge.firmware_templates.build import build_firmware
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.session import DeviceSession
@@ -59,7 +62,7 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
         stack_used = session.info(refresh=True).int("stack_used")
     outputs = np.array([r.output for r in results])
     mismatches = int(np.sum(np.any(outputs != expected, axis=1)))
-    if mismatches:
+    if mismatches and require_exact:
         raise LenetEdgeError(f"{board} {variant}: {mismatches} of {len(inputs)} outputs differ "
                              "from TFLM; refusing to report speed for inexact firmware")
     counts = np.array([r.count for r in results])
@@ -82,10 +85,11 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
         "macs_executed": int(report["macs_executed"]),
         "macs_dense": int(report["macs_dense"]),
         "instructions_per_mac": round(instructions / report["macs_executed"], 3),
-        "bit_exact_digits": len(inputs),
+        "bit_exact_digits": len(inputs) - mismatches,
+        "digits_differing_from_tflm": mismatches,
         "weights_bytes": int(s["weights"]),
         "code_bytes": code,
-        "inference_code_bytes": report.get("code_bytes", {}).get(info.fields["cpu"]),
+        "inference_code_bytes": (report.get("code_bytes") or {}).get(info.fields["cpu"]),
         "flash_bytes": int(build.flash_bytes),
         "arena_bytes": int(s["arena"]),
         "stack_bytes": stack_used,
@@ -94,6 +98,33 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
         "digits_per_s": round(digits_per_s, 1),
         "throughput_digits": streamed,
     }
+
+
+def measure_cmsis_nn(board: str, variant: str, library: Path, report: dict, work: Path,
+                     inputs: np.ndarray, expected: np.ndarray,
+                     throughput_inputs: np.ndarray) -> dict:
+    """The same model on CMSIS-NN's kernels (``library``: cmsis_nn.write_cmsis_nn_library's
+    folder), measured like ours; its logits are counted against TFLM's, not required to
+    match: it is the anchor, not our code."""
+    try:
+        return measure(board, variant, library, report, work / "cmsis_nn_firmware", inputs,
+                       expected, throughput_inputs, require_exact=False)
+    except LenetEdgeError as exc:  # e.g. its arena does not fit a 16 KB part: say so, go on
+        lines = str(exc).splitlines()
+        overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line]
+        return {"error": (overflow or lines)[0]}
+
+
+def _cmsis_nn_source(cmsis_dir: Path) -> dict:
+    """Which CMSIS-NN was measured: its path and, when it says, its commit (SOURCE.md)."""
+    import re
+
+    source = cmsis_dir / "SOURCE.md"
+    commit = None
+    if source.is_file():
+        m = re.search(r"\b[0-9a-f]{40}\b", source.read_text(encoding="utf-8", errors="replace"))
+        commit = m.group(0) if m else None
+    return {"path": str(cmsis_dir), "commit": commit}
 
 
 def _rows(results: dict):
@@ -109,6 +140,47 @@ def _speed_table(results: dict) -> Table:
     for board, variant, r in _rows(results):
         table.add_row(board, variant, r["cpu"], f"{r['instructions']:,}",
                       f"{r['instructions_per_mac']:.2f}", f"{r['digits_per_s']:.0f}")
+    return table
+
+
+def _cmsis_nn_table(results: dict) -> Table:
+    """Ours beside CMSIS-NN, built and measured in the same run (--cmsis-nn)."""
+    table = Table(title="generated code vs CMSIS-NN (same model, same firmware, same run)")
+    cols = ("board", "variant", "instructions", "CMSIS-NN", "ratio", "flash", "CMSIS-NN flash",
+            "RAM", "CMSIS-NN RAM", "CMSIS-NN = TFLM")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("board", "variant") else "right")
+    for board, variant, r in _rows(results):
+        c = r.get("cmsis_nn")
+        if not c:
+            continue
+        if "error" in c:
+            table.add_row(board, variant, f"{r['instructions']:,}", c["error"])
+            continue
+        table.add_row(board, variant, f"{r['instructions']:,}", f"{c['instructions']:,}",
+                      f"{c['instructions'] / r['instructions']:.2f}x", f"{r['flash_bytes']:,}",
+                      f"{c['flash_bytes']:,}", f"{r['ram_bytes']:,}", f"{c['ram_bytes']:,}",
+                      f"{c['bit_exact_digits']}/{c['bit_exact_digits'] + c['digits_differing_from_tflm']}")
+    return table
+
+
+def _cmsis_nn_layer_table(results: dict) -> Table:
+    table = Table(title="per layer: generated / CMSIS-NN guest instructions")
+    table.add_column("board")
+    table.add_column("variant")
+    table.add_column("layer")
+    for col in ("instructions", "CMSIS-NN", "ratio"):
+        table.add_column(col, justify="right")
+    for board, variant, r in _rows(results):
+        c = r.get("cmsis_nn")
+        if not c or "error" in c:
+            continue
+        for layer, ours in r["instructions_per_layer"].items():
+            theirs = c["instructions_per_layer"].get(layer)
+            if theirs is None:
+                continue
+            table.add_row(board, variant, layer, f"{ours:,}", f"{theirs:,}",
+                          f"{theirs / ours:.2f}x" if ours else "")
     return table
 
 
@@ -141,7 +213,11 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               show_default=True, help="Folder for exports, firmware and bench.json.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default: $LENET_EDGE_DATA, cache, download).")
-def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
+@click.option("--cmsis-nn", "cmsis_nn", type=click.Path(path_type=Path, file_okay=False),
+              default=None, metavar="DIR",
+              help="A CMSIS-NN checkout: also build the same model on CMSIS-NN's kernels per "
+                   "board, check it against TFLM and report both side by side.")
+def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir, cmsis_nn):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -150,6 +226,8 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     flash (weights, code) and RAM (arena, device-measured stack high-water mark), and
     pipelined validation throughput. Every board's logits are checked byte for byte
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
+    With --cmsis-nn DIR the same model is also built on CMSIS-NN's kernels and measured
+    the same way (its logits compared with TFLM's), side by side.
     Takes a few minutes for all boards and both variants.
     """
     from rich.progress import Progress
@@ -160,6 +238,10 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     from lenet_edge.quantize.tflm import TflmModel
     from lenet_edge.train.mnist import load_mnist
 
+    if cmsis_nn is not None:
+        from lenet_edge.cmsis_nn import check_checkout
+
+        cmsis_nn = check_checkout(cmsis_nn)
     boards = list(boards) or list(EMULATED_BOARDS)
     for board in boards:
         if board not in BOARDS or not BOARDS[board].can_emulate:
@@ -178,7 +260,8 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
     results: dict[str, dict] = {b: {} for b in boards}
     tflm_arena: dict[str, int] = {}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("bench", total=len(variants) * (1 + len(boards)))
+        per_board = 2 if cmsis_nn else 1
+        task = progress.add_task("bench", total=len(variants) * (1 + per_board * len(boards)))
         for variant in variants:
             progress.update(task, description=f"{variant}: export")
             model = bundled_model(variant).read_bytes()
@@ -187,14 +270,28 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
             tflm_arena[variant] = report.get("tflm_arena_bytes")
             tflm = TflmModel(model)
             expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
+            if cmsis_nn:
+                from lenet_edge.cmsis_nn import write_cmsis_nn_library
+
+                cmsis_library = write_cmsis_nn_library(model, exported.out_dir, cmsis_nn,
+                                                       out_dir / variant / "cmsis_nn")
             progress.advance(task)
             for board in boards:
                 progress.update(task, description=f"{variant}: {board}")
                 results[board][variant] = measure(board, variant, exported.out_dir, report,
                                                   out_dir / variant, inputs, expected, stream)
                 progress.advance(task)
+                if cmsis_nn:
+                    progress.update(task, description=f"{variant}: {board} (CMSIS-NN)")
+                    results[board][variant]["cmsis_nn"] = measure_cmsis_nn(
+                        board, variant, cmsis_library, report, out_dir / variant, inputs,
+                        expected, stream)
+                    progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
+    if cmsis_nn:
+        console.print(_cmsis_nn_table(results))
+        console.print(_cmsis_nn_layer_table(results))
     bench_json = {
         "command": "lenet-edge bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"]
         else "lenet-edge bench",
@@ -203,6 +300,8 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir):
         "boards": results,
         "tflm_arena_bytes": tflm_arena,
     }
+    if cmsis_nn:
+        bench_json["cmsis_nn"] = _cmsis_nn_source(cmsis_nn)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "bench.json"
     path.write_text(json.dumps(bench_json, indent=2, sort_keys=True) + "\n")
