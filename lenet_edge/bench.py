@@ -10,12 +10,18 @@ QEMU with `-icount shift=0`, and measures over the real serial link:
   exactness: the bench refuses to report a figure for a firmware that is not exact);
 - flash (weights, code, total) and RAM (arena, stack high-water mark measured on the
   device, total);
-- host-side validation throughput (pipelined INFER, digits/s).
+- host-side validation throughput (pipelined INFER, digits/s);
+- estimated cycles, total and per layer (lenet_edge/cycles.py: a second, short QEMU run
+  under the project's TCG plugin with the core's timing table), unless --no-cycles;
+- with --cmsis-nn DIR, all of the above for the same model built on CMSIS-NN's kernels
+  (lenet_edge/cmsis_nn.py), side by side.
 
 Prints a table and writes bench.json:
 ``bench["boards"][BOARD][VARIANT]`` with ``instructions``, ``instructions_per_layer``,
 ``instructions_per_mac``, ``macs_executed``, ``flash_bytes``, ``weights_bytes``,
-``code_bytes``, ``arena_bytes``, ``stack_bytes``, ``ram_bytes``, ``digits_per_s``.
+``code_bytes``, ``arena_bytes``, ``stack_bytes``, ``ram_bytes``, ``digits_per_s``,
+``cycles_est``, ``cycles_est_per_layer`` and, with --cmsis-nn, ``cmsis_nn`` (the same
+keys for the CMSIS-NN build, plus ``digits_differing_from_tflm``).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ def _layer_names(report: dict) -> dict[int, str]:
 
 def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path,
             inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray,
-            require_exact: bool = True) -> dict:
+            require_exact: bool = True, cycles: bool = True) -> dict:
     """``require_exact=False`` (the CMSIS-NN anchor): count differing digits instead of
-    refusing."""
+    refusing; ``cycles``: also estimate cycles (a second QEMU run under the cycle plugin,
+    so the plugin's slow-down never touches the digits/s figure)."""
     from lenet_edge.firmware_templates.build import build_firmware
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.session import DeviceSession
@@ -71,7 +78,13 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
                  for t in layers}
     s = build.sections
     code = int(s["text"] + s["rodata"])
-    return {
+    estimated = {}
+    if cycles:
+        from lenet_edge.cycles import estimate_cycles
+
+        estimated = estimate_cycles(board, build.elf, info.fields["cpu"], inputs[:5],
+                                    list(per_layer), work.parent / "cycles_plugin")
+    return estimated | {
         "cpu": info.fields["cpu"],
         "counter_unit": info.fields["counter_unit"],
         "counter_source": info.fields.get("counter_source"),
@@ -102,13 +115,13 @@ def measure(board: str, variant: str, export_dir: Path, report: dict, work: Path
 
 def measure_cmsis_nn(board: str, variant: str, library: Path, report: dict, work: Path,
                      inputs: np.ndarray, expected: np.ndarray,
-                     throughput_inputs: np.ndarray) -> dict:
+                     throughput_inputs: np.ndarray, cycles: bool = True) -> dict:
     """The same model on CMSIS-NN's kernels (``library``: cmsis_nn.write_cmsis_nn_library's
     folder), measured like ours; its logits are counted against TFLM's, not required to
     match: it is the anchor, not our code."""
     try:
         return measure(board, variant, library, report, work / "cmsis_nn_firmware", inputs,
-                       expected, throughput_inputs, require_exact=False)
+                       expected, throughput_inputs, require_exact=False, cycles=cycles)
     except LenetEdgeError as exc:  # e.g. its arena does not fit a 16 KB part: say so, go on
         lines = str(exc).splitlines()
         overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line]
@@ -135,19 +148,24 @@ def _rows(results: dict):
 
 def _speed_table(results: dict) -> Table:
     table = Table(title="guest instructions per inference (QEMU -icount shift=0), bit-exact")
-    for col in ("board", "variant", "cpu", "instructions", "per MAC", "digits/s"):
+    for col in ("board", "variant", "cpu", "instructions", "per MAC", "cycles (est.)",
+                "cycles/instr.", "digits/s"):
         table.add_column(col, justify="left" if col in ("board", "variant", "cpu") else "right")
     for board, variant, r in _rows(results):
+        est = r.get("cycles_est")
         table.add_row(board, variant, r["cpu"], f"{r['instructions']:,}",
-                      f"{r['instructions_per_mac']:.2f}", f"{r['digits_per_s']:.0f}")
+                      f"{r['instructions_per_mac']:.2f}", f"{est:,}" if est else "-",
+                      f"{est / r['instructions']:.2f}" if est else "-",
+                      f"{r['digits_per_s']:.0f}")
     return table
 
 
 def _cmsis_nn_table(results: dict) -> Table:
     """Ours beside CMSIS-NN, built and measured in the same run (--cmsis-nn)."""
-    table = Table(title="generated code vs CMSIS-NN (same model, same firmware, same run)")
-    cols = ("board", "variant", "instructions", "CMSIS-NN", "ratio", "flash", "CMSIS-NN flash",
-            "RAM", "CMSIS-NN RAM", "CMSIS-NN = TFLM")
+    table = Table(title="generated code vs CMSIS-NN (same model, same firmware, same run; "
+                        "x = CMSIS-NN / ours)")
+    cols = ("board", "variant", "instr.", "CMSIS-NN", "x", "cycles est.", "CMSIS-NN", "x",
+            "flash", "CMSIS-NN", "RAM", "CMSIS-NN", "CMSIS-NN = TFLM")
     for col in cols:
         table.add_column(col, justify="left" if col in ("board", "variant") else "right")
     for board, variant, r in _rows(results):
@@ -157,19 +175,23 @@ def _cmsis_nn_table(results: dict) -> Table:
         if "error" in c:
             table.add_row(board, variant, f"{r['instructions']:,}", c["error"])
             continue
+        ours_c, theirs_c = r.get("cycles_est"), c.get("cycles_est")
         table.add_row(board, variant, f"{r['instructions']:,}", f"{c['instructions']:,}",
-                      f"{c['instructions'] / r['instructions']:.2f}x", f"{r['flash_bytes']:,}",
+                      f"{c['instructions'] / r['instructions']:.2f}x",
+                      f"{ours_c:,}" if ours_c else "-", f"{theirs_c:,}" if theirs_c else "-",
+                      f"{theirs_c / ours_c:.2f}x" if ours_c and theirs_c else "-",
+                      f"{r['flash_bytes']:,}",
                       f"{c['flash_bytes']:,}", f"{r['ram_bytes']:,}", f"{c['ram_bytes']:,}",
                       f"{c['bit_exact_digits']}/{c['bit_exact_digits'] + c['digits_differing_from_tflm']}")
     return table
 
 
 def _cmsis_nn_layer_table(results: dict) -> Table:
-    table = Table(title="per layer: generated / CMSIS-NN guest instructions")
+    table = Table(title="per layer: generated vs CMSIS-NN, guest instructions and estimated cycles")
     table.add_column("board")
     table.add_column("variant")
     table.add_column("layer")
-    for col in ("instructions", "CMSIS-NN", "ratio"):
+    for col in ("instr.", "CMSIS-NN", "x", "cycles est.", "CMSIS-NN", "x"):
         table.add_column(col, justify="right")
     for board, variant, r in _rows(results):
         c = r.get("cmsis_nn")
@@ -179,8 +201,12 @@ def _cmsis_nn_layer_table(results: dict) -> Table:
             theirs = c["instructions_per_layer"].get(layer)
             if theirs is None:
                 continue
+            oc = r.get("cycles_est_per_layer", {}).get(layer)
+            tc = c.get("cycles_est_per_layer", {}).get(layer)
             table.add_row(board, variant, layer, f"{ours:,}", f"{theirs:,}",
-                          f"{theirs / ours:.2f}x" if ours else "")
+                          f"{theirs / ours:.2f}x" if ours else "",
+                          f"{oc:,}" if oc else "-", f"{tc:,}" if tc else "-",
+                          f"{tc / oc:.2f}x" if oc and tc else "-")
     return table
 
 
@@ -217,7 +243,10 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               default=None, metavar="DIR",
               help="A CMSIS-NN checkout: also build the same model on CMSIS-NN's kernels per "
                    "board, check it against TFLM and report both side by side.")
-def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir, cmsis_nn):
+@click.option("--cycles/--no-cycles", default=True, show_default=True,
+              help="Estimate cycles too (QEMU plugin with the cores' timing tables; one "
+                   "more short QEMU run per build).")
+def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir, cmsis_nn, cycles):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -279,13 +308,14 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir, cm
             for board in boards:
                 progress.update(task, description=f"{variant}: {board}")
                 results[board][variant] = measure(board, variant, exported.out_dir, report,
-                                                  out_dir / variant, inputs, expected, stream)
+                                                  out_dir / variant, inputs, expected, stream,
+                                                  cycles=cycles)
                 progress.advance(task)
                 if cmsis_nn:
                     progress.update(task, description=f"{variant}: {board} (CMSIS-NN)")
                     results[board][variant]["cmsis_nn"] = measure_cmsis_nn(
                         board, variant, cmsis_library, report, out_dir / variant, inputs,
-                        expected, stream)
+                        expected, stream, cycles)
                     progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
@@ -297,6 +327,8 @@ def bench(boards, cpus, variants, count, throughput_count, out_dir, data_dir, cm
         else "lenet-edge bench",
         "host": platform.machine(),
         "unit": "guest instructions per inference, qemu-system-arm -icount shift=0",
+        "cycles_unit": "estimated cycles per inference (lenet_edge/cycles_plugin.c: zero wait "
+                       "states, no caches, single issue)" if cycles else None,
         "boards": results,
         "tflm_arena_bytes": tflm_arena,
     }

@@ -1,5 +1,6 @@
 """`lenet-edge bench --cmsis-nn DIR`: the same model built on CMSIS-NN's kernels, run in QEMU
-through the same firmware and protocol, checked against TFLM, reported beside ours."""
+through the same firmware and protocol, checked against TFLM, reported beside ours; and
+the estimated cycles (QEMU plugin) of both builds."""
 
 import json
 import os
@@ -44,6 +45,16 @@ def test_bench_cmsis_nn_side_by_side(tmp_path):
         assert theirs["flash_bytes"] > theirs["weights_bytes"] > 0
         assert theirs["flash_bytes"] != ours["flash_bytes"]
         assert theirs["arena_bytes"] > ours["arena_bytes"]
+        # Estimated cycles (the TCG plugin) for both builds: every instruction costs at
+        # least a cycle, the plugin saw the instructions the device counted, and the
+        # per-layer estimates add up to the whole.
+        for r in (ours, theirs):
+            assert r["cycles_est"] >= r["cycles_est_instructions"]
+            assert abs(r["cycles_est_instructions"] - r["instructions"]) < 0.01 * r["instructions"]
+            layers = r["cycles_est_per_layer"]
+            assert list(layers) == list(r["instructions_per_layer"])
+            assert all(layers[k] >= r["cycles_est_instructions_per_layer"][k] for k in layers)
+            assert abs(sum(layers.values()) - r["cycles_est"]) < 0.03 * r["cycles_est"]
 
 
 def test_bench_cmsis_nn_bad_dir(tmp_path, capsys):
