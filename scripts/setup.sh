@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Set up everything lenet-edge needs on a fresh Debian/Ubuntu machine:
-#   - apt: the GNU Arm toolchain, newlib and QEMU (skipped when already installed)
+#   - apt: the GNU Arm toolchain, newlib, QEMU and the host gcc (the bench's cycle plugin)
+#     (skipped when already installed)
 #   - a virtualenv in .venv with lenet-edge installed (editable) and its test tools
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc)
 
 have_toolchain() {
     command -v arm-none-eabi-gcc >/dev/null 2>&1 &&
         command -v qemu-system-arm >/dev/null 2>&1 &&
+        command -v gcc >/dev/null 2>&1 &&
         [ -f "$(arm-none-eabi-gcc -print-file-name=libc.a 2>/dev/null)" ]
 }
 
