@@ -254,6 +254,14 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         ]
     else:
         constants.append(dense)
+    window = _mve_window(weights, post, (sh, sw))
+    if window is not None:
+        # Helium runs this step from the window table alone (see _mve_window).
+        dense.feature = "scalar"
+        constants.append(ConstArray(f"{prefix}_weights_window", "int8_t", window.reshape(-1),
+                                    "[oc][ky][pool dx][16]: kernel rows placed at each pool "
+                                    "pixel's lanes of the pool window's input row",
+                                    feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
@@ -263,6 +271,10 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
         mve_chunks=_vector_chunks(row_len),
+        mve_window=window is not None, sh=sh,
+        window_row_bytes=((post["pool_filter"][1] - 1) * sw + kw) * ic if window is not None
+        else 0, pool_fh=post["pool_filter"][0] if post["pool"] else 1,
+        pool_fw=post["pool_filter"][1] if post["pool"] else 1,
     )
     fused = len(group) > 1
     steps.append(Step(
@@ -271,6 +283,28 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         params=params, constants=constants, macs_dense=macs_dense,
         macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
     return steps
+
+
+def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
+    """Helium: when one input row of a fused pool window (all its pool pixels' kernel
+    columns) fits one 16-byte vector, each such row is loaded once and multiplied by one
+    zero-padded weight vector per (kernel row, pool column): the kernel row placed at that
+    pool pixel's lanes. C1 (1 input channel, 5 wide, 2x2 pool): one 6-lane load feeds
+    four pixels' dot products, where the row-by-row form used 5 of 16 lanes per load.
+    Returns [oc][kh][fw][16] int8, or None when it does not apply."""
+    if post["pool"] is None:
+        return None
+    oc, kh, kw, ic = weights.shape
+    fh, fw = post["pool_filter"]
+    sh, sw = stride
+    row_bytes = ((fw - 1) * sw + kw) * ic
+    if row_bytes > 16:
+        return None
+    table = np.zeros((oc, kh, fw, 16), dtype=np.int8)
+    for dx in range(fw):
+        start = dx * sw * ic
+        table[:, :, dx, start:start + kw * ic] = weights.reshape(oc, kh, kw * ic)
+    return table
 
 
 def _vector_chunks(length: int) -> list[tuple[int, int]]:
