@@ -259,8 +259,8 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         # Helium runs this step from the window table alone (see _mve_window).
         dense.feature = "scalar"
         constants.append(ConstArray(f"{prefix}_weights_window", "int8_t", window.reshape(-1),
-                                    "[oc][ky][pool dx][16]: kernel rows placed at each pool "
-                                    "pixel's lanes of the pool window's input row",
+                                    "[oc][pool pixel][vectors]: its kernel placed at its "
+                                    "lanes of the packed pool window",
                                     feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
@@ -271,10 +271,11 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
         mve_chunks=_vector_chunks(row_len),
-        mve_window=window is not None, sh=sh,
+        mve_window=window is not None,
         window_row_bytes=((post["pool_filter"][1] - 1) * sw + kw) * ic if window is not None
-        else 0, pool_fh=post["pool_filter"][0] if post["pool"] else 1,
-        pool_fw=post["pool_filter"][1] if post["pool"] else 1,
+        else 0,
+        window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
+        window_chunks=window.shape[2] // 16 if window is not None else 0,
     )
     fused = len(group) > 1
     steps.append(Step(
@@ -286,24 +287,30 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
 
 
 def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
-    """Helium: when one input row of a fused pool window (all its pool pixels' kernel
-    columns) fits one 16-byte vector, each such row is loaded once and multiplied by one
-    zero-padded weight vector per (kernel row, pool column): the kernel row placed at that
-    pool pixel's lanes. C1 (1 input channel, 5 wide, 2x2 pool): one 6-lane load feeds
-    four pixels' dot products, where the row-by-row form used 5 of 16 lanes per load.
-    Returns [oc][kh][fw][16] int8, or None when it does not apply."""
+    """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
+    of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies
+    it once per window into a small contiguous buffer, and each pool pixel's dot product
+    is 1-3 full-vector VMLADAVs against its kernel placed at its lanes of that buffer
+    (zero elsewhere). C1 (1 input channel, 5x5, 2x2 pool): a 6x6 window, 36 bytes, 3
+    vectors per pixel, where row by row it took 5 partly used, predicated vectors.
+    Returns [oc][pool pixel][chunks * 16] int8, or None when it does not apply."""
     if post["pool"] is None:
         return None
     oc, kh, kw, ic = weights.shape
     fh, fw = post["pool_filter"]
     sh, sw = stride
     row_bytes = ((fw - 1) * sw + kw) * ic
-    if row_bytes > 16:
+    rows = (fh - 1) * sh + kh
+    chunks = -(-rows * row_bytes // 16)
+    if chunks > 3:
         return None
-    table = np.zeros((oc, kh, fw, 16), dtype=np.int8)
-    for dx in range(fw):
-        start = dx * sw * ic
-        table[:, :, dx, start:start + kw * ic] = weights.reshape(oc, kh, kw * ic)
+    table = np.zeros((oc, fh * fw, chunks * 16), dtype=np.int8)
+    for dy in range(fh):
+        for dx in range(fw):
+            for ky in range(kh):
+                start = (dy * sh + ky) * row_bytes + dx * sw * ic
+                table[:, dy * fw + dx, start:start + kw * ic] = \
+                    weights[:, ky].reshape(oc, kw * ic)
     return table
 
 
