@@ -64,6 +64,8 @@ _QUIET = ("-Wunused-parameter", "-Wunused-variable", "-Wunused-function", "-Wsig
 
 def check_checkout(cmsis_dir: Path) -> Path:
     cmsis_dir = Path(cmsis_dir).resolve()
+    if not cmsis_dir.is_dir():
+        raise LenetEdgeError(f"--cmsis-nn {cmsis_dir}: no such folder (a CMSIS-NN checkout)")
     missing = [s for s in SOURCES if not (cmsis_dir / "Source" / s).is_file()]
     if not (cmsis_dir / "Include" / "arm_nnfunctions.h").is_file() or missing:
         raise LenetEdgeError(
