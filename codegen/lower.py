@@ -267,6 +267,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
         output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
+        right_only=all(s <= 0 for _, s in multipliers),
         pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,

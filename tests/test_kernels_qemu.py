@@ -42,3 +42,43 @@ def test_kernels_exact_on_random_and_extreme_inputs(board_name, variant, request
     with run_qemu(board, elf, emulate=True) as url, DeviceSession(url) as session:
         got = np.stack([session.infer(x).output.reshape(-1) for x in inputs])
     np.testing.assert_array_equal(got, expected)
+
+
+def _gemmlowp_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """TFLM's MultiplyByQuantizedMultiplier for shift <= 0 (reference arithmetic)."""
+    p = acc * multiplier
+    nudge = (1 << 30) if p >= 0 else 1 - (1 << 30)
+    q = p + nudge
+    high = -((-q) >> 31) if q < 0 else q >> 31  # truncating division by 2^31
+    e = -shift
+    mask = (1 << e) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> e) + (1 if (high & mask) > threshold else 0)
+
+
+def _helium_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """The vector epilogue of the Helium pool-window conv, lane by lane, as the Armv8.1-M
+    pseudocode defines VQRDMULH, VAND/VSHR, VQADD and VRSHL."""
+    def wrap(v):
+        return (v + 2**31) % 2**32 - 2**31
+
+    high = max(-2**31, min(2**31 - 1, (2 * acc * multiplier + 2**31) >> 32))  # VQRDMULH
+    fixup = wrap(high & wrap(shift)) >> 31  # VAND, VSHR #31: -1 for negatives when e > 0
+    fixed = max(-2**31, min(2**31 - 1, high + fixup))  # VQADD
+    e = -shift
+    return wrap((fixed + ((1 << e) >> 1)) >> e)  # VRSHL by -e: round half up
+
+
+def test_helium_vector_requantization_is_tflms():
+    # The M55's vectorised requantization must round exactly as TFLM's scalar one,
+    # negative ties included (it runs only where every shift is <= 0 and multipliers >= 0).
+    rng = np.random.default_rng(3)
+    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
+    accs += [int(v) for v in rng.integers(-2**31, 2**31, 1000)]
+    accs += [int(v) for v in rng.integers(-5000, 5000, 1000)]
+    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, 20)]
+    for shift in range(0, -32, -1):
+        for m in mults:
+            for a in accs:
+                assert _helium_requantize(a, m, shift) == _gemmlowp_requantize(a, m, shift), \
+                    (a, m, shift)
