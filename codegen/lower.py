@@ -360,6 +360,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
+                  right_only=all(s <= 0 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
                   prefix=prefix, lut=post["lut_table"] is not None,
                   row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
