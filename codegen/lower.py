@@ -246,15 +246,29 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         ]
     else:
         constants.append(dense)
+    window = _mve_window(weights, post, (sh, sw))
+    if window is not None:
+        # Helium runs this step from the window table alone (see _mve_window).
+        dense.feature = "scalar"
+        constants.append(ConstArray(f"{prefix}_weights_window", "int8_t", window.reshape(-1),
+                                    "[oc][pool pixel][vectors]: its kernel placed at its "
+                                    "lanes of the packed pool window",
+                                    feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
         output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
+        right_only=all(s <= 0 for _, s in multipliers),
         pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
         mve_chunks=_vector_chunks(row_len),
+        mve_window=window is not None,
+        window_row_bytes=((post["pool_filter"][1] - 1) * sw + kw) * ic if window is not None
+        else 0,
+        window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
+        window_chunks=window.shape[2] // 16 if window is not None else 0,
     )
     fused = len(group) > 1
     steps.append(Step(
@@ -319,6 +333,32 @@ def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
                       input=source, output=y.index, params=params, constants=constants,
                       macs_dense=oh * ow * kh * kw * oc, macs_executed=oh * ow * kh * kw * oc))
     return steps
+def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
+    """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
+    of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies
+    it once per window into a small contiguous buffer, and each pool pixel's dot product
+    is 1-3 full-vector VMLADAVs against its kernel placed at its lanes of that buffer
+    (zero elsewhere). C1 (1 input channel, 5x5, 2x2 pool): a 6x6 window, 36 bytes, 3
+    vectors per pixel, where row by row it took 5 partly used, predicated vectors.
+    Returns [oc][pool pixel][chunks * 16] int8, or None when it does not apply."""
+    if post["pool"] is None:
+        return None
+    oc, kh, kw, ic = weights.shape
+    fh, fw = post["pool_filter"]
+    sh, sw = stride
+    row_bytes = ((fw - 1) * sw + kw) * ic
+    rows = (fh - 1) * sh + kh
+    chunks = -(-rows * row_bytes // 16)
+    if chunks > 3:
+        return None
+    table = np.zeros((oc, fh * fw, chunks * 16), dtype=np.int8)
+    for dy in range(fh):
+        for dx in range(fw):
+            for ky in range(kh):
+                start = (dy * sh + ky) * row_bytes + dx * sw * ic
+                table[:, dy * fw + dx, start:start + kw * ic] = \
+                    weights[:, ky].reshape(oc, kw * ic)
+    return table
 
 
 def _vector_chunks(length: int) -> list[tuple[int, int]]:
@@ -366,6 +406,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
+                  right_only=all(s <= 0 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
                   prefix=prefix, lut=post["lut_table"] is not None,
                   row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),

@@ -128,7 +128,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None) -> list[str]:
+def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None,
+                 extra_args: tuple[str, ...] = ()) -> list[str]:
     emulator = board.emulator
     cmd = [QEMU_BINARY, "-M", emulator.machine]
     if emulator.cpu:
@@ -141,6 +142,7 @@ def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None
         *["-serial", "null"] * emulator.serial_index,
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         "-monitor", f"unix:{monitor},server=on,wait=off" if monitor else "none",
+        *extra_args,  # e.g. `-plugin` (the bench's cycle estimator)
     ]
     return cmd
 
@@ -148,9 +150,10 @@ def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None
 class QemuInstance:
     """A running QEMU: `url` for pyserial, `pid`, `reset()` (system reset), `stop()`."""
 
-    def __init__(self, board: Board, elf: Path):
+    def __init__(self, board: Board, elf: Path, extra_args: tuple[str, ...] = ()):
         self.board = board
         self.elf = elf
+        self.extra_args = tuple(extra_args)
         self.url = ""
         self.port = 0
         self.proc: subprocess.Popen | None = None
@@ -178,7 +181,7 @@ class QemuInstance:
     def _launch(self, child_setup: Callable[[], None]) -> bool:
         """Start QEMU and wait until it listens; False if the port was taken meanwhile."""
         self._stderr = []
-        cmd = qemu_command(self.board, self.elf, self.port, self._monitor)
+        cmd = qemu_command(self.board, self.elf, self.port, self._monitor, self.extra_args)
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -239,7 +242,8 @@ def check_qemu() -> str:
 
 
 @contextlib.contextmanager
-def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
+def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
+               extra_args: tuple[str, ...] = ()):
     """Context manager yielding a started `QemuInstance` (url, pid, reset()).
 
     A real board's own image runs on QEMU's model of its chip when `emulate` is set
@@ -249,7 +253,7 @@ def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
     elf = Path(elf)
     if not elf.is_file():
         raise LenetEdgeError(f"no firmware image at {elf}; run `lenet-edge build --board {board.name}` first")
-    instance = QemuInstance(board, elf)
+    instance = QemuInstance(board, elf, extra_args)
     try:
         yield instance.start()
     finally:
@@ -257,9 +261,11 @@ def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
 
 
 @contextlib.contextmanager
-def run_qemu(board: str | Board, elf: str | Path, emulate: bool = False):
-    """Context manager yielding the pyserial URL `socket://127.0.0.1:PORT` of the console."""
-    with start_qemu(board, elf, emulate) as instance:
+def run_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
+             extra_args: tuple[str, ...] = ()):
+    """Context manager yielding the pyserial URL `socket://127.0.0.1:PORT` of the console
+    (``extra_args``: more QEMU arguments, e.g. a `-plugin`)."""
+    with start_qemu(board, elf, emulate, extra_args) as instance:
         yield instance.url
 
 

@@ -11,13 +11,19 @@ QEMU with `-icount shift=0`, and measures over the real serial link:
 - flash (weights, code, total) and RAM (arena, stack high-water mark measured on the
   device, the stack reserved from the static bound, and the total RAM the image claims:
   data + bss + arena + reserved stack, the build's figure);
-- host-side validation throughput (pipelined INFER, digits/s).
+- host-side validation throughput (pipelined INFER, digits/s);
+- estimated cycles, total and per layer (lenet_edge/cycles.py: a second, short QEMU run
+  under the project's TCG plugin with the core's timing table), unless --no-cycles;
+- with --cmsis-nn DIR, all of the above for the same model built on CMSIS-NN's kernels
+  (lenet_edge/cmsis_nn.py), side by side.
 
 Prints a table and writes bench.json:
 ``bench["boards"][BOARD][VARIANT]`` with ``instructions``, ``instructions_per_layer``,
 ``instructions_per_mac``, ``macs_executed``, ``flash_bytes``, ``weights_bytes``,
 ``code_bytes``, ``arena_bytes``, ``stack_bytes`` (measured), ``stack_reserved_bytes``,
-``stack_bound_bytes``, ``ram_bytes`` (data + bss + arena + reserved stack), ``digits_per_s``.
+``stack_bound_bytes``, ``ram_bytes`` (data + bss + arena + reserved stack), ``digits_per_s``,
+``cycles_est``, ``cycles_est_per_layer`` and, with --cmsis-nn, ``cmsis_nn`` (the same
+keys for the CMSIS-NN build, plus ``digits_differing_from_tflm``).
 """
 
 from __future__ import annotations
@@ -43,7 +49,11 @@ def _layer_names(report: dict) -> dict[int, str]:
 
 
 def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
-            inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray) -> dict:
+            inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray,
+            require_exact: bool = True, cycles: bool = True) -> dict:
+    """``require_exact=False`` (the CMSIS-NN anchor): count differing digits instead of
+    refusing; ``cycles``: also estimate cycles (a second QEMU run under the cycle plugin,
+    so the plugin's slow-down never touches the digits/s figure)."""
     from lenet_edge.firmware_templates.build import build_firmware
     from lenet_edge.firmware_templates.qemu import run_qemu
     from lenet_edge.host.session import DeviceSession
@@ -61,7 +71,7 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
         stack_used = session.info(refresh=True).int("stack_used")
     outputs = np.array([r.output for r in results])
     mismatches = int(np.sum(np.any(outputs != expected, axis=1)))
-    if mismatches:
+    if mismatches and require_exact:
         raise LenetEdgeError(f"{board.name} {variant}: {mismatches} of {len(inputs)} outputs differ "
                              "from TFLM; refusing to report speed for inexact firmware")
     counts = np.array([r.count for r in results])
@@ -70,7 +80,13 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
                  for t in layers}
     s = build.sections
     code = int(s["text"] + s["rodata"])
-    return {
+    estimated = {}
+    if cycles:
+        from lenet_edge.cycles import estimate_cycles
+
+        estimated = estimate_cycles(board, build.elf, info.fields["cpu"], inputs[:5],
+                                    list(per_layer), work.parent / "cycles_plugin")
+    return estimated | {
         "cpu": info.fields["cpu"],
         "counter_unit": info.fields["counter_unit"],
         "counter_source": info.fields.get("counter_source"),
@@ -84,10 +100,11 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
         "macs_executed": int(report["macs_executed"]),
         "macs_dense": int(report["macs_dense"]),
         "instructions_per_mac": round(instructions / report["macs_executed"], 3),
-        "bit_exact_digits": len(inputs),
+        "bit_exact_digits": len(inputs) - mismatches,
+        "digits_differing_from_tflm": mismatches,
         "weights_bytes": int(s["weights"]),
         "code_bytes": code,
-        "inference_code_bytes": report.get("code_bytes", {}).get(info.fields["cpu"]),
+        "inference_code_bytes": (report.get("code_bytes") or {}).get(info.fields["cpu"]),
         "flash_bytes": int(build.flash_bytes),
         "arena_bytes": int(s["arena"]),
         "stack_bytes": stack_used,
@@ -101,6 +118,33 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
     }
 
 
+def measure_cmsis_nn(board, variant: str, library: Path, report: dict, work: Path,
+                     inputs: np.ndarray, expected: np.ndarray,
+                     throughput_inputs: np.ndarray, cycles: bool = True) -> dict:
+    """The same model on CMSIS-NN's kernels (``library``: cmsis_nn.write_cmsis_nn_library's
+    folder), measured like ours; its logits are counted against TFLM's, not required to
+    match: it is the anchor, not our code."""
+    try:
+        return measure(board, variant, library, report, work / "cmsis_nn_firmware", inputs,
+                       expected, throughput_inputs, require_exact=False, cycles=cycles)
+    except LenetEdgeError as exc:  # e.g. its arena does not fit a 16 KB part: say so, go on
+        lines = str(exc).splitlines()
+        overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line]
+        return {"error": (overflow or lines)[0]}
+
+
+def _cmsis_nn_source(cmsis_dir: Path) -> dict:
+    """Which CMSIS-NN was measured: its path and, when it says, its commit (SOURCE.md)."""
+    import re
+
+    source = cmsis_dir / "SOURCE.md"
+    commit = None
+    if source.is_file():
+        m = re.search(r"\b[0-9a-f]{40}\b", source.read_text(encoding="utf-8", errors="replace"))
+        commit = m.group(0) if m else None
+    return {"path": str(cmsis_dir), "commit": commit}
+
+
 def _rows(results: dict):
     for board, per_variant in results.items():
         for variant, r in per_variant.items():
@@ -109,11 +153,65 @@ def _rows(results: dict):
 
 def _speed_table(results: dict) -> Table:
     table = Table(title="guest instructions per inference (QEMU -icount shift=0), bit-exact")
-    for col in ("board", "variant", "cpu", "instructions", "per MAC", "digits/s"):
+    for col in ("board", "variant", "cpu", "instructions", "per MAC", "cycles (est.)",
+                "cycles/instr.", "digits/s"):
         table.add_column(col, justify="left" if col in ("board", "variant", "cpu") else "right")
     for board, variant, r in _rows(results):
+        est = r.get("cycles_est")
         table.add_row(board, variant, r["cpu"], f"{r['instructions']:,}",
-                      f"{r['instructions_per_mac']:.2f}", f"{r['digits_per_s']:.0f}")
+                      f"{r['instructions_per_mac']:.2f}", f"{est:,}" if est else "-",
+                      f"{est / r['instructions']:.2f}" if est else "-",
+                      f"{r['digits_per_s']:.0f}")
+    return table
+
+
+def _cmsis_nn_table(results: dict) -> Table:
+    """Ours beside CMSIS-NN, built and measured in the same run (--cmsis-nn)."""
+    table = Table(title="generated code vs CMSIS-NN (same model, same firmware, same run; "
+                        "x = CMSIS-NN / ours)")
+    cols = ("board", "variant", "instr.", "CMSIS-NN", "x", "cycles est.", "CMSIS-NN", "x",
+            "flash", "CMSIS-NN", "RAM", "CMSIS-NN", "CMSIS-NN = TFLM")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("board", "variant") else "right")
+    for board, variant, r in _rows(results):
+        c = r.get("cmsis_nn")
+        if not c:
+            continue
+        if "error" in c:
+            table.add_row(board, variant, f"{r['instructions']:,}", c["error"])
+            continue
+        ours_c, theirs_c = r.get("cycles_est"), c.get("cycles_est")
+        table.add_row(board, variant, f"{r['instructions']:,}", f"{c['instructions']:,}",
+                      f"{c['instructions'] / r['instructions']:.2f}x",
+                      f"{ours_c:,}" if ours_c else "-", f"{theirs_c:,}" if theirs_c else "-",
+                      f"{theirs_c / ours_c:.2f}x" if ours_c and theirs_c else "-",
+                      f"{r['flash_bytes']:,}",
+                      f"{c['flash_bytes']:,}", f"{r['ram_bytes']:,}", f"{c['ram_bytes']:,}",
+                      f"{c['bit_exact_digits']}/{c['bit_exact_digits'] + c['digits_differing_from_tflm']}")
+    return table
+
+
+def _cmsis_nn_layer_table(results: dict) -> Table:
+    table = Table(title="per layer: generated vs CMSIS-NN, guest instructions and estimated cycles")
+    table.add_column("board")
+    table.add_column("variant")
+    table.add_column("layer")
+    for col in ("instr.", "CMSIS-NN", "x", "cycles est.", "CMSIS-NN", "x"):
+        table.add_column(col, justify="right")
+    for board, variant, r in _rows(results):
+        c = r.get("cmsis_nn")
+        if not c or "error" in c:
+            continue
+        for layer, ours in r["instructions_per_layer"].items():
+            theirs = c["instructions_per_layer"].get(layer)
+            if theirs is None:
+                continue
+            oc = r.get("cycles_est_per_layer", {}).get(layer)
+            tc = c.get("cycles_est_per_layer", {}).get(layer)
+            table.add_row(board, variant, layer, f"{ours:,}", f"{theirs:,}",
+                          f"{theirs / ours:.2f}x" if ours else "",
+                          f"{oc:,}" if oc else "-", f"{tc:,}" if tc else "-",
+                          f"{tc / oc:.2f}x" if oc and tc else "-")
     return table
 
 
@@ -149,7 +247,15 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               show_default=True, help="Folder for exports, firmware and bench.json.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default: $LENET_EDGE_DATA, cache, download).")
-def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir, data_dir):
+@click.option("--cmsis-nn", "cmsis_nn", type=click.Path(path_type=Path, file_okay=False),
+              default=None, metavar="DIR",
+              help="A CMSIS-NN checkout: also build the same model on CMSIS-NN's kernels per "
+                   "board, check it against TFLM and report both side by side.")
+@click.option("--cycles/--no-cycles", default=True, show_default=True,
+              help="Estimate cycles too (QEMU plugin with the cores' timing tables; one "
+                   "more short QEMU run per build).")
+def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir, data_dir,
+          cmsis_nn, cycles):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -158,6 +264,8 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     flash (weights, code) and RAM (arena, device-measured stack high-water mark), and
     pipelined validation throughput. Every board's logits are checked byte for byte
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
+    With --cmsis-nn DIR the same model is also built on CMSIS-NN's kernels and measured
+    the same way (its logits compared with TFLM's), side by side.
     Takes a few minutes for all boards and both variants.
     """
     from rich.progress import Progress
@@ -170,6 +278,10 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
 
     from lenet_edge.firmware_templates.board_file import load_board_file
 
+    if cmsis_nn is not None:
+        from lenet_edge.cmsis_nn import check_checkout
+
+        cmsis_nn = check_checkout(cmsis_nn)
     named = list(boards) or ([] if board_files else list(EMULATED_BOARDS))
     # A board QEMU cannot run gets its clear error from emulated_board.
     boards = [emulated_board(b, emulate=True) for b in named]
@@ -188,7 +300,8 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     results: dict[str, dict] = {b.name: {} for b in boards}
     tflm_arena: dict[str, int] = {}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("bench", total=len(variants) * (1 + len(boards)))
+        per_board = 2 if cmsis_nn else 1
+        task = progress.add_task("bench", total=len(variants) * (1 + per_board * len(boards)))
         for variant in variants:
             progress.update(task, description=f"{variant}: export")
             model = bundled_model(variant).read_bytes()
@@ -197,22 +310,41 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
             tflm_arena[variant] = report.get("tflm_arena_bytes")
             tflm = TflmModel(model)
             expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
+            if cmsis_nn:
+                from lenet_edge.cmsis_nn import write_cmsis_nn_library
+
+                cmsis_library = write_cmsis_nn_library(model, exported.out_dir, cmsis_nn,
+                                                       out_dir / variant / "cmsis_nn")
             progress.advance(task)
             for board in boards:
                 progress.update(task, description=f"{variant}: {board.name}")
                 results[board.name][variant] = measure(board, variant, exported.out_dir, report,
-                                                  out_dir / variant, inputs, expected, stream)
+                                                  out_dir / variant, inputs, expected, stream,
+                                                  cycles=cycles)
                 progress.advance(task)
+                if cmsis_nn:
+                    progress.update(task, description=f"{variant}: {board.name} (CMSIS-NN)")
+                    results[board.name][variant]["cmsis_nn"] = measure_cmsis_nn(
+                        board, variant, cmsis_library, report, out_dir / variant, inputs,
+                        expected, stream, cycles)
+                    progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
+    if cmsis_nn:
+        console.print(_cmsis_nn_table(results))
+        console.print(_cmsis_nn_layer_table(results))
     bench_json = {
         "command": "lenet-edge bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"]
         else "lenet-edge bench",
         "host": platform.machine(),
         "unit": "guest instructions per inference, qemu-system-arm -icount shift=0",
+        "cycles_unit": "estimated cycles per inference (lenet_edge/cycles_plugin.c: zero wait "
+                       "states, no caches, single issue)" if cycles else None,
         "boards": results,
         "tflm_arena_bytes": tflm_arena,
     }
+    if cmsis_nn:
+        bench_json["cmsis_nn"] = _cmsis_nn_source(cmsis_nn)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "bench.json"
     path.write_text(json.dumps(bench_json, indent=2, sort_keys=True) + "\n")

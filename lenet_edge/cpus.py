@@ -24,6 +24,7 @@ class Cpu:
     kernels: str  # PORTABLE, DSP or MVE
     float_flags: tuple[str, ...]  # float ABI / FPU: the library uses no floating point
     has_fpu: bool
+    cycle_table: str  # the cycle-estimate plugin's timing table (lenet_edge/cycles_plugin.c)
 
     @property
     def gcc_flags(self) -> tuple[str, ...]:
@@ -50,17 +51,17 @@ _SOFT = ("-mfloat-abi=soft",)
 CPU_TABLE: dict[str, Cpu] = {
     c.name: c
     for c in (
-        Cpu("cortex-m0", "Cortex-M0", "armv6-m", PORTABLE, _SOFT, False),
-        Cpu("cortex-m0plus", "Cortex-M0+", "armv6-m", PORTABLE, _SOFT, False),
-        Cpu("cortex-m3", "Cortex-M3", "armv7-m", PORTABLE, _SOFT, False),
+        Cpu("cortex-m0", "Cortex-M0", "armv6-m", PORTABLE, _SOFT, False, "m0"),
+        Cpu("cortex-m0plus", "Cortex-M0+", "armv6-m", PORTABLE, _SOFT, False, "m0"),
+        Cpu("cortex-m3", "Cortex-M3", "armv7-m", PORTABLE, _SOFT, False, "m3"),
         Cpu("cortex-m4", "Cortex-M4F", "armv7e-m", DSP,
-            ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), True),
+            ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), True, "m4"),
         Cpu("cortex-m7", "Cortex-M7 (double-precision FPU)", "armv7e-m", DSP,
-            ("-mfloat-abi=hard", "-mfpu=fpv5-d16"), True),
+            ("-mfloat-abi=hard", "-mfpu=fpv5-d16"), True, "m7"),
         Cpu("cortex-m33", "Cortex-M33 (DSP, FPU)", "armv8-m.main", DSP,
-            ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), True),
+            ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), True, "m33"),
         Cpu("cortex-m55", "Cortex-M55 (FPU, Helium)", "armv8.1-m.main", MVE,
-            ("-mfloat-abi=hard",), True),
+            ("-mfloat-abi=hard",), True, "m55"),
     )
 }
 CPUS: tuple[str, ...] = tuple(CPU_TABLE)

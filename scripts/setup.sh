@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Set up everything lenet-edge needs on a fresh Debian/Ubuntu machine:
-#   - apt: the GNU Arm toolchain, newlib, QEMU, CMake, and clang with its
-#     libFuzzer/sanitizer runtime for the fuzz tests (skipped when already installed)
+#   - apt: the GNU Arm toolchain, newlib, QEMU, CMake, the host gcc (the bench's cycle
+#     plugin), and clang with its libFuzzer/sanitizer runtime for the fuzz tests (skipped
+#     when already installed)
 #   - a virtualenv in .venv with lenet-edge installed (editable) with its [train] extra
 #     (TensorFlow) and its test tools
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake clang libclang-rt-dev)
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake gcc clang libclang-rt-dev)
 
 have_toolchain() {
     command -v arm-none-eabi-gcc >/dev/null 2>&1 &&
         command -v qemu-system-arm >/dev/null 2>&1 &&
         command -v cmake >/dev/null 2>&1 &&
+        command -v gcc >/dev/null 2>&1 &&
         [ -f "$(arm-none-eabi-gcc -print-file-name=libc.a 2>/dev/null)" ] &&
         command -v clang >/dev/null 2>&1 &&
         compgen -G "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-*.a" >/dev/null

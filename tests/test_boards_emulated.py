@@ -62,8 +62,9 @@ def test_validate_every_emulated_board(board_name, modern_export, tmp_path):
     clock_hz, fault, status = EXPECTED_CLOCK.get(board_name, (board.clock_hz, 0, "ok"))
     assert (int(info["clock_hz"]), int(info["clock_fault"]), info["clock_status"]) == (
         clock_hz, fault, status)
-    # A LeNet-5 inference is about a million guest instructions (2.4 M on the Cortex-M0).
-    assert 300_000 < report["latency"]["median"] < 4_000_000
+    # A LeNet-5 inference is about a million guest instructions (2.4 M on the Cortex-M0,
+    # about 0.2 M on the Helium M55).
+    assert 100_000 < report["latency"]["median"] < 4_000_000
 
 
 def test_counter_rate_is_measured_not_assumed(modern_export, tmp_path):

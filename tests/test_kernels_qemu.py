@@ -1,0 +1,84 @@
+"""Every kernel variant (portable C on the M0 and M3, DSP on the M4, Helium on the M55),
+run in QEMU on inputs MNIST never produces: random int8 and the extremes, where an
+accumulator or a requantization edge would show. Logits byte-identical with TFLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_edge.firmware_templates.boards import get_board
+from lenet_edge.firmware_templates.build import build_firmware
+from lenet_edge.firmware_templates.qemu import run_qemu
+from tests.firmware_fixtures import classic_export_dir, export_dir  # noqa: F401
+
+pytestmark = [pytest.mark.qemu, pytest.mark.arm]
+
+
+def _hard_inputs(size: int) -> np.ndarray:
+    rng = np.random.default_rng(12)
+    rows = [np.full(size, -128), np.full(size, 127), np.zeros(size),
+            np.where(np.arange(size) % 2, 127, -128),  # checkerboard of extremes
+            np.where(np.arange(size) % 29 < 14, 127, -128)]
+    rows += [rng.integers(-128, 128, size) for _ in range(8)]
+    rows += [rng.choice([-128, 127], size) for _ in range(4)]
+    return np.array(rows, dtype=np.int8)
+
+
+@pytest.mark.parametrize("variant", ["modern", "classic"])
+@pytest.mark.parametrize("board_name", ["qemu-mps2-an385", "bbc-microbit", "qemu-mps2-an386",
+                                        "qemu-mps3-an547"])
+def test_kernels_exact_on_random_and_extreme_inputs(board_name, variant, request, tmp_path):
+    from lenet_edge.host.session import DeviceSession
+    from lenet_edge.quantize.tflm import TflmModel
+
+    export = request.getfixturevalue("export_dir" if variant == "modern"
+                                     else "classic_export_dir")
+    tflm = TflmModel(export / "model" / "lenet5_int8.tflite")
+    inputs = _hard_inputs(784)
+    expected = tflm.run_batch(inputs)
+    board = get_board(board_name)
+    elf = build_firmware(board, export, tmp_path / "fw").elf
+    with run_qemu(board, elf, emulate=True) as url, DeviceSession(url) as session:
+        got = np.stack([session.infer(x).output.reshape(-1) for x in inputs])
+    np.testing.assert_array_equal(got, expected)
+
+
+def _gemmlowp_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """TFLM's MultiplyByQuantizedMultiplier for shift <= 0 (reference arithmetic)."""
+    p = acc * multiplier
+    nudge = (1 << 30) if p >= 0 else 1 - (1 << 30)
+    q = p + nudge
+    high = -((-q) >> 31) if q < 0 else q >> 31  # truncating division by 2^31
+    e = -shift
+    mask = (1 << e) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> e) + (1 if (high & mask) > threshold else 0)
+
+
+def _helium_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """The vector epilogue of the Helium pool-window conv, lane by lane, as the Armv8.1-M
+    pseudocode defines VQRDMULH, VAND/VSHR, VQADD and VRSHL."""
+    def wrap(v):
+        return (v + 2**31) % 2**32 - 2**31
+
+    high = max(-2**31, min(2**31 - 1, (2 * acc * multiplier + 2**31) >> 32))  # VQRDMULH
+    fixup = wrap(high & wrap(shift)) >> 31  # VAND, VSHR #31: -1 for negatives when e > 0
+    fixed = max(-2**31, min(2**31 - 1, high + fixup))  # VQADD
+    e = -shift
+    return wrap((fixed + ((1 << e) >> 1)) >> e)  # VRSHL by -e: round half up
+
+
+def test_helium_vector_requantization_is_tflms():
+    # The M55's vectorised requantization must round exactly as TFLM's scalar one,
+    # negative ties included (it runs only where every shift is <= 0 and multipliers >= 0).
+    rng = np.random.default_rng(3)
+    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
+    accs += [int(v) for v in rng.integers(-2**31, 2**31, 1000)]
+    accs += [int(v) for v in rng.integers(-5000, 5000, 1000)]
+    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, 20)]
+    for shift in range(0, -32, -1):
+        for m in mults:
+            for a in accs:
+                assert _helium_requantize(a, m, shift) == _gemmlowp_requantize(a, m, shift), \
+                    (a, m, shift)
