@@ -159,7 +159,7 @@ int lenet_agent_decode_input(const uint8_t *data, uint32_t len, int8_t *out, uin
 static int decode_request(struct lenet_agent *a, uint32_t offset, uint32_t len)
 {
     const struct lenet_agent_model *m = a->model;
-    return decode(a->rx, a->rx_size, rx_index(a, LENET_AGENT_HEADER_SIZE + offset), len, m->input,
+    return decode(a->rx, a->rx_size, rx_index(a, LENET_AGENT_HEADER_SIZE + offset), len, a->input,
                   m->input_size);
 }
 
@@ -283,6 +283,15 @@ struct info_snapshot {
     uint32_t stack_used, rx_dropped, uptime_ms;
 };
 
+/* Whether io->keys has an entry named `key` (it then replaces the standard one). */
+static int in_keys(const struct lenet_agent_io *io, const char *key)
+{
+    for (uint32_t i = 0; io->keys && i < io->key_count; i++) {
+        if (strcmp(io->keys[i].key, key) == 0) return 1;
+    }
+    return 0;
+}
+
 /* The INFO keys (PROTOCOL.md), then the I/O's own (io->info_keys). */
 static void info_keys(struct lenet_agent_info *w, const struct info_snapshot *s)
 {
@@ -293,10 +302,13 @@ static void info_keys(struct lenet_agent_info *w, const struct info_snapshot *s)
     lenet_agent_info_text(w, "firmware", io->firmware);
     lenet_agent_info_text(w, "board", io->board);
     lenet_agent_info_text(w, "cpu", io->cpu);
-    lenet_agent_info_uint(w, "clock_hz", io->clock_hz);
-    lenet_agent_info_text(w, "counter_unit", io->counter_unit);
-    lenet_agent_info_uint(w, "counter_hz", io->counter_hz);
-    lenet_agent_info_uint(w, "counter_resolution", io->counter_resolution);
+    /* The clock and counter facts, unless io->keys gives them (a device that measures
+     * them at start-up keeps its io table constant and points keys at the results). */
+    if (!in_keys(io, "clock_hz")) lenet_agent_info_uint(w, "clock_hz", io->clock_hz);
+    if (!in_keys(io, "counter_unit")) lenet_agent_info_text(w, "counter_unit", io->counter_unit);
+    if (!in_keys(io, "counter_hz")) lenet_agent_info_uint(w, "counter_hz", io->counter_hz);
+    if (!in_keys(io, "counter_resolution"))
+        lenet_agent_info_uint(w, "counter_resolution", io->counter_resolution);
     lenet_agent_info_uint(w, "uart_baud", io->uart_baud);
     lenet_agent_info_uint(w, "rx_buffer", a->rx_size - 1u + io->rx_buffer_extra);
     lenet_agent_info_uint(w, "max_payload", a->max_payload);
@@ -358,7 +370,7 @@ static void tx_result_head(struct lenet_agent *a, uint32_t in_crc, uint32_t coun
 
 static uint32_t input_crc(const struct lenet_agent *a)
 {
-    return lenet_agent_crc32(0, (const uint8_t *)a->model->input, a->model->input_size);
+    return lenet_agent_crc32(0, (const uint8_t *)a->input, a->model->input_size);
 }
 
 static void handle_infer(struct lenet_agent *a, uint32_t seq, uint32_t len)
@@ -373,7 +385,7 @@ static void handle_infer(struct lenet_agent *a, uint32_t seq, uint32_t len)
     /* Before the inference: the input may live in the model's arena, which it reuses. */
     const uint32_t in_crc = input_crc(a);
     const uint32_t start = io->counter(io->ctx);
-    const int rc = m->invoke(m->input, m->output);
+    const int rc = m->invoke(a->input, m->output);
     const uint32_t elapsed = io->counter(io->ctx) - start;
     if (rc != 0) {
         send_status(a, type, seq, LENET_AGENT_INVOKE_FAILED);
@@ -418,7 +430,7 @@ static uint32_t trace_pass(struct lenet_agent *a, uint32_t pass, uint32_t len)
     a->trace_pass = (uint8_t)pass;
     a->trace_calls = 0;
     a->trace_last = a->io->counter(a->io->ctx);
-    return m->invoke_traced(m->input, m->output, trace_fn, a) != 0 ? LENET_AGENT_INVOKE_FAILED : 0u;
+    return m->invoke_traced(a->input, m->output, trace_fn, a) != 0 ? LENET_AGENT_INVOKE_FAILED : 0u;
 }
 
 static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
@@ -606,12 +618,15 @@ int lenet_agent_init(struct lenet_agent *a, const struct lenet_agent_io *io,
     memset(a, 0, sizeof *a);
     if (io == NULL || model == NULL || rx == NULL || io->write == NULL || io->counter == NULL ||
         io->millis == NULL || model->invoke == NULL || model->invoke_traced == NULL ||
-        model->input == NULL || model->output == NULL || model->hash == NULL ||
+        (model->input == NULL && model->input_buffer == NULL) || model->output == NULL ||
+        model->hash == NULL ||
         rx_size < LENET_AGENT_RX_BYTES(model->input_size) || rx_size > 0x10000u) {
         return 0;
     }
     a->io = io;
     a->model = model;
+    a->input = model->input != NULL ? model->input : model->input_buffer();
+    if (a->input == NULL) return 0;
     a->rx = rx;
     /* Every accepted frame fits in the ring (which keeps one slot empty). */
     a->max_payload = rx_size - 1u - LENET_AGENT_HEADER_SIZE - LENET_AGENT_TRAILER_SIZE;

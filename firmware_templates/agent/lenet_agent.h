@@ -90,6 +90,9 @@ struct lenet_agent_model {
      * the model's own arena slot, which saves that RAM), and output_size bytes. */
     int8_t *input;
     int8_t *output;
+    /* Or, with input NULL: the function giving the model's arena slot, asked once by
+     * lenet_agent_init (so this struct can stay const, in flash). */
+    int8_t *(*input_buffer)(void);
 };
 
 #define LENET_AGENT_XSTR(x) LENET_AGENT_STR(x)
@@ -106,7 +109,18 @@ struct lenet_agent_model {
             LENET_AGENT_XSTR(NAME##_INPUT_SCALE), (int32_t)(NAME##_INPUT_ZERO_POINT),          \
             LENET_AGENT_XSTR(NAME##_OUTPUT_SCALE), (int32_t)(NAME##_OUTPUT_ZERO_POINT),        \
             NAME##_ARENA_BYTES, NAME##_NUM_TRACED_TENSORS, name##_invoke, name##_invoke_traced, \
-            (input_buf), (output_buf)                                                         \
+            (input_buf), (output_buf), 0                                                      \
+    }
+
+/* The same, decoding requests straight into the model's own arena slot (NAME_input_buffer):
+ * no input buffer, and a constant initializer. */
+#define LENET_AGENT_MODEL_IN_ARENA(name, NAME, output_buf)                                     \
+    {                                                                                         \
+        NAME##_MODEL_HASH, NAME##_INPUT_SIZE, NAME##_OUTPUT_SIZE,                              \
+            LENET_AGENT_XSTR(NAME##_INPUT_SCALE), (int32_t)(NAME##_INPUT_ZERO_POINT),          \
+            LENET_AGENT_XSTR(NAME##_OUTPUT_SCALE), (int32_t)(NAME##_OUTPUT_ZERO_POINT),        \
+            NAME##_ARENA_BYTES, NAME##_NUM_TRACED_TENSORS, name##_invoke, name##_invoke_traced, \
+            0, (output_buf), name##_input_buffer                                              \
     }
 
 /* ---- the I/O interface ------------------------------------------------------------ */
@@ -144,7 +158,9 @@ struct lenet_agent_io {
      * per INFO (once to measure the reply, once to send it): write the same both times. */
     void (*info_keys)(void *ctx, struct lenet_agent_info *info);
     /* Extra INFO keys read where their values live (no callback, so the table can sit in
-     * flash and nothing is called back from inside the agent): `key_count` entries. */
+     * flash and nothing is called back from inside the agent): `key_count` entries. An
+     * entry named clock_hz, counter_unit, counter_hz or counter_resolution replaces the
+     * field above (for values measured at start-up, with this struct kept const). */
     const struct lenet_agent_key *keys;
     uint32_t key_count;
 
@@ -162,6 +178,7 @@ struct lenet_agent_io {
 struct lenet_agent {
     const struct lenet_agent_io *io;
     const struct lenet_agent_model *model;
+    int8_t *input;              /* model->input, or what model->input_buffer() gave */
     uint8_t *rx;                /* receive ring: frames are parsed in place */
     uint32_t rx_size;
     volatile uint32_t rx_head;  /* next write index (the producer: read() or rx_push) */

@@ -58,6 +58,10 @@ static void io_reset(void *ctx)
  * the counter was calibrated, the UART divisor computed from that clock. The table is
  * constant (flash); the agent reads the values where board_init() left them. */
 static const struct lenet_agent_key board_keys[] = {
+    {"clock_hz", &board_found.clock_hz, 0},
+    {"counter_unit", 0, &board_found.counter_unit},
+    {"counter_hz", &board_found.counter_hz, 0},
+    {"counter_resolution", &board_found.counter_resolution, 0},
     {"clock_fault", &board_found.clock_fault, 0},
     {"clock_status", 0, &board_found.clock_status},
     {"counter_source", 0, &board_found.counter_source},
@@ -67,9 +71,9 @@ static const struct lenet_agent_key board_keys[] = {
     {"uart_baud_actual", &board_found.uart_baud_actual, 0},
 };
 
-/* The counter's unit and rate and the clock are what board_init() measured: filled in by
- * firmware_agent_io_init() (placeholders until then). */
-struct lenet_agent_io firmware_agent_io = {
+/* The clock and the counter's unit and rate are what board_init() measured: the INFO keys
+ * above report them (replacing the fields here, which stay constant). */
+const struct lenet_agent_io firmware_agent_io = {
     .ctx = 0,
     .read = 0, /* bytes are pushed by the receive interrupt */
     .write = io_write,
@@ -91,13 +95,3 @@ struct lenet_agent_io firmware_agent_io = {
     .uart_baud = UART_BAUD,
     .rx_buffer_extra = 0,
 };
-
-void firmware_agent_io_init(void)
-{
-    const struct board_timing *timing = board_timing();
-    firmware_agent_io.counter_unit = timing->counter_unit;
-    firmware_agent_io.counter_hz = timing->counter_hz;
-    firmware_agent_io.counter_resolution = timing->counter_resolution;
-    firmware_agent_io.clock_hz = timing->clock_hz;
-    firmware_agent_io.uart_baud = UART_BAUD;
-}

@@ -7,10 +7,9 @@
 #include "lenet_agent.h"
 
 /* write, counter, milliseconds, stack, reset and INFO identity from board.h /
- * board_config.h; the counter's unit and rate and the clock from board_timing(), set by
- * firmware_agent_io_init() after board_init(). */
-extern struct lenet_agent_io firmware_agent_io;
-void firmware_agent_io_init(void);
+ * board_config.h; the clock and the counter's unit and rate through INFO keys that read
+ * what board_init() measured (board_found). */
+extern const struct lenet_agent_io firmware_agent_io;
 
 /* The firmware's agent: the UART receive interrupt pushes every byte into its ring
  * (agent_io.c's board_rx_push), so received bytes are buffered once. */

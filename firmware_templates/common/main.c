@@ -11,13 +11,11 @@
  * there), the output, and the agent's state; the input is decoded into the model's arena. */
 static int8_t output[FIRMWARE_MODEL_OUTPUT_SIZE];
 static uint8_t rx_ring[LENET_AGENT_RX_BYTES(FIRMWARE_MODEL_INPUT_SIZE)];
-static struct lenet_agent_model model = FIRMWARE_AGENT_MODEL(0, output);
+static const struct lenet_agent_model model = FIRMWARE_AGENT_MODEL_IN_ARENA(output);
 
 int main(void)
 {
     board_init();
-    firmware_agent_io_init(); /* the counter and clock board_init() measured */
-    model.input = FIRMWARE_MODEL_INPUT_BUFFER();
     (void)lenet_agent_init(&firmware_agent, &firmware_agent_io, &model, rx_ring, sizeof rx_ring);
     /* Human-readable for a terminal; the host resynchronises over it. */
     lenet_agent_banner(&firmware_agent);
