@@ -126,8 +126,9 @@ class Deframer:
         while True:
             start = buf.find(SYNC, pos)
             if start < 0:
-                # Keep a trailing A5: it may be the first half of the next sync.
-                keep = len(buf) - 1 if buf.endswith(SYNC[:1]) else len(buf)
+                # Keep a trailing A5 not yet looked at: it may be the first half of the
+                # next sync (but not the last byte of a frame just taken).
+                keep = len(buf) - 1 if buf.endswith(SYNC[:1]) and len(buf) - 1 >= pos else len(buf)
                 self._skip(buf, pos, keep)
                 pos = keep
                 break
@@ -157,6 +158,10 @@ class Deframer:
             pos = end
         del buf[:pos]
         return frames
+
+    def in_frame(self) -> bool:
+        """A frame whose header passed its CRC is arriving (its payload not complete)."""
+        return self._buf.startswith(SYNC) and len(self._buf) >= HEADER_SIZE
 
     def give_up_partial(self) -> bool:
         """Stop waiting for the rest of a frame whose header looked valid: if that header
