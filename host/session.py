@@ -8,9 +8,9 @@ sequence number; the device answers strictly in order, so an answer to a later
 transmission proves an earlier unanswered one was lost, and it is resent at once. When
 nothing valid arrives for one retransmission timeout, everything in flight is resent. The
 timeout adapts to the round trips measured on the link (RFC 6298's estimator, between
-MIN_RTO_S and `timeout`, doubled after each timeout), so a lost tail costs a fraction of
-a second on a fast link; a reply still arriving (a frame header in, bytes flowing) is
-waited for. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds
+MIN_RTO_S and `timeout`, doubled after each timeout); a reply still arriving (a frame
+header in, bytes flowing) is waited for. When everything is sent, a short probe follows
+the last requests: its in-order answer proves a missing one lost without a timeout. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds
 the session gives up with a clear error. Every answer
 is checked (both CRCs, the model-hash prefix, and the CRC of the input the device
 actually used), so a corrupted or misattributed answer is never taken as a result.
@@ -42,7 +42,7 @@ MAX_WINDOW_BYTES = 4096
 # After the boot banner of the device we connected to, requests sent while it booted are
 # resent (uncounted: nothing was lost on the link) if this passes without an answer.
 BOOT_GRACE_S = 0.3
-MIN_RTO_S = 0.1  # floor of the adaptive retransmission timeout (host scheduling jitter)
+MIN_RTO_S = 0.5  # floor of the adaptive timeout: QEMU on a loaded host stalls for 100s of ms
 
 
 class RttEstimator:
