@@ -42,6 +42,7 @@ MAX_WINDOW_BYTES = 4096
 # After the boot banner of the device we connected to, requests sent while it booted are
 # resent (uncounted: nothing was lost on the link) if this passes without an answer.
 BOOT_GRACE_S = 0.3
+TAIL_PROBE_S = 0.25  # "late" before any round trip is measured (the first INFO)
 MIN_RTO_S = 0.5  # floor of the adaptive timeout: QEMU on a loaded host stalls for 100s of ms
 
 
@@ -391,8 +392,11 @@ class DeviceSession:
             if request in resend:
                 resend.remove(request)
 
+        last_send = time.monotonic()
+
         def send(request: _Request) -> None:
-            nonlocal in_flight, last_progress
+            nonlocal in_flight, last_progress, last_send
+            last_send = time.monotonic()
             frame_len = len(request.payload) + P.OVERHEAD
             tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
             self._next_tx += 1
@@ -431,10 +435,14 @@ class DeviceSession:
                 # Their answers may still come, in a later exchange: expected, not stale.
                 self._probes_in_flight.update(t.tx_id & 0xFFFF for t in outstanding.values())
                 return
-            if not resend and exhausted and not any(t.request.probe for t in outstanding.values()):
-                # Nothing left to send: a short probe behind the last requests. The device
-                # answers in order, so its answer proves any earlier missing answer lost
-                # (resent at once) instead of waiting for a timeout.
+            if (not resend and exhausted and outstanding
+                    and not any(t.request.probe for t in outstanding.values())
+                    and time.monotonic() - last_send > self._tail_probe_delay()):
+                # Nothing left to send and an answer is late: a short probe behind the last
+                # requests. The device answers in order, so its answer proves any earlier
+                # missing answer lost (resent at once) instead of waiting for a timeout.
+                # (Late only: a probe arriving mid-inference would add its receive
+                # interrupt to the device's measured count.)
                 send(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
 
             # 2. Read what came back.
@@ -521,6 +529,12 @@ class DeviceSession:
                 last_progress = now
                 alive = False
                 crc_errors_at_timeout = self.deframer.stats.crc_errors
+
+    def _tail_probe_delay(self) -> float:
+        """How long after the last send an answer counts as late: twice the smoothed
+        round trip once measured, else TAIL_PROBE_S; never beyond the timeout."""
+        late = 2 * self.rtt.srtt if self.rtt.srtt is not None else TAIL_PROBE_S
+        return min(max(late, 0.02), self.rtt.rto)
 
     def _timed_out(self, waited: float, now: float) -> bool:
         """No answer for one retransmission timeout, unless a reply is still arriving
