@@ -159,6 +159,10 @@ class Deframer:
         del buf[:pos]
         return frames
 
+    def in_frame(self) -> bool:
+        """A frame whose header passed its CRC is arriving (its payload not complete)."""
+        return self._buf.startswith(SYNC) and len(self._buf) >= HEADER_SIZE
+
     def give_up_partial(self) -> bool:
         """Stop waiting for the rest of a frame whose header looked valid: if that header
         was a false one, the real frames behind it are already here. The next `feed` (even

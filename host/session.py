@@ -6,8 +6,12 @@
 Reliability (docs/PROTOCOL.md, "Host behaviour"): every transmission gets a fresh
 sequence number; the device answers strictly in order, so an answer to a later
 transmission proves an earlier unanswered one was lost, and it is resent at once. When
-nothing valid arrives for `timeout` seconds, everything in flight is resent; after
-`retries` such silences in a row the session gives up with a clear error. Every answer
+nothing valid arrives for one retransmission timeout, everything in flight is resent. The
+timeout adapts to the round trips measured on the link (RFC 6298's estimator, between
+MIN_RTO_S and `timeout`, doubled after each timeout); a reply still arriving (a frame
+header in, bytes flowing) is waited for. When everything is sent, a short probe follows
+the last requests: its in-order answer proves a missing one lost without a timeout. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds
+the session gives up with a clear error. Every answer
 is checked (both CRCs, the model-hash prefix, and the CRC of the input the device
 actually used), so a corrupted or misattributed answer is never taken as a result.
 """
@@ -31,12 +35,37 @@ FAULT = b"FAULT "
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_RETRIES = 5
 MAX_ATTEMPTS = 40  # per request: beyond this the link is too bad to be useful
+INFO_ATTEMPTS = 4 * MAX_ATTEMPTS
 READ_WAIT_S = 0.01
 # The host never has more request bytes in flight than the device's receive ring holds.
 MAX_WINDOW_BYTES = 4096
 # After the boot banner of the device we connected to, requests sent while it booted are
 # resent (uncounted: nothing was lost on the link) if this passes without an answer.
 BOOT_GRACE_S = 0.3
+TAIL_PROBE_S = 0.25  # "late" before any round trip is measured (the first INFO)
+MIN_RTO_S = 0.5  # floor of the adaptive timeout: QEMU on a loaded host stalls for 100s of ms
+
+
+class RttEstimator:
+    """RFC 6298 retransmission timeout from measured round trips (Karn: only answers to
+    requests sent once), clamped to [MIN_RTO_S, ceiling]; `ceiling` until measured."""
+
+    def __init__(self, ceiling: float):
+        self.ceiling = ceiling
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = ceiling
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(max(self.srtt + 4 * self.rttvar, MIN_RTO_S), self.ceiling)
+
+    def back_off(self) -> None:
+        self.rto = min(2 * self.rto, self.ceiling)
 
 
 class _Retry(Exception):
@@ -87,6 +116,8 @@ class _Request:
     payload: bytes
     check: Callable[[P.Frame], object]
     attempts: int = 0
+    max_attempts: int = MAX_ATTEMPTS
+    sends: int = 0
     done: bool = False
     probe: bool = False  # an empty ECHO that only asks "is the device there?"
 
@@ -126,6 +157,9 @@ class DeviceSession:
         self.url = url
         self.timeout = timeout
         self.retries = retries
+        self.rtt = RttEstimator(timeout)
+        self._probes_in_flight: set[int] = set()  # seqs of probes an exchange left behind
+        self._last_rx = 0.0
         self.on_text = on_text
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=READ_WAIT_S)
@@ -177,7 +211,9 @@ class DeviceSession:
             except P.ProtocolError as exc:
                 raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
 
-        request = _Request("info", P.INFO, b"", check)
+        # INFO's ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy
+        # link; each attempt costs about one round trip (the tail probe), so allow more.
+        request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
         ((_, info),) = list(self._exchange([request], what="INFO"))
         for key in ("model_hash", "input_size", "output_size"):
             if key not in info.fields:
@@ -310,7 +346,7 @@ class DeviceSession:
         in_flight = 0
         exhausted = False
         last_progress = time.monotonic()
-        silences = 0
+        silent_since = time.monotonic()  # nothing intact arrived since then
         answered_any = False
         crc_errors_at_timeout = self.deframer.stats.crc_errors
         alive = False  # since the last timeout, some intact frame (or frame header) came back
@@ -332,7 +368,7 @@ class DeviceSession:
                 resend.append(request)
                 return
             request.attempts += 1
-            if request.attempts >= MAX_ATTEMPTS:
+            if request.attempts >= request.max_attempts:
                 raise LenetEdgeError(
                     f"{what} request failed {request.attempts} times: the serial link to "
                     f"{self.url} loses or corrupts too much data (check cable, baud rate)"
@@ -356,6 +392,26 @@ class DeviceSession:
             if request in resend:
                 resend.remove(request)
 
+        last_send = time.monotonic()
+
+        def send(request: _Request) -> None:
+            nonlocal in_flight, last_progress, last_send
+            last_send = time.monotonic()
+            frame_len = len(request.payload) + P.OVERHEAD
+            tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
+            self._next_tx += 1
+            seq = tx.tx_id & 0xFFFF
+            stale = by_seq.pop(seq, None)  # 65536 sends ago: forget it
+            if stale is not None:
+                outstanding.pop(stale.tx_id, None)
+            by_seq[seq] = tx
+            outstanding[tx.tx_id] = tx
+            in_flight += frame_len
+            request.sends += 1
+            self._write(P.encode_frame(request.type, seq, request.payload))
+            if len(outstanding) == 1:
+                last_progress = time.monotonic()
+
         while True:
             # 1. Send while the window allows (always at least one request in flight).
             while True:
@@ -374,22 +430,23 @@ class DeviceSession:
                 if outstanding and in_flight + frame_len > self.window_bytes:
                     break
                 resend.popleft()
-                tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
-                self._next_tx += 1
-                seq = tx.tx_id & 0xFFFF
-                stale = by_seq.pop(seq, None)  # 65536 sends ago: forget it
-                if stale is not None:
-                    outstanding.pop(stale.tx_id, None)
-                by_seq[seq] = tx
-                outstanding[tx.tx_id] = tx
-                in_flight += frame_len
-                self._write(P.encode_frame(request.type, seq, request.payload))
-                if not outstanding or len(outstanding) == 1:
-                    last_progress = time.monotonic()
+                send(request)
             if not resend and exhausted and all(t.request.probe for t in outstanding.values()):
+                # Their answers may still come, in a later exchange: expected, not stale.
+                self._probes_in_flight.update(t.tx_id & 0xFFFF for t in outstanding.values())
                 return
+            if (not resend and exhausted and outstanding
+                    and not any(t.request.probe for t in outstanding.values())
+                    and time.monotonic() - last_send > self._tail_probe_delay()):
+                # Nothing left to send and an answer is late: a short probe behind the last
+                # requests. The device answers in order, so its answer proves any earlier
+                # missing answer lost (resent at once) instead of waiting for a timeout.
+                # (Late only: a probe arriving mid-inference would add its receive
+                # interrupt to the device's measured count.)
+                send(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
 
             # 2. Read what came back.
+            errors_before = self._frame_errors()
             frames = self.deframer.feed(self._read())
             if self._scan_garbage():
                 if self._answered_once:
@@ -399,17 +456,23 @@ class DeviceSession:
                 else:
                     # The boot we connected to: what was sent meanwhile may still be read.
                     boot_resend_at = time.monotonic() + min(self.timeout, BOOT_GRACE_S)
-                    boot_errors = self._frame_errors()
+                    boot_errors = errors_before  # this read may hold a damaged answer too
             progressed = False
             for frame in frames:
                 alive = True
                 tx = by_seq.get(frame.seq)
+                if tx is None and frame.seq in self._probes_in_flight:
+                    self._probes_in_flight.discard(frame.seq)
+                    continue
                 if tx is None or tx.request.done:
                     self.stats.stale_answers += 1
                     continue
                 request = tx.request
                 if request.probe:
                     settle(tx)
+                    # A short round trip, but a measured one: after a timeout (a lost INFO,
+                    # say) it brings the timeout back down instead of doubling it again.
+                    self.rtt.sample(time.monotonic() - tx.sent_at)
                     continue
                 if frame.type == P.ERROR:
                     _, text = P.response_status(frame.payload)
@@ -424,6 +487,8 @@ class DeviceSession:
                     lose(tx)
                     continue
                 settle(tx)
+                if request.sends == 1:  # Karn: a resent request's round trip is ambiguous
+                    self.rtt.sample(time.monotonic() - tx.sent_at)
                 progressed = True
                 answered_any = True
                 self._answered_once = True
@@ -440,20 +505,19 @@ class DeviceSession:
                 last_progress = now
             if progressed:
                 last_progress = now
-                silences = 0
-            elif outstanding and now - last_progress > self.timeout:
+                silent_since = now
+            elif outstanding and self._timed_out(now - last_progress, now):
                 self.stats.timeouts += 1
+                self.rtt.back_off()
                 # A device that sends intact frames (or intact frame headers whose payload
                 # was then damaged) is there: the link is noisy and each request is
-                # bounded by MAX_ATTEMPTS. Nothing intact at all, `retries` times in a row,
-                # means nobody (or no lenet-edge firmware) is answering.
+                # bounded by MAX_ATTEMPTS. Nothing intact at all for (retries + 1) x
+                # timeout seconds means nobody (or no lenet-edge firmware) is answering.
                 alive = alive or self.deframer.stats.crc_errors != crc_errors_at_timeout
                 if alive:
-                    silences = 0
-                else:
-                    silences += 1
-                    if silences > self.retries:
-                        raise self._silence_error(what, answered_any)
+                    silent_since = now
+                elif now - silent_since >= self.timeout * (self.retries + 1) * 0.999:
+                    raise self._silence_error(what, answered_any)
                 # Waiting for the rest of a "frame" behind a header that only looked valid
                 # would hold up every real answer after it.
                 self.deframer.give_up_partial()
@@ -465,6 +529,21 @@ class DeviceSession:
                 last_progress = now
                 alive = False
                 crc_errors_at_timeout = self.deframer.stats.crc_errors
+
+    def _tail_probe_delay(self) -> float:
+        """How long after the last send an answer counts as late: twice the smoothed
+        round trip once measured, else TAIL_PROBE_S; never beyond the timeout."""
+        late = 2 * self.rtt.srtt if self.rtt.srtt is not None else TAIL_PROBE_S
+        return min(max(late, 0.02), self.rtt.rto)
+
+    def _timed_out(self, waited: float, now: float) -> bool:
+        """No answer for one retransmission timeout, unless a reply is still arriving
+        (a valid frame header in, its bytes flowing); never longer than `timeout`."""
+        if waited > self.timeout:
+            return True
+        if waited <= self.rtt.rto:
+            return False
+        return not (self.deframer.in_frame() and now - self._last_rx < self.rtt.rto)
 
     def _frame_errors(self) -> int:
         return self.deframer.stats.crc_errors + self.deframer.stats.header_errors
@@ -510,6 +589,8 @@ class DeviceSession:
                     self._port.timeout = READ_WAIT_S
         except (serial.SerialException, OSError) as exc:
             raise LenetEdgeError(f"the serial link {self.url} failed: {exc}") from exc
+        if data:
+            self._last_rx = time.monotonic()
         return data
 
     def _scan_garbage(self) -> bool:

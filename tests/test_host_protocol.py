@@ -168,8 +168,10 @@ def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, 
 
 
 class _DamageLongChunks(FaultProxy):
-    """Flips the last byte of the first `count` chunks longer than `min_len` going one way
-    (a frame's CRC then fails); everything else passes untouched."""
+    """Flips byte `min_len - 1` of the first `count` chunks longer than `min_len` going one
+    way (inside the chunk's first, long frame, whose CRC then fails; a short frame sent
+    right behind it, such as the host's tail probe, may share the chunk and pass);
+    everything else passes untouched."""
 
     def __init__(self, port, *, upstream: bool, min_len: int, count: int):
         super().__init__(port, FaultRates())
@@ -178,7 +180,8 @@ class _DamageLongChunks(FaultProxy):
     def _mangle(self, data, upstream):
         if upstream == self.direction and len(data) > self.min_len and self.left > 0:
             self.left -= 1
-            data = data[:-1] + bytes([data[-1] ^ 0x01])
+            k = self.min_len - 1
+            data = data[:k] + bytes([data[k] ^ 0x01]) + data[k + 1:]
         yield data, 0.0
 
 
@@ -248,3 +251,22 @@ def test_input_coding_is_lossless_for_any_data(size):
         enc = P.encode_input(x)
         assert len(enc) <= size + 1
         assert np.array_equal(P.decode_input(enc, size), x)
+
+
+def test_retransmission_timeout_adapts_to_measured_round_trips():
+    from lenet_edge.host.session import MIN_RTO_S, RttEstimator
+
+    rtt = RttEstimator(ceiling=2.0)
+    assert rtt.rto == 2.0  # nothing measured yet: the configured timeout
+    for _ in range(20):
+        rtt.sample(0.010)
+    assert rtt.rto == MIN_RTO_S  # a fast, steady link: the floor
+    for sample in (0.2, 0.6, 0.3, 0.5):
+        rtt.sample(sample)
+    assert 0.3 < rtt.rto <= 2.0  # slower and jittery: srtt + 4 rttvar
+    before = rtt.rto
+    rtt.back_off()
+    assert rtt.rto == min(2 * before, 2.0)
+    for _ in range(5):
+        rtt.back_off()
+    assert rtt.rto == 2.0  # never beyond the configured timeout

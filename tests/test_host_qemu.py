@@ -97,6 +97,30 @@ def test_faulty_link_and_reset_mid_run_give_the_clean_result(qemu_elf, modern_ex
     assert elapsed < 120
 
 
+def test_harder_link_and_a_reset_give_the_clean_result(qemu_elf, modern_export, tmp_path):
+    """5e-3 faults per byte (drops, flips, inserts 1.5e-3 each, 50 ms stalls 5e-4) both
+    ways and one device reset: the same report as on a clean link (the time it takes is
+    measured by benchmarks/faulty_link.py)."""
+    n = 150
+    reports = {}
+    for rate in (0.0, 5e-3):
+        with start_qemu(QEMU_BOARD, qemu_elf) as qemu:
+            port = int(qemu.url.rsplit(":", 1)[1])
+            rates = FaultRates(drop=0.3 * rate, flip=0.3 * rate, insert=0.3 * rate,
+                               delay=0.1 * rate, delay_s=0.05)
+            with FaultProxy(port, rates, seed=5, reset_after_bytes=50 * 210 if rate else None,
+                            reset=qemu.reset) as proxy:
+                result = validate(proxy.url, model_dir=modern_export, count=n,
+                                  out_dir=tmp_path / str(rate))
+        reports[rate] = result.report
+        assert result.exit_code == 0 and not result.report["partial"]
+    clean, faulty = reports[0.0], reports[5e-3]
+    assert clean["link"]["retransmissions"] == 0 and clean["link"]["garbage_bytes"] == 0
+    assert faulty["link"]["resets_seen"] >= 1 and faulty["link"]["retransmissions"] > 0
+    assert faulty["count"] == n and faulty["agreement"]["device_tflm_exact_logits"] == 1.0
+    assert faulty["accuracy"] == clean["accuracy"]
+
+
 def test_no_such_port_is_a_clean_error(modern_export, tmp_path, capsys):
     import socket
 
