@@ -140,7 +140,7 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Only the boards with this core (repeatable).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
-              help="Bundled model variants (repeatable; default: both).")
+              help="Bundled model variants (repeatable; default: every one).")
 @click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
               help="Digits measured one at a time per board (median reported).")
 @click.option("--throughput-count", default=300, show_default=True, type=click.IntRange(min=1),
@@ -158,7 +158,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     flash (weights, code) and RAM (arena, device-measured stack high-water mark), and
     pipelined validation throughput. Every board's logits are checked byte for byte
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
-    Takes a few minutes for all boards and both variants.
+    Takes a few minutes for all boards and all variants.
     """
     from rich.progress import Progress
 
