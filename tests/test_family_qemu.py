@@ -28,3 +28,34 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
     assert report["accuracy"]["device"] == report["accuracy"]["tflm"]
     assert report["info"]["board"] == QEMU_BOARD
+
+
+def test_zoo_table_and_json(tmp_path):
+    import numpy as np
+
+    from lenet_edge.zoo import rejection_for_error
+
+    out = tmp_path / "zoo"
+    assert main(["zoo", "--variants", "lenet1", "--variants", "classic", "--count", "3",
+                 "--limit", "1000", "--out", str(out)]) == 0
+    zoo = json.loads((out / "zoo.json").read_text())
+    assert zoo["board"] == QEMU_BOARD and set(zoo["variants"]) == {"lenet1", "classic"}
+    one, five = zoo["variants"]["lenet1"], zoo["variants"]["classic"]
+    assert one["paper"]["error"] == 1.7 and five["paper"]["name"] == "LeNet-5"
+    assert one["parameters"] == 2546 and one["device_bit_exact_digits"] == 3
+    # The connection table's zeros are skipped: executed < dense multiply-adds.
+    assert one["macs_executed"] == 91_520 < one["macs_dense"] == 136_320
+    assert 0 < one["instructions"] < five["instructions"]
+    assert 0 < one["flash_bytes"] < five["flash_bytes"]
+    assert one["test_digits"] == 1000 and 0 < one["int8_tflm_error"] < 10
+    # Rejection: more than the error's excess over 0.5 % needs, at most everything.
+    assert one["int8_tflm_error"] - 0.5 <= one["rejection_for_0.5_percent_error"] <= 100
+    logits = np.array([[9, 0], [0, 5], [3, 2], [0, 8]], dtype=np.int8)
+    logits = np.pad(logits, ((0, 0), (0, 8)), constant_values=-128)
+    # Margins 9, 5, 1, 8; digits 2 and 3 wrong. Digit 3 is confidently wrong (margin 8, the
+    # second most confident), so only digit 0 can be kept: 75 % rejected.
+    truth = np.array([0, 1, 1, 0])
+    assert rejection_for_error(logits, truth) == 75.0
+    truth = np.array([0, 1, 1, 1])  # only digit 2 (the least confident) wrong
+    assert rejection_for_error(logits, truth) == 25.0
+    assert rejection_for_error(logits[:2], truth[:2]) == 0.0
