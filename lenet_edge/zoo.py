@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lenet_edge.bundled import VARIANTS, bundled_model
+from lenet_edge.host.rejection import rejection_for_error
 
 # LeCun et al. 1998 (Fig. 9 errors without distortions; multiply-adds and parameters from
 # section III-C). `modern` is ours (a LeNet-5 shape with ReLU and max pooling): no paper row.
@@ -31,23 +32,6 @@ PAPER = {
     "lenet1": {"name": "LeNet-1", "error": 1.7, "parameters": 2_600, "macs": 100_000},
     "lenet4": {"name": "LeNet-4", "error": 1.1, "parameters": 17_000, "macs": 260_000},
 }
-TARGET_ERROR = 0.5  # percent: the 1998 paper's rejection figure is "to reach 0.5 % error"
-
-
-def rejection_for_error(logits: np.ndarray, labels: np.ndarray,
-                        target: float = TARGET_ERROR) -> float:
-    """Smallest percentage of digits to reject (least confident first, by the margin
-    between the two highest logits) so that the error on the rest is at most ``target`` %."""
-    top2 = np.sort(logits.astype(np.int32), axis=1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
-    order = np.argsort(-margin, kind="stable")  # most confident first
-    wrong = (np.argmax(logits, axis=1) != labels)[order]
-    kept = np.arange(1, len(labels) + 1)
-    ok = np.flatnonzero(np.cumsum(wrong) * 100.0 <= target * kept)
-    keep = int(ok[-1]) + 1 if ok.size else 0
-    return round(100.0 * (len(labels) - keep) / len(labels), 2)
-
-
 def _bundled_report(variant: str, name: str) -> dict:
     return json.loads((bundled_model(variant).parent / name).read_text())
 

@@ -28,12 +28,23 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
     assert report["accuracy"]["device"] == report["accuracy"]["tflm"]
     assert report["info"]["board"] == QEMU_BOARD
+    # The error-rejection curve from the device's logits: figures, PNG, report.md section.
+    rejection = report["rejection"]
+    error = 100 * (1 - report["accuracy"]["device"])
+    assert rejection["error_percent_at_rejection_percent"]["0"] == round(error, 2)
+    needed = rejection["rejection_percent_for_error_percent"]
+    assert 0 <= needed["1"] <= needed["0.5"] <= 100
+    at = list(rejection["error_percent_at_rejection_percent"].values())
+    assert at[-1] <= at[0]  # rejecting the least confident 10 % lowers the error
+    assert (out / "error_rejection.png").stat().st_size > 0
+    assert report["files"]["error_rejection"] == "error_rejection.png"
+    assert "## Error against rejection" in (out / "report.md").read_text()
 
 
 def test_zoo_table_and_json(tmp_path):
     import numpy as np
 
-    from lenet_edge.zoo import rejection_for_error
+    from lenet_edge.host.rejection import rejection_for_error
 
     out = tmp_path / "zoo"
     assert main(["zoo", "--variants", "lenet1", "--variants", "classic", "--count", "3",
