@@ -40,14 +40,15 @@ def zoo_row(variant: str, board, out_dir: Path, images: np.ndarray, labels: np.n
             count: int) -> dict:
     from lenet_edge.bench import measure
     from lenet_edge.codegen.export import export
-    from lenet_edge.quantize.evaluate import pixels_to_int8
+    from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.quantize.tflm import TflmModel
 
     model = bundled_model(variant).read_bytes()
     exported = export(model, out_dir / variant / "export", cpus=(board.cpu,))
-    tflm = TflmModel(model)
-    logits = tflm.run_batch(pixels_to_int8(images).reshape(len(images), -1))
-    inputs = pixels_to_int8(images[:count]).reshape(count, -1)
+    # The model's own input shape and quantization (shape checked), not an MNIST constant.
+    all_inputs = model_inputs(model, images, "the MNIST test set")
+    logits = TflmModel(model).run_batch(all_inputs)
+    inputs = all_inputs[:count]
     device = measure(board, variant, exported.out_dir, exported.report, out_dir / variant,
                      inputs, logits[:count], inputs[:10])
     quant = _bundled_report(variant, "quant_report.json")
