@@ -7,8 +7,8 @@ the MACs the generated C executes, and flash, RAM and guest instructions per inf
 the firmware on one emulated board (measured by `lenet-edge bench`'s own routine, which
 refuses to report a firmware whose logits are not byte-identical to TFLM's).
 
-Prints a table and writes zoo.json. Not measured here: Boosted LeNet-4 and zip1989 (not
-built yet), and the rejection from the device's own logits (they are TFLM's, byte for
+Prints a table and writes zoo.json and zoo_pareto.png (int8 error against instructions
+and against flash). Not measured here: Boosted LeNet-4 and zip1989 (not built yet), and the rejection from the device's own logits (they are TFLM's, byte for
 byte, on the digits the device ran; the full-set figure uses TFLM).
 """
 
@@ -92,6 +92,33 @@ def _table(rows: dict, board: str) -> Table:
     return table
 
 
+def pareto_png(path: Path, rows: dict, board: str) -> None:
+    """int8 error against instructions per inference and against flash, one point per
+    variant: the family's trade-off (lower left is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, key, scale, label in (
+            (axes[0], "instructions", 1e6, f"million guest instructions per digit ({board})"),
+            (axes[1], "flash_bytes", 1e3, "flash, KB")):
+        for variant, r in rows.items():
+            x = r[key] / scale
+            ax.scatter(x, r["int8_tflm_error"], color="tab:blue")
+            ax.annotate(variant, (x, r["int8_tflm_error"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("int8 error, %")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+    fig.suptitle("the LeNet family: error against cost")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--board", default="qemu-mps2-an386", show_default=True,
               help="Emulated board whose core runs the firmware (see `lenet-edge boards`).")
@@ -111,7 +138,8 @@ def zoo(board, variants, count, limit, out_dir, data_dir):
     Per variant: the paper's error, parameters and multiply-adds; ours: float error, int8
     error under TFLM, the rejection needed for 0.5 % error, parameters, MACs executed by
     the generated C, and flash, RAM and guest instructions per inference on one emulated
-    board (bit-exact with TFLM, or no figure). Prints a table and writes OUT/zoo.json.
+    board (bit-exact with TFLM, or no figure). Prints a table and writes OUT/zoo.json and
+    OUT/zoo_pareto.png (int8 error against instructions and against flash).
     """
     from lenet_edge.firmware_templates.boards import emulated_board
     from lenet_edge.train.mnist import load_mnist
@@ -133,5 +161,6 @@ def zoo(board, variants, count, limit, out_dir, data_dir):
                                 "unit": "guest instructions per inference, "
                                         "qemu-system-arm -icount shift=0",
                                 "variants": rows}, indent=2, sort_keys=True) + "\n")
-    console.print(f"wrote {path}")
+    pareto_png(out_dir / "zoo_pareto.png", rows, board)
+    console.print(f"wrote {path} and {out_dir / 'zoo_pareto.png'}")
     return 0

@@ -51,6 +51,7 @@ def test_zoo_table_and_json(tmp_path):
                  "--limit", "1000", "--out", str(out)]) == 0
     zoo = json.loads((out / "zoo.json").read_text())
     assert zoo["board"] == QEMU_BOARD and set(zoo["variants"]) == {"lenet1", "classic"}
+    assert (out / "zoo_pareto.png").stat().st_size > 0
     one, five = zoo["variants"]["lenet1"], zoo["variants"]["classic"]
     assert one["paper"]["error"] == 1.7 and five["paper"]["name"] == "LeNet-5"
     assert one["parameters"] == 2546 and one["device_bit_exact_digits"] == 3
