@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from lenet_edge.bundled import VARIANTS  # noqa: E402
 from tests.tamper import mutations  # noqa: E402
 from tests.tamper_check import OUTCOMES, judge_all, tally  # noqa: E402
 
@@ -37,7 +38,7 @@ def family(name: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", default="modern", choices=("modern", "classic"))
+    p.add_argument("--variant", default="modern", choices=VARIANTS)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--flips", type=int, default=120)
     p.add_argument("--structure-flips", type=int, default=240)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lenet_edge.bundled import VARIANTS
 from lenet_edge.codegen.cross import CPUS
 
 TARGETS = ("cortex-m", "host")
@@ -18,7 +19,7 @@ BACKENDS = ("float", "tflite", "tflm", "c")
                    "for this machine in DIR/host/.")
 @click.option("--model", "model", type=click.Path(dir_okay=False, path_type=Path),
               help="int8 .tflite (or a .keras, quantized first). Default: the bundled model.")
-@click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
+@click.option("--variant", type=click.Choice(VARIANTS), default="modern",
               show_default=True, help="Bundled model to use when --model is not given.")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Cortex-M CPU(s) the C is for (repeatable): their kernels are generated "
@@ -74,7 +75,7 @@ def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tf
               help="int8 .tflite. Default: the bundled model of --variant.")
 @click.option("--keras", "keras_model", type=click.Path(dir_okay=False, path_type=Path),
               help="Float model for --backend float. Default: the bundled .keras of --variant.")
-@click.option("--variant", type=click.Choice(["modern", "classic"]), default="modern",
+@click.option("--variant", type=click.Choice(VARIANTS), default="modern",
               show_default=True)
 @click.option("--data", type=click.Path(path_type=Path),
               help="Test set: MNIST directory (default), an IDX images file, an .npz with "

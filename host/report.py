@@ -1,4 +1,5 @@
-"""Validation report files: report.json, report.md, confusion_matrix.png, disagreements.png.
+"""Validation report files: report.json, report.md, confusion_matrix.png, disagreements.png,
+error_rejection.png.
 
 Written for a person: every figure carries its true unit (QEMU counts guest instructions,
 which are not cycles and not time; silicon counts cycles, shown with microseconds at the
@@ -18,13 +19,17 @@ import numpy as np
 
 CONFUSION_PNG = "confusion_matrix.png"
 DISAGREE_PNG = "disagreements.png"
+REJECTION_PNG = "error_rejection.png"
 MAX_TILES = 400  # a bad model can disagree on thousands: the first ones are enough to look at
 TILE_COLUMNS = 10
 
 UNIT_NAMES = {"guest_instructions": "guest instructions", "cycles": "cycles"}
 
 
-def write_report(out_dir: Path, report: dict, images, labels, device_pred, float_pred) -> None:
+def write_report(out_dir: Path, report: dict, images, labels, device_pred, float_pred,
+                 device_logits=None) -> None:
+    """``device_logits``: the device's outputs, for the error-rejection curve (none drawn
+    without them)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     disagreements = disagreement_indices(labels, device_pred, float_pred)
@@ -34,8 +39,10 @@ def write_report(out_dir: Path, report: dict, images, labels, device_pred, float
         int(np.sum(np.asarray(device_pred) != np.asarray(float_pred))),
         "shown": int(min(len(disagreements), MAX_TILES)),
     }
+    curve = device_logits is not None and len(device_logits) > 0
     report["files"] = {"confusion_matrix": CONFUSION_PNG, "markdown": "report.md",
-                       "disagreements": DISAGREE_PNG if len(disagreements) else None}
+                       "disagreements": DISAGREE_PNG if len(disagreements) else None,
+                       "error_rejection": REJECTION_PNG if curve else None}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     _confusion_png(out_dir / CONFUSION_PNG, labels, device_pred, report)
     stale = out_dir / DISAGREE_PNG
@@ -44,6 +51,10 @@ def write_report(out_dir: Path, report: dict, images, labels, device_pred, float
                            disagreements[:MAX_TILES], report)
     elif stale.exists():  # from an earlier run into the same folder
         stale.unlink()
+    if curve:
+        _rejection_png(out_dir / REJECTION_PNG, device_logits, labels, report)
+    elif (out_dir / REJECTION_PNG).exists():
+        (out_dir / REJECTION_PNG).unlink()
     (out_dir / "report.md").write_text(markdown(report))
 
 
@@ -152,6 +163,7 @@ def markdown(r: dict) -> str:
     lines += ["## Result", "", "PASSED" if checks.get("passed") else "FAILED"]
     lines += [f"- {f}" for f in checks.get("failures", [])]
     lines += ["", f"![confusion matrix]({CONFUSION_PNG})", ""]
+    lines += _rejection_lines(r)
     lines += _disagreement_lines(r, items)
     return "\n".join(lines)
 
@@ -223,6 +235,40 @@ def _disagreement_lines(r: dict, items: str) -> list[str]:
     return [text + f"; {DISAGREE_PNG} shows " + (f"the first {shown}" if shown == MAX_TILES
                                                   else "each of them") + ".", "",
             f"![disagreements]({DISAGREE_PNG})", ""]
+
+
+def _rejection_lines(r: dict) -> list[str]:
+    rej = r.get("rejection")
+    if not rej:
+        return []
+    lines = ["## Error against rejection", "",
+             f"Rejecting the least confident {item_noun(r)} first ({rej['confidence']}, "
+             "from the device's outputs):", "",
+             "| target error | rejection needed |", "| --- | --- |"]
+    lines += [f"| {t} % | {v:.2f} % |"
+              for t, v in rej["rejection_percent_for_error_percent"].items()]
+    lines += ["", "| rejected | error on the rest |", "| --- | --- |"]
+    lines += [f"| {k} % | {v:.2f} % |"
+              for k, v in rej["error_percent_at_rejection_percent"].items()]
+    return lines + ["", f"![error against rejection]({REJECTION_PNG})", ""]
+
+
+def _rejection_png(path: Path, logits, labels, report: dict) -> None:
+    from lenet_edge.host.rejection import error_rejection_curve, rejection_for_error
+
+    plt = _plt()
+    rejected, error = error_rejection_curve(logits, labels)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(rejected, error, color="tab:blue")
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    # Show up to twice the rejection that reaches 0.5 % error (at least 10 %).
+    ax.set_xlim(0, min(100.0, max(10.0, 2 * rejection_for_error(logits, labels, 0.5))))
+    ax.set_xlabel(f"rejected {item_noun(report)} (least confident first), %")
+    ax.set_ylabel("error on the rest, %")
+    ax.set_title(f"{report['info'].get('board')}: error against rejection")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
 
 
 def _plt():

@@ -173,9 +173,14 @@ def validate(
         d = run.per_layer["first_difference"]
         failures.append(f"per-layer: first difference at layer {d['layer']} ({d['layer_name']}) element {d['element']}")
     report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
+    if len(idx):
+        from lenet_edge.host.rejection import rejection_summary
+
+        report["rejection"] = rejection_summary(dev_out, labels[idx])
     try:
         write_report(out_dir, report, images[idx], labels[idx],
-                     dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred)
+                     dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred,
+                     device_logits=dev_out if len(idx) else None)
     except OSError as exc:
         raise LenetEdgeError(f"writing the report to {out_dir} failed: "
                              f"{exc.strerror or exc}") from None

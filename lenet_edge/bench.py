@@ -238,7 +238,7 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Only the boards with this core (repeatable).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
-              help="Bundled model variants (repeatable; default: both).")
+              help="Bundled model variants (repeatable; default: every one).")
 @click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
               help="Digits measured one at a time per board (median reported).")
 @click.option("--throughput-count", default=300, show_default=True, type=click.IntRange(min=1),
@@ -266,7 +266,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
     With --cmsis-nn DIR the same model is also built on CMSIS-NN's kernels and measured
     the same way (its logits compared with TFLM's), side by side.
-    Takes a few minutes for all boards and both variants.
+    Takes a few minutes for all boards and all variants.
     """
     from rich.progress import Progress
 

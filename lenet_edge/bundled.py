@@ -11,8 +11,12 @@ from pathlib import Path
 from lenet_edge.errors import LenetEdgeError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-VARIANTS = ("modern", "classic")
+# The LeNet family members lenet-edge trains and bundles: the one list every command's
+# --variant choices come from.
+VARIANTS = ("modern", "classic", "lenet1", "lenet4")
 DEFAULT_VARIANT = "modern"
+VARIANT_TITLES = {"modern": "modern LeNet-5", "classic": "classic LeNet-5", "lenet1": "LeNet-1",
+                  "lenet4": "LeNet-4"}
 
 _FILES = {"tflite": "lenet5_int8.tflite", "keras": "lenet5.keras"}
 

@@ -17,7 +17,7 @@ from lenet_edge.errors import LenetEdgeError
 
 # name -> ("module:attribute", one-line help shown by `lenet-edge --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("lenet_edge.train.cli:train", "Train LeNet-5 on MNIST -> lenet5.keras."),
+    "train": ("lenet_edge.train.cli:train", "Train a LeNet on MNIST -> lenet5.keras."),
     "quantize": ("lenet_edge.quantize.cli:quantize", "Full-integer int8 TFLite conversion."),
     "export": ("lenet_edge.codegen.cli:export", "Generate bit-exact C (and firmware)."),
     "eval": ("lenet_edge.codegen.cli:evaluate", "Accuracy of float/tflite/tflm/c backends."),
@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("lenet_edge.host.cli:validate", "Check on-device accuracy over serial."),
     "bench": ("lenet_edge.bench:bench", "Benchmark instructions, flash and RAM per board."),
     "demo": ("lenet_edge.demo:demo", "The main job end to end on an emulated board."),
+    "zoo": ("lenet_edge.zoo:zoo", "The LeNet family next to the 1998 paper's figures."),
 }
 
 

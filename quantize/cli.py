@@ -57,7 +57,9 @@ def quantize(model_path, out_dir, data_dir, limit):
 def print_report(report: dict, console) -> None:
     from rich.table import Table
 
-    what = f"{report['variant']} LeNet-5" if report["variant"] else "model"
+    from lenet_edge.bundled import VARIANT_TITLES
+
+    what = VARIANT_TITLES.get(report["variant"], "model")
     table = Table(title=f"{what}, {report['test_images']:,} images of {report['test_set']}")
     table.add_column("model")
     table.add_column("accuracy %", justify="right")

@@ -62,7 +62,7 @@ def load_keras_model(path: str | os.PathLike):
                              f"{len(model.outputs)} outputs; the C library takes one of each")
     if lenet_variant(model) is None and str(path) not in _WARNED:
         _WARNED.add(str(path))
-        warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet-5 models; it is "
+        warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet models; it is "
              "converted as it is (no LeNet op-list check, no variant in reports)")
     return model
 

@@ -2,11 +2,11 @@
 # Regenerate the bundled models in lenet_edge/assets/<variant>/ with the default settings
 # of `lenet-edge train` and `lenet-edge quantize` (the exact commands below).
 # Needs MNIST: --data-less, so $LENET_EDGE_DATA, the cache or a download (see README).
-# Usage: scripts/make_bundled_models.sh [modern|classic ...]   (default: both)
+# Usage: scripts/make_bundled_models.sh [modern|classic|lenet1|lenet4 ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LENET_EDGE=.venv/bin/lenet-edge
-VARIANTS=("${@:-modern classic}")
+VARIANTS=("${@:-modern classic lenet1 lenet4}")
 # shellcheck disable=SC2068
 for variant in ${VARIANTS[@]}; do
     out=lenet_edge/assets/$variant

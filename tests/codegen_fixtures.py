@@ -14,15 +14,16 @@ def mnist_test():
 
 @pytest.fixture(scope="session")
 def lenet_model_files(tmp_path_factory, mnist_test):
-    """variant -> .tflite path: the bundled models (what ships), or, while they are not
-    committed yet, the project's LeNet-5 definitions with random weights, converted here."""
-    from lenet_edge.bundled import bundled_model
+    """variant -> .tflite path for every variant: the bundled models (what ships), or, while
+    they are not committed yet, the project's LeNet definitions with random weights,
+    converted here."""
+    from lenet_edge.bundled import VARIANTS, bundled_model
     from lenet_edge.errors import LenetEdgeError
 
     from tests.codegen_models import lenet_tflite
 
     paths = {}
-    for variant in ("modern", "classic"):
+    for variant in VARIANTS:
         try:
             paths[variant] = bundled_model(variant)
         except LenetEdgeError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -71,8 +72,14 @@ def run(exe: str | Path, corpus: str | Path, seconds: float, work: str | Path) -
     if grown.exists():
         shutil.rmtree(grown)
     shutil.copytree(corpus, grown)
+    # libFuzzer's RSS limit reads getrusage's peak RSS, which Linux carries over fork+exec:
+    # the harness starts with this (pytest worker) process's peak, so a worker grown past
+    # 2 GB made every harness "out-of-memory" at once. Limit the harness's own growth to
+    # libFuzzer's default 2,048 MB on top of what it inherits; single mallocs stay capped.
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     cmd = [str(exe), f"-max_total_time={max(1, int(seconds))}", "-print_final_stats=1",
-           f"-artifact_prefix={work}/", "-max_len=4096", str(grown)]
+           f"-artifact_prefix={work}/", "-max_len=4096",
+           f"-rss_limit_mb={inherited_mb + 2048}", "-malloc_limit_mb=2048", str(grown)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work,
                           env=dict(os.environ, **ENV), timeout=seconds * 4 + 120)
     log = proc.stderr

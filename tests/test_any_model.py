@@ -176,7 +176,7 @@ def test_rgb_model_exports_quietly_evaluates_and_validates_on_qemu_exactly(rgb_m
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.strip().splitlines() == [
-        "warning: mine.keras: 'shapes_net' is not one of lenet-edge's LeNet-5 models; it is "
+        "warning: mine.keras: 'shapes_net' is not one of lenet-edge's LeNet models; it is "
         "converted as it is (no LeNet op-list check, no variant in reports)"]
     ops = json.loads((out / "export_report.json").read_text())["layers"]
     assert "MUL" not in {op for layer in ops for op in layer["ops"]}  # BN folded

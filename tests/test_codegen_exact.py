@@ -1,5 +1,6 @@
-"""Both LeNet-5 variants: the host-built C equals TFLM on every output byte and every
-intermediate tensor, for all 10,000 MNIST test digits and 10,000 random/extreme inputs.
+"""Every LeNet variant (bundled.VARIANTS): the host-built C equals TFLM on every output
+byte and every intermediate tensor, for all 10,000 MNIST test digits and 10,000
+random/extreme inputs.
 Two builds per variant: the fused one that ships (its outputs and the tensors it
 materialises) and the unfused one (fuse=False), which traces every op output.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lenet_edge.bundled import VARIANTS
 from lenet_edge.codegen.export import export
 from lenet_edge.codegen.host_build import HostModel, build_shared_library
 from lenet_edge.quantize.evaluate import pixels_to_int8
@@ -45,7 +47,7 @@ def _chunk(array: np.ndarray, k: int) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-@pytest.mark.parametrize("variant", ["modern", "classic"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_all_mnist_test_digits(variant, chunk, host_libs, lenet_model_files, mnist_test):
     images = mnist_test[0]
     assert len(images) == N
@@ -55,7 +57,7 @@ def test_all_mnist_test_digits(variant, chunk, host_libs, lenet_model_files, mni
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-@pytest.mark.parametrize("variant", ["modern", "classic"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_random_and_extreme_inputs(variant, chunk, host_libs, lenet_model_files):
     inputs = _chunk(stress_inputs(N), chunk)
     assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)

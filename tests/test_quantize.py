@@ -108,7 +108,10 @@ def test_runs_under_tflm_and_tflite_and_agrees_with_float(classic, mnist_test):
     assert np.array_equal(tflm_out.argmax(1), mnist_test[1][:20])
 
 
-@pytest.mark.parametrize("variant, target", [("modern", 99.2), ("classic", 99.0)])
+# Float accuracy targets: LeNet-5's own, and for LeNet-1 / LeNet-4 the 1998 paper's error
+# (1.7 %, 1.1 %) or better.
+@pytest.mark.parametrize("variant, target", [("modern", 99.2), ("classic", 99.0),
+                                             ("lenet1", 98.3), ("lenet4", 98.9)])
 def test_bundled_models_meet_their_targets(variant, target, mnist_test):
     import keras
 
@@ -123,6 +126,23 @@ def test_bundled_models_meet_their_targets(variant, target, mnist_test):
     tflm = TflmModel(bundled_model(variant, "tflite"))
     int8_pred = np.array([tflm.invoke(x).argmax() for x in pixels_to_int8(images[:1000])])
     assert (int8_pred == float_pred[:1000]).mean() >= 0.995
+
+
+@pytest.mark.parametrize("variant", ["lenet1", "lenet4"])
+def test_bundled_family_int8_is_within_a_tenth_of_a_point_of_float(variant, mnist_test):
+    import keras
+
+    import lenet_edge.train.models  # noqa: F401  (registers SparseConv2D)
+    from lenet_edge.train.training import to_model_input
+
+    images, labels = mnist_test
+    model = keras.models.load_model(bundled_model(variant, "keras"))
+    float_acc = (model.predict(to_model_input(images), batch_size=1000, verbose=0).argmax(1)
+                 == labels).mean() * 100
+    tflm = TflmModel(bundled_model(variant, "tflite"))
+    int8_acc = (tflm.run_batch(pixels_to_int8(images).reshape(len(images), -1)).argmax(1)
+                == labels).mean() * 100
+    assert abs(int8_acc - float_acc) <= 0.1 + 1e-9, (float_acc, int8_acc)
 
 
 def test_calibration_covers_the_full_pixel_range(mnist_test):

@@ -8,16 +8,18 @@ import click
 
 from lenet_edge.quiet import import_tensorflow_quietly
 
-VARIANT_CHOICES = ("modern", "classic")
+from lenet_edge.bundled import VARIANTS
 
 
 @click.command()
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default="modern",
+@click.option("--variant", type=click.Choice(VARIANTS), default="modern",
               show_default=True,
-              help="modern: ReLU, max pooling, full C3. classic: LeCun 1998 (tanh, average "
-                   "pooling, C3 connection table).")
+              help="modern: LeNet-5 with ReLU, max pooling, full C3. classic: LeNet-5 of LeCun "
+                   "1998 (tanh, average pooling, C3 connection table). lenet1, lenet4: the "
+                   "1998 paper's LeNet-1 and LeNet-4 (tanh, connection tables).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Training epochs. [default: 12]")
+              help="Training epochs. [default: the variant's recipe: 12 for modern and "
+                   "classic, 20 for lenet1 and lenet4]")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, data order and augmentation (same seed, same model).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

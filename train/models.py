@@ -1,6 +1,6 @@
-"""The two LeNet-5 variants.
+"""The LeNet family: two LeNet-5 variants, LeNet-1 and LeNet-4.
 
-Both take float pixels in [0, 1] (pixel/255, nothing else), shape (28, 28, 1), and end in
+All take float pixels in [0, 1] (pixel/255, nothing else), shape (28, 28, 1), and end in
 10 logits (no softmax: the device reports logits, argmax is the same).
 
 ``classic`` follows LeCun et al. 1998: C1 6@5x5 on a 32x32 input, S2 2x2 average
@@ -10,6 +10,16 @@ zeros; 'same' padding on C1 over the 28x28 image computes exactly that (the pad 
 real 0, i.e. int8 -128, the input zero point) without a PAD op or a 32x32 buffer.
 
 ``modern``: ReLU, max pooling, a full C3, otherwise the same shapes.
+
+``lenet1`` (1998 paper, section III-C): 28x28 input, C1 4@24x24 (5x5), S2 2x2 average,
+C3 12@8x8 (5x5) with the paper's 20-of-48 connection table, S4 2x2 average, 10 outputs
+fully connected to the 12@4x4 maps, tanh: 2,546 parameters, about 92,000 multiply-adds.
+
+``lenet4``: 32x32 input (28x28 with 'same' padding, as classic), C1 4@28x28, S2 4@14x14,
+C3 16@10x10 with a connection table (48 of 64), S4 16@5x5, 120 units each reading 5 of
+the 16 S4 maps, 10 outputs, tanh: 17,650 parameters. The paper gives only totals (about
+17,000 parameters, 260,000 connections); a fully connected 120-unit layer alone would have
+48,120, so the 120 units must be sparsely connected. Why 4 and not 8 S2 maps: see README.
 """
 
 from __future__ import annotations
@@ -17,7 +27,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-VARIANTS = ("modern", "classic")
+from lenet_edge.bundled import VARIANTS  # the one list of variants
+# The Keras model name marks a lenet-edge model (quantize and export recognise it by it).
+MODEL_NAMES = {"modern": "lenet5_modern", "classic": "lenet5_classic", "lenet1": "lenet1",
+               "lenet4": "lenet4"}
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
@@ -30,12 +43,33 @@ C3_TABLE = (
 )
 
 
+# LeNet-1 (1998 paper, section III-C): which S2 maps each C3 map sees (0-based; the
+# issue lists them 1-based: 1:{1} 2:{1,2} 3:{1,2} 4:{2} 5:{1,2} 6:{1,2} 7:{3} ...).
+LENET1_C3_TABLE = ([[0], [0, 1], [0, 1], [1], [0, 1], [0, 1]]
+                   + [[2], [2, 3], [2, 3], [3], [2, 3], [2, 3]])
+
+# LeNet-4's C3 (ours; the paper gives no table): 4 maps on adjacent pairs of S2 maps, 4 on
+# triples, 2 on opposite pairs, 6 on all four (48 of 64 connections).
+LENET4_C3_TABLE = ([[i, (i + 1) % 4] for i in range(4)]
+                   + [[i, (i + 1) % 4, (i + 2) % 4] for i in range(4)]
+                   + [[0, 2], [1, 3]] + [list(range(4))] * 6)
+
+# LeNet-4's 120 units (ours): unit j reads 5 consecutive S4 maps 5j..5j+4 (mod 16), 5x5
+# each, so the 600 connections go round the 16 maps evenly (37 or 38 units per map).
+LENET4_F5_TABLE = [[(5 * j + k) % 16 for k in range(5)] for j in range(120)]
+
+
+def connection_mask(table, in_maps: int) -> np.ndarray:
+    """(in_maps, out_maps) 0/1 matrix: mask[in, out] = 1 where ``table[out]`` lists ``in``."""
+    mask = np.zeros((in_maps, len(table)), dtype=np.float32)
+    for out_map, in_list in enumerate(table):
+        mask[in_list, out_map] = 1.0
+    return mask
+
+
 def c3_mask() -> np.ndarray:
     """(6, 16) 0/1 matrix: mask[s2_map, c3_map] = 1 where the paper connects them."""
-    mask = np.zeros((6, 16), dtype=np.float32)
-    for c3_map, s2_maps in enumerate(C3_TABLE):
-        mask[s2_maps, c3_map] = 1.0
-    return mask
+    return connection_mask(C3_TABLE, 6)
 
 
 @keras.saving.register_keras_serializable(package="lenet_edge")
@@ -88,12 +122,11 @@ class SparseConv2D(keras.layers.Conv2D):
 
 
 def build_model(variant: str, batch_size: int | None = None) -> keras.Model:
-    """A LeNet-5 of the given variant; ``batch_size=1`` for the graph that gets converted."""
-    if variant == "classic":
-        return _classic(batch_size)
-    if variant == "modern":
-        return _modern(batch_size)
-    raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    """A LeNet of the given variant; ``batch_size=1`` for the graph that gets converted."""
+    builders = {"classic": _classic, "modern": _modern, "lenet1": _lenet1, "lenet4": _lenet4}
+    if variant not in builders:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return builders[variant](batch_size)
 
 
 def _classic(batch_size):
@@ -124,6 +157,34 @@ def _modern(batch_size):
     return keras.Model(inputs, outputs, name="lenet5_modern")
 
 
+def _lenet1(batch_size):
+    L = keras.layers
+    inputs = keras.Input(IMAGE_SHAPE, batch_size=batch_size, name="pixels")
+    x = L.Conv2D(4, 5, activation="tanh", name="c1")(inputs)
+    x = L.AveragePooling2D(2, name="s2")(x)
+    x = SparseConv2D(12, 5, connection_mask(LENET1_C3_TABLE, 4), activation="tanh",
+                     name="c3")(x)
+    x = L.AveragePooling2D(2, name="s4")(x)
+    x = L.Flatten(name="flatten")(x)
+    outputs = L.Dense(NUM_CLASSES, name="logits")(x)
+    return keras.Model(inputs, outputs, name=MODEL_NAMES["lenet1"])
+
+
+def _lenet4(batch_size):
+    L = keras.layers
+    inputs = keras.Input(IMAGE_SHAPE, batch_size=batch_size, name="pixels")
+    x = L.Conv2D(4, 5, padding="same", activation="tanh", name="c1")(inputs)
+    x = L.AveragePooling2D(2, name="s2")(x)
+    x = SparseConv2D(16, 5, connection_mask(LENET4_C3_TABLE, 4), activation="tanh",
+                     name="c3")(x)
+    x = L.AveragePooling2D(2, name="s4")(x)
+    x = SparseConv2D(120, 5, connection_mask(LENET4_F5_TABLE, 16), activation="tanh",
+                     name="f5")(x)
+    x = L.Flatten(name="flatten")(x)
+    outputs = L.Dense(NUM_CLASSES, name="logits")(x)
+    return keras.Model(inputs, outputs, name=MODEL_NAMES["lenet4"])
+
+
 def with_batch_one(model: keras.Model) -> keras.Model:
     """The same network and weights with the batch fixed at 1 (Flatten -> one RESHAPE)."""
     fixed = build_model(variant_of(model), batch_size=1)
@@ -132,9 +193,9 @@ def with_batch_one(model: keras.Model) -> keras.Model:
 
 
 def lenet_variant(model: keras.Model) -> str | None:
-    """'modern' or 'classic' for lenet-edge's own LeNet-5 models, None for any other."""
-    for variant in VARIANTS:
-        if model.name == f"lenet5_{variant}":
+    """The variant of lenet-edge's own LeNet models (by Keras model name), None for any other."""
+    for variant, name in MODEL_NAMES.items():
+        if model.name == name:
             return variant
     return None
 
@@ -142,5 +203,5 @@ def lenet_variant(model: keras.Model) -> str | None:
 def variant_of(model: keras.Model) -> str:
     variant = lenet_variant(model)
     if variant is None:
-        raise ValueError(f"{model.name!r} is not a lenet-edge LeNet-5 model")
+        raise ValueError(f"{model.name!r} is not a lenet-edge LeNet model")
     return variant
