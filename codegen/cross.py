@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from lenet_edge import toolchain
 from lenet_edge.cpus import CPUS, get_cpu
 from lenet_edge.errors import LenetEdgeError
 
 CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections",
           "-Wall", "-Wextra", "-Werror", "-pedantic"]
-GCC = "arm-none-eabi-gcc"
-
-
-def have_arm_gcc() -> bool:
-    return shutil.which(GCC) is not None
+GCC = toolchain.GCC
+have_arm_gcc = toolchain.have_arm_gcc
 
 
 def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Path]:
     """Compile every .c of the library to objects for ``cpu``; returns the object paths."""
     flags = get_cpu(cpu).gcc_flags
-    if not have_arm_gcc():
-        raise LenetEdgeError(f"{GCC} not found; install gcc-arm-none-eabi "
-                             "(apt-get install --no-install-recommends gcc-arm-none-eabi "
-                             "libnewlib-arm-none-eabi)")
+    toolchain.check_toolchain(("gcc",), make=False, newlib=False)
     c_dir, out_dir = Path(c_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = []
@@ -41,14 +35,8 @@ def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Pa
 
 def section_sizes(objects: list[Path]) -> dict[str, int]:
     """Bytes per kind summed over objects: code (.text*), rodata (.rodata*), data, bss."""
-    proc = subprocess.run(["arm-none-eabi-size", "-A", *map(str, objects)], capture_output=True,
-                          text=True, check=True)
     totals = {"code": 0, "rodata": 0, "data": 0, "bss": 0}
-    for line in proc.stdout.splitlines():
-        fields = line.split()
-        if len(fields) < 2 or not fields[1].isdigit():
-            continue
-        name, size = fields[0], int(fields[1])
+    for name, size in toolchain.section_sizes(*objects).items():
         for kind in totals:
             if name.startswith("." + ("text" if kind == "code" else kind)):
                 totals[kind] += size

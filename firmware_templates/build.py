@@ -10,20 +10,17 @@ reserves that bound plus a margin as the stack), and checks that no heap code
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lenet_edge import toolchain
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
 from lenet_edge.firmware_templates.render import firmware_dir_of, sync_firmware, target_name
 from lenet_edge.firmware_templates.uart import check_baud
 
-TOOLCHAIN_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
-TOOLCHAIN_INSTALL = f"apt-get install --no-install-recommends {TOOLCHAIN_PACKAGES} make"
-CROSS = "arm-none-eabi-"
+CROSS = toolchain.CROSS
 HEAP_SYMBOLS = ("malloc", "_malloc_r", "free", "_free_r", "calloc", "realloc", "_sbrk", "_sbrk_r")
 
 # Section -> (memory, category shown in the report).
@@ -81,28 +78,7 @@ class BuildResult:
 
 def check_toolchain() -> None:
     """One clear error naming the apt command when the GNU Arm toolchain is missing."""
-    missing = [tool for tool in (CROSS + "gcc", CROSS + "objcopy", CROSS + "size", CROSS + "nm", "make")
-               if shutil.which(tool) is None]
-    if missing:
-        raise LenetEdgeError(
-            f"the GNU Arm toolchain is not installed (missing: {', '.join(missing)}); "
-            f"install it with: sudo {TOOLCHAIN_INSTALL}"
-        )
-    libc = subprocess.run([CROSS + "gcc", "-print-file-name=libc_nano.a"], capture_output=True, text=True)
-    if not os.path.isabs(libc.stdout.strip()):
-        raise LenetEdgeError(
-            f"newlib for arm-none-eabi is not installed (no libc_nano.a); install it with: sudo {TOOLCHAIN_INSTALL}"
-        )
-
-
-def _section_sizes(elf: Path) -> dict[str, int]:
-    out = subprocess.run([CROSS + "size", "-A", "-d", str(elf)], capture_output=True, text=True, check=True)
-    sizes = {}
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
-            sizes[parts[0]] = int(parts[1])
-    return sizes
+    toolchain.check_toolchain()
 
 
 def _check_no_heap(elf: Path) -> None:
@@ -114,7 +90,7 @@ def _check_no_heap(elf: Path) -> None:
 
 
 def measure(board: Board, elf: Path) -> tuple[dict[str, int], int, int]:
-    raw = _section_sizes(elf)
+    raw = toolchain.section_sizes(elf)
     sections = dict.fromkeys(CATEGORIES, 0)
     flash = ram = 0
     for name, size in raw.items():
