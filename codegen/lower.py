@@ -78,14 +78,21 @@ class Program:
         return [c for s in self.steps for c in s.constants]
 
 
-def lower(graph: Graph, fuse: bool = True) -> Program:
+def int8_body(graph: Graph) -> tuple[list[Op], int, int]:
+    """(ops, input tensor, output tensor) of the int8 part of ``graph``: boundary float
+    conversions (a leading QUANTIZE, a trailing DEQUANTIZE) stay outside the C library,
+    which takes and returns int8."""
     ops = list(graph.ops)
     c_input, c_output = graph.inputs[0], graph.outputs[0]
-    # Boundary float conversions stay outside the C library: it takes and returns int8.
     if ops and ops[0].kind == "QUANTIZE":
         c_input = ops.pop(0).outputs[0]
     if ops and ops[-1].kind == "DEQUANTIZE":
         c_output = ops.pop().inputs[0]
+    return ops, c_input, c_output
+
+
+def lower(graph: Graph, fuse: bool = True) -> Program:
+    ops, c_input, c_output = int8_body(graph)
     readers: dict[int, int] = {}
     for op in ops:
         for t in op.inputs:

@@ -611,6 +611,14 @@ class DeviceSession:
                 line = text[fault_at:end].decode("ascii", "replace").strip()
                 raise LenetEdgeError(f"the device crashed and reported: {line}")
         at = text.find(BANNER)
+        if at < 0 and not self._answered_once:
+            # The end of a boot line whose start was lost while the link opened (pyserial's
+            # socket:// drops what arrived during open): device text, not link damage.
+            end = text.rfind(b"\n")
+            if end >= 0 and all(32 <= c < 127 or c in (9, 10, 13) for c in text[:end + 1]):
+                self.stats.banner_bytes += end + 1
+                self._garbage_tail = text[end + 1:][-64:]
+                return True
         if at >= 0:
             end = text.find(b"\n", at)
             if end >= 0:

@@ -124,14 +124,10 @@ def _driver(graph, traced: list[int]) -> tuple[str, int]:
         fc_per_tensor_multiplier,
         padding_offsets,
     )
+    from lenet_edge.codegen.lower import int8_body
     from lenet_edge.codegen.tables import elementwise_table
 
-    ops = list(graph.ops)
-    c_input, c_output = graph.inputs[0], graph.outputs[0]
-    if ops and ops[0].kind == "QUANTIZE":
-        c_input = ops.pop(0).outputs[0]
-    if ops and ops[-1].kind == "DEQUANTIZE":
-        c_output = ops.pop().inputs[0]
+    ops, c_input, c_output = int8_body(graph)  # the same int8 part as our library's
     consts: list[str] = []
     body: list[str] = []
     init: list[str] = []
