@@ -56,6 +56,7 @@ void timebase_start_periodic(uint32_t period)
 
 uint64_t timebase_ticks(void)
 {
+    static uint64_t last; /* the latest count returned */
     uint32_t primask = irq_save();
     uint64_t base = period_base;
     uint32_t val = SYST_CVR;
@@ -64,6 +65,13 @@ uint64_t timebase_ticks(void)
         val = SYST_CVR;
         base += period_ticks;
     }
+    uint64_t ticks = base + (period_ticks - 1u - val);
+    if (ticks < last) {
+        /* The counter reloaded before its wrap showed as pending (QEMU under -icount
+         * raises the pending bit a little after the reload): one period not yet counted. */
+        ticks += period_ticks;
+    }
+    last = ticks;
     irq_restore(primask);
-    return base + (period_ticks - 1u - val);
+    return ticks;
 }
