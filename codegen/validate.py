@@ -148,6 +148,15 @@ def _check_inputs(op: Op) -> None:
             raise _Refuse(f"inputs[{k}] is absent (-1)")
 
 
+def _check_bias(graph: Graph, op: Op, channels: int) -> None:
+    """An optional bias (input 2): a constant int32 vector, one value per output channel."""
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = graph.tensor(op.inputs[2])
+        if not b.is_constant or b.dtype != "int32" or b.size != channels:
+            raise _Refuse(f"bias must be a constant int32 vector of {channels} values "
+                          f"(found {b.dtype} {b.shape})")
+
+
 def _check_activation_limits(act: str, y: Tensor) -> None:
     """TFLM casts real_limit / scale (float32) to int32: it must fit."""
     import numpy as np
@@ -181,11 +190,7 @@ def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor
         raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
     if w.quant.per_channel and (w.quant.axis != 0 or len(w.quant.scales) != out_channels):
         raise _Refuse("per-channel weights must be quantized along the output channel (axis 0)")
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        b = graph.tensor(op.inputs[2])
-        if not b.is_constant or b.dtype != "int32" or b.size != out_channels:
-            raise _Refuse(f"bias must be a constant int32 vector of {out_channels} values "
-                          f"(found {b.dtype} {b.shape})")
+    _check_bias(graph, op, out_channels)
     return w
 
 
@@ -249,11 +254,7 @@ def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
         raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
     if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
         raise _Refuse("per-channel depthwise weights must be quantized along axis 3")
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        b = graph.tensor(op.inputs[2])
-        if not b.is_constant or b.dtype != "int32" or b.size != oc:
-            raise _Refuse(f"bias must be a constant int32 vector of {oc} values "
-                          f"(found {b.dtype} {b.shape})")
+    _check_bias(graph, op, oc)
     for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
         if stride < 1:
             raise _Refuse(f"stride {o['stride']}")

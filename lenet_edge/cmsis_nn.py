@@ -211,29 +211,22 @@ def _driver(graph, traced: list[int]) -> tuple[str, int]:
                       f"{y.quant.zero_point}, {{{act[0]}, {act[1]}}}}};")
                 dims = (f"const cmsis_nn_dims in = {{1, 1, 1, {n_in}}}, fd = {{{n_in}, 1, 1, "
                         f"{n_out}}}, bd = {{1, 1, 1, {n_out}}}, od = {{1, 1, 1, {n_out}}};")
+                # Helium: TFLM's Prepare stores bias + input_offset * sum(w) per row.
+                ram.append(f"#if defined(ARM_MATH_MVEI)\nstatic int32_t {p}_sums[{n_out}];\n"
+                           f"#define {p.upper()}_CTX {{{p}_sums, (int32_t)sizeof {p}_sums}}\n"
+                           f"#else\n#define {p.upper()}_CTX {{NULL, 0}}\n#endif\n")
+                init.append(f"#if defined(ARM_MATH_MVEI)\n    arm_vector_sum_s8({p}_sums, "
+                            f"{n_in}, {n_out}, {p}_weights, {-x.quant.zero_point}, 0, "
+                            f"{p}_bias);\n#endif")
+                ctx = f"const cmsis_nn_context c = {p.upper()}_CTX;"
                 if per_channel:
-                    # Helium: TFLM's Prepare stores bias + input_offset * sum(w) per row.
-                    ram.append(f"#if defined(ARM_MATH_MVEI)\nstatic int32_t {p}_sums[{n_out}];\n"
-                               f"#define {p.upper()}_CTX {{{p}_sums, (int32_t)sizeof {p}_sums}}\n"
-                               f"#else\n#define {p.upper()}_CTX {{NULL, 0}}\n#endif\n")
-                    init.append(f"#if defined(ARM_MATH_MVEI)\n    arm_vector_sum_s8({p}_sums, "
-                                f"{n_in}, {n_out}, {p}_weights, {-x.quant.zero_point}, 0, "
-                                f"{p}_bias);\n#endif")
                     call = (f"arm_fully_connected_per_channel_s8(&c, &fp, &q, &in, {src}, &fd, "
                             f"{p}_weights, &bd, {p}_bias, &od, {dst})")
-                    ctx = f"const cmsis_nn_context c = {p.upper()}_CTX;"
                 else:
                     quant = (f"const cmsis_nn_per_tensor_quant_params q = {{{pairs[0][0]}, "
                              f"{pairs[0][1]}}};")
-                    ram.append(f"#if defined(ARM_MATH_MVEI)\nstatic int32_t {p}_sums[{n_out}];\n"
-                               f"#define {p.upper()}_CTX {{{p}_sums, (int32_t)sizeof {p}_sums}}\n"
-                               f"#else\n#define {p.upper()}_CTX {{NULL, 0}}\n#endif\n")
-                    init.append(f"#if defined(ARM_MATH_MVEI)\n    arm_vector_sum_s8({p}_sums, "
-                                f"{n_in}, {n_out}, {p}_weights, {-x.quant.zero_point}, 0, "
-                                f"{p}_bias);\n#endif")
                     call = (f"arm_fully_connected_s8(&c, &fp, &q, &in, {src}, &fd, "
                             f"{p}_weights, &bd, {p}_bias, &od, {dst})")
-                    ctx = f"const cmsis_nn_context c = {p.upper()}_CTX;"
                 body.append(f"""    {{ /* op {op.index} FULLY_CONNECTED */
         {fc}
         {quant}
