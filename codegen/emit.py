@@ -15,7 +15,7 @@ import numpy as np
 from lenet_edge import __version__
 from lenet_edge.codegen.lower import ConstArray, Program
 from lenet_edge.codegen.memory_plan import Location, MemoryPlan
-from lenet_edge.codegen.quantmath import round_half_away
+from lenet_edge.quantmath import round_half_away
 from lenet_edge.cpus import get_cpu
 
 DEFAULT_NAME = "lenet5"  # the prefix of every public symbol, macro and file (export --name)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.quantmath import (
+from lenet_edge.quantmath import (
     activation_range,
     conv_multipliers,
     fc_per_tensor_multiplier,
@@ -489,7 +489,7 @@ def _lower_binary(graph: Graph, op: Op) -> Step:
     """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
     activation and a constant (scalar or per channel), whose side of the formula is then
     precomputed per channel."""
-    from lenet_edge.codegen.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
+    from lenet_edge.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
     from lenet_edge.codegen.validate import const_operand
 
     if not any(graph.tensor(t).is_constant for t in op.inputs):
@@ -527,7 +527,7 @@ def _lower_binary(graph: Graph, op: Op) -> Step:
 def _lower_mean(graph: Graph, op: Op) -> Step:
     """MEAN over H and W (global average pooling), TFLM's int8 MEAN: the per-channel sum
     of x - zero point, requantized by a multiplier that has the division folded in."""
-    from lenet_edge.codegen.quantmath import mean_multiplier
+    from lenet_edge.quantmath import mean_multiplier
 
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _, h, w, c = x.shape
@@ -540,7 +540,7 @@ def _lower_mean(graph: Graph, op: Op) -> Step:
 
 
 def _lower_two_tensors(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.quantmath import add_multipliers, quantize_multiplier
+    from lenet_edge.quantmath import add_multipliers, quantize_multiplier
 
     a, b = (graph.tensor(t) for t in op.inputs)
     y = graph.tensor(op.outputs[0])

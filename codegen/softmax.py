@@ -6,7 +6,8 @@ the row sum of e/2^12 (Q12.19) is inverted with gemmlowp's Newton-Raphson recipr
 each output is a rounding shift of reciprocal * e. For int8 input d takes only 256
 values, so the exponentials become a 256-entry table computed here with the same integer
 arithmetic; the reciprocal and the final rounding run on the device (templates/kernels/
-softmax.c.j2). The integer helpers below mirror gemmlowp's fixedpoint.h bit for bit.
+softmax.c.j2). The integer helpers (lenet_edge/quantmath.py) mirror gemmlowp's fixedpoint.h
+bit for bit.
 """
 
 from __future__ import annotations
@@ -15,38 +16,13 @@ import math
 
 import numpy as np
 
-from lenet_edge.codegen.quantmath import quantize_multiplier
+from lenet_edge.quantmath import INT32_MAX, INT32_MIN, quantize_multiplier, rounding_divide_by_pot
+from lenet_edge.quantmath import sat_rounding_doubling_high_mul as srdhm
+from lenet_edge.quantmath import saturating_shift_left as _saturating_shift_left
+from lenet_edge.quantmath import wrap32 as _wrap32
 
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 SCALED_DIFF_INTEGER_BITS = 5  # TFLM's kScaledDiffIntegerBits for int8 softmax
 ACCUMULATION_INTEGER_BITS = 12  # TFLM's kAccumulationIntegerBits
-
-
-def _wrap32(x: int) -> int:
-    return (x + (1 << 31)) % (1 << 32) - (1 << 31)
-
-
-def srdhm(a: int, b: int) -> int:
-    """gemmlowp SaturatingRoundingDoublingHighMul on int32."""
-    if a == INT32_MIN and b == INT32_MIN:
-        return INT32_MAX
-    ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    # C's int64 division truncates toward zero.
-    total = ab + nudge
-    q = abs(total) // (1 << 31)
-    return q if total >= 0 else -q
-
-
-def rounding_divide_by_pot(x: int, exponent: int) -> int:
-    mask = (1 << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if remainder > threshold else 0)
-
-
-def _saturating_shift_left(x: int, shift: int) -> int:
-    return max(INT32_MIN, min(INT32_MAX, x << shift))
 
 
 def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: int) -> int:

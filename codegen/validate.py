@@ -7,7 +7,7 @@ the export here rather than produce C that is silently different.
 from __future__ import annotations
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.quantmath import output_size
+from lenet_edge.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
@@ -197,7 +197,7 @@ def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor
 def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -> None:
     """TFLM's fixed-point requantization holds shifts up to 30 (a larger left shift
     overflows int32 in its MultiplyByQuantizedMultiplier); computed as lower computes them."""
-    from lenet_edge.codegen.quantmath import conv_multipliers, fc_per_tensor_multiplier
+    from lenet_edge.quantmath import conv_multipliers, fc_per_tensor_multiplier
 
     if op.kind == "CONV_2D" or w.quant.per_channel:
         pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, channels)
@@ -374,7 +374,7 @@ def _check_binary_op(graph: Graph, op: Op) -> None:
 
 
 def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
-    from lenet_edge.codegen.quantmath import add_multipliers
+    from lenet_edge.quantmath import add_multipliers
 
     if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
         raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")

@@ -118,7 +118,7 @@ def _c_array(ctype: str, name: str, values) -> str:
 
 def _driver(graph, traced: list[int]) -> tuple[str, int]:
     """(C text, bytes of its static RAM) for the graph, run op by op."""
-    from lenet_edge.codegen.quantmath import (
+    from lenet_edge.quantmath import (
         activation_range,
         conv_multipliers,
         fc_per_tensor_multiplier,
