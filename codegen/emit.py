@@ -15,7 +15,7 @@ import numpy as np
 from lenet_edge import __version__
 from lenet_edge.codegen.lower import ConstArray, Program
 from lenet_edge.codegen.memory_plan import Location, MemoryPlan
-from lenet_edge.quantmath import round_half_away
+from lenet_edge.quantmath import quantize_pixels
 from lenet_edge.cpus import get_cpu
 
 DEFAULT_NAME = "lenet5"  # the prefix of every public symbol, macro and file (export --name)
@@ -71,13 +71,9 @@ def _expr(loc: Location) -> str:
 
 
 def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]:
-    """How raw pixels p (real p/255) quantize: a constant offset when exact, else a table."""
-    table = []
-    for p in range(256):
-        real = np.float32(p) / np.float32(255.0)
-        q = zero_point + round_half_away(float(real / np.float32(scale)))
-        table.append(min(127, max(-128, q)))
-    table = np.array(table, dtype=np.int8)
+    """How raw pixels p (real p/255) quantize, by the one rule (quantmath.quantize_pixels):
+    a constant offset when exact, else a table."""
+    table = quantize_pixels(np.arange(256), scale, zero_point)
     offsets = {int(q) - p for p, q in enumerate(table)}
     return (offsets.pop() if len(offsets) == 1 else None), table
 

@@ -272,7 +272,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
 
     from lenet_edge.codegen.export import export
     from lenet_edge.firmware_templates.boards import EMULATED_BOARDS, emulated_board
-    from lenet_edge.quantize.evaluate import pixels_to_int8
+    from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.quantize.tflm import TflmModel
     from lenet_edge.train.mnist import load_mnist
 
@@ -292,9 +292,6 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
             raise LenetEdgeError(f"no emulated board has a {' or '.join(cpus)} core")
     variants = list(variants) or list(VARIANTS)
     images, _ = load_mnist("test", data_dir)
-    inputs = pixels_to_int8(images[:count]).reshape(count, -1)
-    stream = pixels_to_int8(images[count:count + throughput_count])
-    stream = stream.reshape(len(stream), -1)
     cpus = tuple(sorted({b.cpu for b in boards}))  # their kernels are exported
     console = Console(width=max(Console().width, 120))
     results: dict[str, dict] = {b.name: {} for b in boards}
@@ -305,6 +302,9 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
         for variant in variants:
             progress.update(task, description=f"{variant}: export")
             model = bundled_model(variant).read_bytes()
+            # Each model's own input quantization (quantmath.quantize_input's rule).
+            inputs = model_inputs(model, images[:count])
+            stream = model_inputs(model, images[count:count + throughput_count])
             exported = export(model, out_dir / variant / "export", cpus=cpus)
             report = exported.report
             tflm_arena[variant] = report.get("tflm_arena_bytes")

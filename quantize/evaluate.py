@@ -1,8 +1,10 @@
 """The reference backends on MNIST digits: float (Keras), TFLM (the bit-exact oracle) and
 the TFLite interpreter, each as logits for a batch of uint8 images.
 
-The int8 input is ``pixel - 128`` (input scale 1/255, zero point -128), the same bytes
-the device receives. Used by `quantize` (its report), `eval` and `validate`.
+The int8 input is pixel/255 quantized with the model's input scale and zero point by
+the one rule, `lenet_edge.quantmath.quantize_input` (for the LeNet models' 1/255 and -128
+exactly ``pixel - 128``), the same bytes the device receives. Used by `quantize` (its
+report), `eval` and `validate`.
 """
 
 from __future__ import annotations
@@ -12,23 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_edge import quantmath
 from lenet_edge.errors import LenetEdgeError
 
 Progress = str | Callable[[int, int], None] | None
 
 
+LENET_INPUT_SCALE, LENET_INPUT_ZERO_POINT = 1 / 255, -128  # every bundled LeNet model
+
+
 def pixels_to_int8(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> the LeNet models' int8 input: pixel - 128 (same shape)."""
-    return (np.asarray(images).astype(np.int16) - 128).astype(np.int8)
+    """uint8 pixels -> the bundled LeNet models' int8 input (scale 1/255, zero point -128,
+    so exactly pixel - 128), same shape."""
+    return quantmath.quantize_pixels(images, LENET_INPUT_SCALE, LENET_INPUT_ZERO_POINT)
 
 
 def quantize_pixels(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """uint8 pixels (N, ...) -> int8 model inputs (N, size): pixel/255 quantized with the
-    model's input scale and zero point, as the converter's QUANTIZE would (for scale 1/255
-    and zero point -128 this is exactly pixel - 128)."""
-    real = np.asarray(images).reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
-    q = np.round(real / np.float32(scale)) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    model's input scale and zero point (`quantmath.quantize_input`, TFLite's QUANTIZE)."""
+    images = np.asarray(images)
+    return quantmath.quantize_pixels(images.reshape(len(images), -1), scale, zero_point)
 
 
 def input_spec(model: bytes | str | Path) -> tuple[tuple[int, ...], float, int]:
