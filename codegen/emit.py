@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import jinja2
 import numpy as np
@@ -24,6 +25,8 @@ _BANNER_MARK = "@@LENET_EDGE_BANNER@@"
 HEADER = "lenet5_model.h"
 SOURCES = ("lenet5_model.c",)
 FILES = (HEADER, "lenet5_weights.h") + SOURCES + ("CMakeLists.txt",)
+# The fixed-point helpers: a plain C header (not a template), pasted into the .c as is.
+FIXEDPOINT_H = Path(__file__).parent / "templates" / "fixedpoint.h"
 
 
 @dataclass
@@ -160,7 +163,7 @@ def render(program: Program, plan: MemoryPlan,
         input_slot=plan.input_slot,
         model_hash=graph.sha256, traced=traced, constants=constants,
         kernels=kernels, calls=calls, pixel_offset=offset, paths=paths, guards=guards,
-        version=__version__,
+        version=__version__, fixedpoint_h=FIXEDPOINT_H.read_text(encoding="utf-8").rstrip("\n"),
     )
     # The banner names the model file, which keeps its own name: set it in after renaming.
     ctx["banner"] = _BANNER_MARK

@@ -1,3 +1,12 @@
+/* lenet-edge's fixed-point helpers: TFLM's integer arithmetic, one fixed header (no
+ * template logic). The code generator pastes it verbatim into NAME_model.c (the `lenet5`
+ * prefix is renamed with the rest of the library); tests/test_quantmath.py compiles it on
+ * its own and checks it against lenet_edge/quantmath.py and TFLM's own functions. */
+#ifndef LENET5_FIXEDPOINT_H
+#define LENET5_FIXEDPOINT_H
+
+#include <stdint.h>
+
 /* TFLM's requantization (gemmlowp): a rounding doubling high multiply, then a rounding
  * right shift. Two roundings, exactly as the reference kernels do. Signed right shifts are
  * arithmetic on every compiler this targets (GCC, Clang, Arm). */
@@ -48,3 +57,5 @@ static inline int8_t lenet5_clamp_int8(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
+
+#endif /* LENET5_FIXEDPOINT_H */
