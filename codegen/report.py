@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from lenet_edge.layout import ExportLayout
+
 
 def print_export_table(result, console: Console | None = None) -> None:
     console = console or Console()
@@ -22,7 +24,7 @@ def print_export_table(result, console: Console | None = None) -> None:
     for cpu, size in (r.get("code_bytes") or {}).items():
         table.add_row(f"code bytes {cpu} (-Os)", f"{size:,}")
     console.print(table)
-    console.print(f"C library: {result.c_dir}   report: {result.out_dir / 'export_report.json'}")
+    console.print(f"C library: {result.c_dir}   report: {ExportLayout(result.out_dir).report}")
     if result.host_library:
         console.print(f"host library: {result.host_library}")
     if result.firmware_dir:

@@ -35,6 +35,7 @@ import jinja2
 from lenet_edge import __version__
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.firmware_templates.boards import Board, get_board
+from lenet_edge.layout import ExportLayout
 
 TEMPLATE_ROOT = Path(str(files("lenet_edge.firmware_templates")))
 COMMON_DIR = TEMPLATE_ROOT / "common"
@@ -55,7 +56,7 @@ def target_name(board: Board) -> str:
 
 def firmware_dir_of(export_dir: str | Path, firmware_dir: str | Path | None = None) -> Path:
     """Where a board's firmware project lives: `firmware_dir`, else `export_dir/firmware`."""
-    return Path(firmware_dir) if firmware_dir is not None else Path(export_dir) / "firmware"
+    return ExportLayout(export_dir).firmware_dir(firmware_dir)
 
 
 def model_name(c_dir: Path) -> str:
@@ -112,7 +113,7 @@ def render_project(
     """
     board = get_board(board)
     export_dir = Path(export_dir)
-    model_c = export_dir / "c"
+    model_c = ExportLayout(export_dir).c_dir
     name = model_name(model_c)
     fw = firmware_dir_of(export_dir, firmware_dir)
     board_dir = BOARDS_DIR / board.template

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.layout import ExportLayout
 
-TFLITE_NAME = "lenet5_int8.tflite"
-KERAS_NAME = "lenet5.keras"
+TFLITE_NAME = ExportLayout.MODEL_NAME
+KERAS_NAME = ExportLayout.FLOAT_MODEL_NAME
 
 
 @dataclass
@@ -46,7 +47,7 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     if path.is_file() and path.suffix == ".tflite":
         tflite, folders = path, [path.parent, path.parent.parent]
     elif path.is_dir():
-        candidates = [path / "model" / TFLITE_NAME, path / TFLITE_NAME]
+        candidates = [ExportLayout(path).model, path / TFLITE_NAME]
         tflite = next((c for c in candidates if c.is_file()), None)
         if tflite is None:
             raise LenetEdgeError(
@@ -131,10 +132,10 @@ def layer_names(tflite: Path) -> dict[int, str]:
             layer = re.sub(r"_\d+$", "", parts[1]) if len(parts) > 2 else ""
             keras_name[op.index] = layer or ("output" if t in graph.outputs else "")
             writer[t] = [op.index]
-    report = Path(tflite).parent.parent / "export_report.json"
-    if Path(tflite).parent.name == "model" and report.is_file():
+    layout = ExportLayout.of_model(tflite)
+    if layout is not None and layout.report.is_file():
         try:
-            for step in json.loads(report.read_text()).get("layers", []):
+            for step in json.loads(layout.report.read_text()).get("layers", []):
                 writer[int(step["output_tensor"])] = [int(i) for i in step["op_indices"]]
         except (ValueError, KeyError, TypeError):
             pass  # a damaged report: per-op names are still right

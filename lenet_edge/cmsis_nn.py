@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.layout import ExportLayout
 
 # CMSIS-NN sources the int8 LeNet ops need (unused functions are dropped at link time by
 # --gc-sections; listing only these keeps 9 boards' builds quick).
@@ -85,11 +86,11 @@ def write_cmsis_nn_library(model_bytes: bytes, export_dir: Path, cmsis_dir: Path
     cmsis_dir = check_checkout(cmsis_dir)
     graph = parse_model(model_bytes, "model.tflite")
     validate_graph(graph)
-    header = (Path(export_dir) / "c" / "lenet5_model.h").read_text(encoding="utf-8")
+    header = ExportLayout(export_dir).header().read_text(encoding="utf-8")
     traced = [int(t) for t in re.search(r"LENET5_TRACED_TENSOR_INDICES \{([^}]*)\}",
                                         header).group(1).split(",")]
     driver, arena_bytes = _driver(graph, traced)
-    c_dir = Path(out_dir) / "c"
+    c_dir = ExportLayout(out_dir).c_dir
     if c_dir.is_dir():
         shutil.rmtree(c_dir)
     c_dir.mkdir(parents=True)
