@@ -68,7 +68,7 @@ def main() -> int:
     a = p.parse_args()
 
     from lenet_edge.bundled import bundled_model
-    from lenet_edge.codegen.export import export
+    from lenet_edge.flows import export_model as export
     from lenet_edge.firmware_templates.build import build_firmware
 
     console = Console()

@@ -8,6 +8,8 @@ import click
 
 from lenet_edge.bundled import VARIANTS
 from lenet_edge.codegen.cross import CPUS
+from lenet_edge.flows import check_board_name
+from lenet_edge.layout import DEFAULT_EXPORT_DIR
 
 TARGETS = ("cortex-m", "host")
 BACKENDS = ("float", "tflite", "tflm", "c")
@@ -26,12 +28,13 @@ BACKENDS = ("float", "tflite", "tflm", "c")
                    "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7/m33, portable C always "
                    "(cortex-m0/m0plus/m3); the compiler picks by -mcpu) and their code size "
                    "measured. Default: --board's CPU, else all.")
-@click.option("--board", help="Also render a firmware project for this board in DIR/firmware/ "
+@click.option("--board", metavar="BOARD", callback=check_board_name, help="Also render a firmware project for this board in DIR/firmware/ "
                                 "(`lenet-edge boards` lists them).")
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Like --board, for a board described in TOML (README: 'A board of your own').")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("export"), show_default=True, help="Output directory.")
+              default=DEFAULT_EXPORT_DIR, show_default=True,
+              help="Export folder (what build, flash and validate read with --export).")
 @click.option("--data", type=click.Path(path_type=Path),
               help="Calibration images for a .keras --model: MNIST by default, or a data set "
                    "as `eval --data` takes (its x_train, else its test images).")
@@ -47,19 +50,17 @@ def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tf
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
-    from lenet_edge.codegen.export import export as run_export
     from lenet_edge.codegen.export import resolve_model
     from lenet_edge.codegen.report import print_export_table
+    from lenet_edge.flows import export_model, resolve_board
 
     console = Console()
     if board or board_file:
-        from lenet_edge.firmware_templates.cli import resolve_board
-
         board = resolve_board(board, board_file=board_file)  # checked before writing anything
         cpus = cpus or (board.cpu,)  # --board implies its CPU
     model_bytes = resolve_model(model, variant, data)
     with console.status("generating C, compiling for each CPU, measuring TFLM's arena..."):
-        result = run_export(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
+        result = export_model(model_bytes, out_dir, target=target, cpus=tuple(cpus) or CPUS,
                             board=board, measure_tflm=not no_tflm_arena, fuse=not unfused, name=name,
                             model_label=model.name if model else f"bundled {variant} model",
                             float_model=model if model and model.suffix == ".keras" else None)

@@ -1,6 +1,8 @@
-"""`lenet-edge export`: model -> DIR/model/, DIR/c/, DIR/agent/, DIR/export_report.json
-(+ host lib, + firmware). The report's figures are measured, not estimated: the C is compiled for every
-Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime."""
+"""The codegen stage's export: model -> DIR/model/, DIR/c/, DIR/export_report.json (+ the
+host library). The report's figures are measured, not estimated: the C is compiled for every
+Cortex-M CPU and TFLM's arena is found by running the tflite-micro runtime. The agent
+(DIR/agent/) and the firmware project (DIR/firmware/) come from a later stage:
+`lenet_edge.flows.export_model` adds them (what `lenet-edge export` runs)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ from pathlib import Path
 from lenet_edge.codegen import cross
 from lenet_edge.codegen.generate import GeneratedLibrary, generate_c
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.layout import DEFAULT_EXPORT_DIR, ExportLayout
 
-MODEL_NAME = "lenet5_int8.tflite"
-FLOAT_MODEL_NAME = "lenet5.keras"
-REPORT_NAME = "export_report.json"
+MODEL_NAME = ExportLayout.MODEL_NAME
+FLOAT_MODEL_NAME = ExportLayout.FLOAT_MODEL_NAME
+REPORT_NAME = ExportLayout.REPORT_NAME
 
 
 @dataclass
@@ -26,17 +29,8 @@ class ExportResult:
     report: dict
     library: GeneratedLibrary
     host_library: Path | None = None
-    firmware_dir: Path | None = None
-    agent_dir: Path | None = None  # the validation agent library (DIR/agent/)
-
-
-def _write_agent(out_dir: Path) -> Path | None:
-    """DIR/agent/: the validation agent for the user's own firmware (see README)."""
-    try:
-        from lenet_edge.firmware_templates.agent_files import write_agent
-    except ImportError:  # a build without the firmware templates: the C library alone
-        return None
-    return write_agent(out_dir / "agent")
+    firmware_dir: Path | None = None  # set by flows.export_model (with a board)
+    agent_dir: Path | None = None  # the validation agent library (DIR/agent/), flows.export_model
 
 
 def resolve_model(model: str | Path | None, variant: str = "modern", data=None) -> bytes:
@@ -63,8 +57,8 @@ def _quantize_keras(path: Path, data=None) -> bytes:
     return convert_int8(model, calibration_images(load_calibration_images(data)))
 
 
-def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
-           cpus: tuple[str, ...] = cross.CPUS, board=None,
+def export(model_bytes: bytes, out_dir: str | Path = DEFAULT_EXPORT_DIR, *, target: str = "cortex-m",
+           cpus: tuple[str, ...] = cross.CPUS,
            measure_tflm: bool = True, measure_code: bool = True,
            model_label: str = MODEL_NAME, fuse: bool = True,
            float_model: str | Path | None = None, name: str = "lenet5") -> ExportResult:
@@ -74,44 +68,30 @@ def export(model_bytes: bytes, out_dir: str | Path, *, target: str = "cortex-m",
     DIR/model/lenet5.keras (validate's float reference); ``name``: prefix of every public
     symbol, macro and file (several models in one image)."""
     out_dir = Path(out_dir)
-    if board:  # an unknown board is refused before anything is written
-        try:
-            from lenet_edge.firmware_templates.boards import get_board
-        except ImportError as exc:
-            raise LenetEdgeError("--board needs the firmware templates, which this build "
-                                 f"lacks ({exc})") from exc
-        board = get_board(board)
+    layout = ExportLayout(out_dir)
     library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus, prefix=name)
-    model_path = out_dir / "model" / MODEL_NAME
+    model_path = layout.model
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
-    keras_copy = model_path.parent / FLOAT_MODEL_NAME
+    keras_copy = layout.float_model
     if float_model is not None:
         shutil.copyfile(float_model, keras_copy)
     elif keras_copy.exists():  # from an earlier export of another model into this folder
         keras_copy.unlink()
-    c_dir = out_dir / "c"
+    c_dir = layout.c_dir
     if c_dir.is_dir():
         for stale in list(c_dir.glob("*.c")) + list(c_dir.glob("*.h")):
             stale.unlink()
     library.write(c_dir)
-    agent_dir = _write_agent(out_dir)
     report = build_report(library, c_dir, model_bytes, target=target, cpus=cpus,
                           measure_tflm=measure_tflm, measure_code=measure_code)
-    (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    layout.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     result = ExportResult(out_dir=out_dir, model_path=model_path, c_dir=c_dir, report=report,
-                          library=library, agent_dir=agent_dir)
+                          library=library)
     if target == "host":
         from lenet_edge.codegen.host_build import build_shared_library
 
-        result.host_library = build_shared_library(c_dir, out_dir / "host" / f"lib{name}.so", prefix=name)
-    if board:
-        try:
-            from lenet_edge.firmware_templates.render import render_firmware
-        except ImportError as exc:
-            raise LenetEdgeError("--board needs the firmware templates, which this build "
-                                 f"lacks ({exc})") from exc
-        result.firmware_dir = Path(render_firmware(board, out_dir))
+        result.host_library = build_shared_library(c_dir, layout.host_dir / f"lib{name}.so", prefix=name)
     return result
 
 

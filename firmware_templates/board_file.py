@@ -216,3 +216,26 @@ def load_board_file(path: str | Path) -> Board:
     except tomllib.TOMLDecodeError as exc:
         raise LenetEdgeError(f"board file {path} is not valid TOML: {exc}") from None
     return board_from_definition(table, str(path))
+
+
+def resolve_board(board: str | None, export_dir: Path | None = None,
+                  firmware_dir: Path | None = None, board_file: Path | None = None) -> Board:
+    """--board, or --board-file, else the board the firmware folder was rendered for (a
+    folder remembers its board, from a board file too), else the default."""
+    from lenet_edge.firmware_templates.boards import DEFAULT_BOARD, get_board
+    from lenet_edge.firmware_templates.render import (firmware_dir_of, rendered_board,
+                                                      rendered_board_definition)
+
+    if board is not None and board_file is not None:
+        raise LenetEdgeError("give --board or --board-file, not both")
+    if board_file is not None:
+        return load_board_file(board_file)
+    if board is None and export_dir is not None:
+        fw = firmware_dir_of(export_dir, firmware_dir)
+        definition = rendered_board_definition(fw)
+        if definition is not None:
+            return board_from_definition(definition, f"{fw / 'rendered.json'} (board_definition)")
+        board = rendered_board(fw)
+        if board not in BOARDS:
+            board = None
+    return get_board(board or DEFAULT_BOARD)

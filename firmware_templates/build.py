@@ -166,3 +166,36 @@ def build_firmware(
     )
     result.write_json(json_path or build_dir / f"{target}.json")
     return result
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def print_sync(console, result: BuildResult, rerender: bool = False) -> None:
+    """What the build changed in an existing firmware project, and the edits it kept."""
+    updated = result.updated_files
+    if result.switched_from is not None and result.switched_from != result.board:
+        console.print(f"{result.firmware_dir} was rendered for {result.switched_from}: rendered "
+                      f"it for {result.board}", markup=False, highlight=False, soft_wrap=True)
+        if result.backup_dir is not None:
+            console.print(
+                f"[yellow]your edits ({', '.join(result.edited_files)}) were copied to "
+                f"{result.backup_dir} first[/yellow]", markup=True, highlight=False, soft_wrap=True)
+    elif result.backup_dir is not None:
+        console.print(
+            f"[yellow]{result.firmware_dir} was rendered by an older lenet-edge: rendered it "
+            f"again ({_files(len(updated))} changed); the previous files are in "
+            f"{result.backup_dir} (copy any edits of yours from there)[/yellow]",
+            markup=True, highlight=False, soft_wrap=True,
+        )
+    elif updated:
+        what = "re-rendered {} from lenet-edge's templates" if rerender else "updated {} from newer templates"
+        console.print(f"{what.format(_files(len(updated)))}: {', '.join(updated)}",
+                      markup=False, highlight=False, soft_wrap=True)
+    for rel in result.kept_edited_files:
+        console.print(
+            f"[yellow]warning: kept your edit of {rel}; lenet-edge's template for it changed "
+            f"— `lenet-edge build --rerender` to take the new one[/yellow]",
+            markup=True, highlight=False, soft_wrap=True,
+        )

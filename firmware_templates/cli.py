@@ -10,12 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.flows import check_board_name, ensure_export
+from lenet_edge.firmware_templates.board_file import resolve_board  # noqa: F401 (moved there)
 from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, Board, get_board
-from lenet_edge.firmware_templates.build import BuildResult, build_firmware
+from lenet_edge.firmware_templates.build import BuildResult, build_firmware, print_sync
 from lenet_edge.firmware_templates.render import firmware_dir_of, rendered_board, target_name
+from lenet_edge.layout import DEFAULT_EXPORT_DIR
 
 BOARD_OPTION = click.option(
-    "--board", default=None, type=click.Choice(list(BOARDS)),
+    "--board", default=None, metavar="BOARD", callback=check_board_name,
     help="Target board (`lenet-edge boards` lists them; qemu-* run in the emulator) "
          f"[default: the board the firmware folder was rendered for, else {DEFAULT_BOARD}].",
 )
@@ -29,35 +32,15 @@ EMULATE_OPTION = click.option(
          "machine in `lenet-edge boards`).",
 )
 EXPORT_OPTION = click.option(
-    "--export", "export_dir", default="out", show_default=True, type=click.Path(path_type=Path),
-    help="Directory written by `lenet-edge export --target cortex-m --out DIR`.",
+    "--export", "export_dir", default=DEFAULT_EXPORT_DIR, show_default=True,
+    type=click.Path(path_type=Path),
+    help="Export folder (`lenet-edge export --out DIR`; the bundled model is exported there "
+         "first when it holds none).",
 )
 FIRMWARE_OPTION = click.option(
     "--firmware-dir", type=click.Path(path_type=Path), default=None,
     help="Firmware project folder [default: EXPORT/firmware].",
 )
-
-
-def resolve_board(board: str | None, export_dir: Path | None = None,
-                  firmware_dir: Path | None = None, board_file: Path | None = None) -> Board:
-    """--board, or --board-file, else the board the firmware folder was rendered for (a
-    folder remembers its board, from a board file too), else the default."""
-    from lenet_edge.firmware_templates.board_file import board_from_definition, load_board_file
-    from lenet_edge.firmware_templates.render import rendered_board_definition
-
-    if board is not None and board_file is not None:
-        raise LenetEdgeError("give --board or --board-file, not both")
-    if board_file is not None:
-        return load_board_file(board_file)
-    if board is None and export_dir is not None:
-        fw = firmware_dir_of(export_dir, firmware_dir)
-        definition = rendered_board_definition(fw)
-        if definition is not None:
-            return board_from_definition(definition, f"{fw / 'rendered.json'} (board_definition)")
-        board = rendered_board(fw)
-        if board not in BOARDS:
-            board = None
-    return get_board(board or DEFAULT_BOARD)
 
 
 def _kib(n: int) -> str:
@@ -95,39 +78,6 @@ def size_table(result: BuildResult) -> Table:
     return table
 
 
-def _files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
-
-
-def print_sync(console: Console, result: BuildResult, rerender: bool = False) -> None:
-    """What the build changed in an existing firmware project, and the edits it kept."""
-    updated = result.updated_files
-    if result.switched_from is not None and result.switched_from != result.board:
-        console.print(f"{result.firmware_dir} was rendered for {result.switched_from}: rendered "
-                      f"it for {result.board}", markup=False, highlight=False, soft_wrap=True)
-        if result.backup_dir is not None:
-            console.print(
-                f"[yellow]your edits ({', '.join(result.edited_files)}) were copied to "
-                f"{result.backup_dir} first[/yellow]", markup=True, highlight=False, soft_wrap=True)
-    elif result.backup_dir is not None:
-        console.print(
-            f"[yellow]{result.firmware_dir} was rendered by an older lenet-edge: rendered it "
-            f"again ({_files(len(updated))} changed); the previous files are in "
-            f"{result.backup_dir} (copy any edits of yours from there)[/yellow]",
-            markup=True, highlight=False, soft_wrap=True,
-        )
-    elif updated:
-        what = "re-rendered {} from lenet-edge's templates" if rerender else "updated {} from newer templates"
-        console.print(f"{what.format(_files(len(updated)))}: {', '.join(updated)}",
-                      markup=False, highlight=False, soft_wrap=True)
-    for rel in result.kept_edited_files:
-        console.print(
-            f"[yellow]warning: kept your edit of {rel}; lenet-edge's template for it changed "
-            f"— `lenet-edge build --rerender` to take the new one[/yellow]",
-            markup=True, highlight=False, soft_wrap=True,
-        )
-
-
 @click.command()
 @BOARD_OPTION
 @BOARD_FILE_OPTION
@@ -148,12 +98,14 @@ def build(board, board_file, export_dir, firmware_dir, json_path, rerender, baud
     Writes .elf/.bin/.hex, prints flash and RAM use per section and the worst-case stack,
     and writes them to JSON.
 
-    Renders the firmware project (EXPORT/firmware) when it is missing or was rendered for
-    another board. An existing one is first brought up to date with this lenet-edge's
+    Exports the bundled model into EXPORT first when it holds no export. Renders the
+    firmware project (EXPORT/firmware) when it is missing or was rendered for another
+    board. An existing one is first brought up to date with this lenet-edge's
     templates, keeping the files you edited (--rerender discards those edits).
     """
     console = Console()
     board = resolve_board(board, export_dir, firmware_dir, board_file)
+    ensure_export(export_dir, console)
     with console.status(f"building firmware for {board.name} ..."):
         result = build_firmware(board, export_dir, firmware_dir, json_path=json_path,
                                 rerender=rerender, baud=baud)
@@ -217,6 +169,7 @@ def flash(board, board_file, export_dir, firmware_dir, emulate, image, tool, pro
         fw = firmware_dir_of(export_dir, firmware_dir)
         image = fw / "build" / f"{target_name(b)}.elf"
         if not image.is_file() or rendered_board(fw) != b.name:
+            ensure_export(export_dir, Console(stderr=True))
             with console.status(f"building firmware for {b.name} ..."):
                 result = build_firmware(b, export_dir, firmware_dir)
             print_sync(Console(stderr=True), result)  # stdout stays the QEMU lines scripts read

@@ -42,6 +42,7 @@ from rich.table import Table
 from lenet_edge.bundled import VARIANTS, bundled_model
 from lenet_edge.cpus import CPUS
 from lenet_edge.errors import LenetEdgeError
+from lenet_edge.flows import check_board_name
 
 def _layer_names(report: dict) -> dict[int, str]:
     """Traced tensor index -> the ops that produce it ("CONV_2D+MAX_POOL_2D")."""
@@ -54,14 +55,12 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
     """``require_exact=False`` (the CMSIS-NN anchor): count differing digits instead of
     refusing; ``cycles``: also estimate cycles (a second QEMU run under the cycle plugin,
     so the plugin's slow-down never touches the digits/s figure)."""
-    from lenet_edge.firmware_templates.build import build_firmware
-    from lenet_edge.firmware_templates.qemu import run_qemu
-    from lenet_edge.host.session import DeviceSession
+    from lenet_edge import flows
 
-    build = build_firmware(board, export_dir, work / board.name)
+    build = flows.build(board, export_dir, firmware_dir=work / board.name)
     names = _layer_names(report)
     # A real board's own image runs on QEMU's model of its chip.
-    with run_qemu(board, build.elf, emulate=True) as url, DeviceSession(url) as session:
+    with flows.emulated_session(board, build.elf, emulate=True) as session:
         info = session.info(refresh=True)
         results = [session.infer(x) for x in inputs]
         layers = session.trace(inputs[0])
@@ -229,7 +228,7 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--boards", "boards", multiple=True, metavar="BOARD",
+@click.option("--boards", "boards", multiple=True, metavar="BOARD", callback=check_board_name,
               help="Boards to run in QEMU (repeatable): qemu-* boards, and real boards whose "
                    "own image runs on QEMU's model of their chip. Default: every such board.")
 @click.option("--board-file", "board_files", multiple=True,
@@ -270,7 +269,8 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     """
     from rich.progress import Progress
 
-    from lenet_edge.codegen.export import export
+    from lenet_edge import flows
+
     from lenet_edge.firmware_templates.boards import EMULATED_BOARDS, emulated_board
     from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.quantize.tflm import TflmModel
@@ -305,7 +305,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
             # Each model's own input quantization (quantmath.quantize_input's rule).
             inputs = model_inputs(model, images[:count])
             stream = model_inputs(model, images[count:count + throughput_count])
-            exported = export(model, out_dir / variant / "export", cpus=cpus)
+            exported = flows.export_model(model, out_dir / variant / "export", cpus=cpus)
             report = exported.report
             tflm_arena[variant] = report.get("tflm_arena_bytes")
             tflm = TflmModel(model)

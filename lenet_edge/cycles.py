@@ -124,8 +124,7 @@ def estimate_cycles(board: str, elf: Path, cpu: str, inputs: np.ndarray,
     """Run ``elf`` on ``board`` under the plugin: each input inferred once, the first one
     traced. Returns cycles_est (median), its instruction count as the plugin saw it, and
     cycles_est_per_layer keyed by ``layer_names`` (the bench's per-layer keys, in order)."""
-    from lenet_edge.firmware_templates.qemu import run_qemu
-    from lenet_edge.host.session import DeviceSession
+    from lenet_edge.flows import emulated_session
 
     core = get_cpu(cpu).cycle_table  # the CPU table names each core's timing table
     plugin = build_plugin(work)
@@ -134,8 +133,7 @@ def estimate_cycles(board: str, elf: Path, cpu: str, inputs: np.ndarray,
         log = Path(tmp) / "marks.txt"
         args = ",".join([str(plugin), f"core={core}", f"out={log}"]
                         + [f"mark={addr:x}" for addr in kinds])
-        with run_qemu(board, elf, emulate=True, extra_args=("-plugin", args)) as url, \
-                DeviceSession(url) as session:
+        with emulated_session(board, elf, emulate=True, extra_args=("-plugin", args)) as session:
             for x in inputs:
                 session.infer(x)
             session.trace(inputs[0])

@@ -39,7 +39,7 @@ def _bundled_report(variant: str, name: str) -> dict:
 def zoo_row(variant: str, board, out_dir: Path, images: np.ndarray, labels: np.ndarray,
             count: int) -> dict:
     from lenet_edge.bench import measure
-    from lenet_edge.codegen.export import export
+    from lenet_edge.flows import export_model as export
     from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.quantize.tflm import TflmModel
 

@@ -25,7 +25,7 @@ def firmware_model_bytes(tmp_path_factory, variant: str = "modern") -> bytes:
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory) -> Path:
     """`lenet-edge export --target cortex-m` output (model/ and c/) for the firmware tests."""
-    from lenet_edge.codegen.export import export
+    from lenet_edge.flows import export_model as export
 
     out = tmp_path_factory.mktemp("fw-export")
     export(firmware_model_bytes(tmp_path_factory), out, measure_tflm=False, measure_code=False)
@@ -36,7 +36,7 @@ def export_dir(tmp_path_factory) -> Path:
 def classic_export_dir(tmp_path_factory) -> Path:
     """The classic variant exported: its fused tanh + average pool and C3 zero slices run
     through every core's kernels (scalar, DSP, Helium) too."""
-    from lenet_edge.codegen.export import export
+    from lenet_edge.flows import export_model as export
 
     out = tmp_path_factory.mktemp("fw-export-classic")
     export(firmware_model_bytes(tmp_path_factory, "classic"), out, measure_tflm=False,

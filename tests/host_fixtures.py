@@ -27,7 +27,7 @@ QEMU_BOARD = "qemu-mps2-an386"
 @pytest.fixture(scope="session")
 def modern_export(lenet_model_files, tmp_path_factory):
     """Export dir (model/, c/) of the modern LeNet-5 (bundled, or a seeded stand-in)."""
-    from lenet_edge.codegen.export import export
+    from lenet_edge.flows import export_model as export
 
     out = tmp_path_factory.mktemp("host-export")
     export(lenet_model_files["modern"].read_bytes(), out, measure_tflm=False, measure_code=False)

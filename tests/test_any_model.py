@@ -196,7 +196,7 @@ def test_rgb_model_exports_quietly_evaluates_and_validates_on_qemu_exactly(rgb_m
 
     # On the device (QEMU): 768-byte RGB inputs over the link, byte-identical to TFLM.
     report_dir = tmp_path / "val"
-    assert main(["validate", "--board", QEMU_BOARD, "--model-dir", str(out), "--data",
+    assert main(["validate", "--board", QEMU_BOARD, "--export", str(out), "--data",
                  str(root / "shapes.npz"), "--count", "60", "--report", str(report_dir),
                  "--per-layer", "1"]) == 0
     report = json.loads((report_dir / "report.json").read_text())

@@ -82,7 +82,7 @@ def test_a_board_file_builds_runs_and_validates(text, modern_export, tmp_path):
     board_file.write_text(text)
     board = load_board_file(board_file)
     out = tmp_path / "report"
-    args = ["validate", "--board-file", str(board_file), "--model-dir", str(modern_export),
+    args = ["validate", "--board-file", str(board_file), "--export", str(modern_export),
             "--count", "30", "--report", str(out)]
     assert main(args + ([] if board.is_qemu else ["--emulate"])) == 0
     report = json.loads((out / "report.json").read_text())

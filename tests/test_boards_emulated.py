@@ -39,7 +39,7 @@ EXPECTED_CLOCK = {
 def test_validate_every_emulated_board(board_name, modern_export, tmp_path):
     board = get_board(board_name)
     out = tmp_path / "report"
-    args = ["validate", "--board", board_name, "--model-dir", str(modern_export),
+    args = ["validate", "--board", board_name, "--export", str(modern_export),
             "--count", "100", "--per-layer", "1", "--report", str(out)]
     if not board.is_qemu:
         args.append("--emulate")
@@ -90,11 +90,11 @@ def test_counter_rate_is_measured_not_assumed(modern_export, tmp_path):
 
 
 def test_emulate_errors_name_the_boards(modern_export, tmp_path, capsys):
-    code = main(["validate", "--board", "nucleo-g071rb", "--emulate", "--model-dir",
+    code = main(["validate", "--board", "nucleo-g071rb", "--emulate", "--export",
                  str(modern_export), "--report", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "QEMU has no model" in err and "bbc-microbit" in err
-    code = main(["validate", "--board", "nucleo-f446re", "--model-dir", str(modern_export),
+    code = main(["validate", "--board", "nucleo-f446re", "--export", str(modern_export),
                  "--report", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "--port" in err and "--emulate" in err

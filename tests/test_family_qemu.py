@@ -21,7 +21,7 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp
     export(lenet_model_files[variant].read_bytes(), model_dir, measure_tflm=False,
            measure_code=False)
     out = tmp_path / "report"
-    assert main(["validate", "--board", QEMU_BOARD, "--model-dir", str(model_dir),
+    assert main(["validate", "--board", QEMU_BOARD, "--export", str(model_dir),
                  "--count", "200", "--report", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["count"] == 200 and report["partial"] is False

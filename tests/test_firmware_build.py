@@ -467,3 +467,19 @@ def test_export_accepts_every_cpu_of_the_table(tmp_path):
     report = json.loads((tmp_path / "out" / "export_report.json").read_text())
     assert set(report["code_bytes"]) == {"cortex-m0", "cortex-m33"}
     assert report["kernel_paths"] == ["dsp", "portable"]
+
+
+def test_build_with_nothing_exported_exports_the_bundled_model(tmp_path, monkeypatch, capsys):
+    """`lenet-edge build --board B` in an empty folder: the bundled model is exported into
+    the default folder (./export, every command's) and its firmware built there."""
+    from lenet_edge.bundled import bundled_model
+    from lenet_edge.cli import main
+    from lenet_edge.layout import ExportLayout
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--board", "qemu-mps2-an385"]) == 0
+    assert "no export in export: exporting the bundled model" in capsys.readouterr().out
+    layout = ExportLayout()
+    assert layout.model.read_bytes() == bundled_model().read_bytes()
+    assert layout.has_library() and layout.agent_dir.is_dir()
+    assert (layout.firmware_dir() / "build" / "lenet5-qemu-mps2-an385.elf").is_file()

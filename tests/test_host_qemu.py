@@ -37,7 +37,7 @@ REPORT_KEYS = {
 
 def test_validate_on_qemu_is_bit_exact_with_tflm(modern_export, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["validate", "--board", QEMU_BOARD, "--model-dir", str(modern_export), "--count", "300",
+    code = main(["validate", "--board", QEMU_BOARD, "--export", str(modern_export), "--count", "300",
                  "--report", str(out), "--per-layer", "1"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
@@ -131,7 +131,7 @@ def test_no_such_port_is_a_clean_error(modern_export, tmp_path, capsys):
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
     for url in (f"socket://127.0.0.1:{free}", "/dev/ttyNO_SUCH_PORT"):
-        code = main(["validate", "--port", url, "--model-dir", str(modern_export), "--count", "5",
+        code = main(["validate", "--port", url, "--export", str(modern_export), "--count", "5",
                      "--report", str(tmp_path)])
         assert code == 2
         assert "cannot open serial port" in capsys.readouterr().err
@@ -169,14 +169,14 @@ def test_garbage_sending_firmware_is_named_as_such(modern_export, tmp_path):
 def test_device_with_another_model_is_refused_unless_forced(qemu_elf, lenet_model_files, tmp_path, capsys):
     other = lenet_model_files["classic"]
     with start_qemu(QEMU_BOARD, qemu_elf) as qemu:
-        code = main(["validate", "--port", qemu.url, "--model-dir", str(other), "--count", "20",
+        code = main(["validate", "--port", qemu.url, "--export", str(other), "--count", "20",
                      "--report", str(tmp_path / "refused")])
         assert code == 2
         err = capsys.readouterr().err
         assert "--force" in err and "runs model" in err
         assert not (tmp_path / "refused" / "report.json").exists()
     with start_qemu(QEMU_BOARD, qemu_elf) as qemu:
-        code = main(["validate", "--port", qemu.url, "--model-dir", str(other), "--count", "20",
+        code = main(["validate", "--port", qemu.url, "--export", str(other), "--count", "20",
                      "--report", str(tmp_path / "forced"), "--force"])
     report = json.loads((tmp_path / "forced" / "report.json").read_text())
     assert report["model"]["hash_matches_device"] is False
@@ -189,7 +189,7 @@ def test_ctrl_c_keeps_a_partial_report(qemu_elf, modern_export, tmp_path):
     out = tmp_path / "partial"
     with start_qemu(QEMU_BOARD, qemu_elf) as qemu:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lenet_edge", "validate", "--port", qemu.url, "--model-dir",
+            [sys.executable, "-m", "lenet_edge", "validate", "--port", qemu.url, "--export",
              str(modern_export), "--count", "10000", "--report", str(out)],
             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "120"},
         )

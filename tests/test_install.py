@@ -120,10 +120,11 @@ def test_wheel_in_a_fresh_venv_exports_builds_and_validates_without_tensorflow(t
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
         return result
 
-    run("export", "--out", "out", "--no-tflm-arena")
-    run("build", "--board", "qemu-mps2-an386", "--export", "out")
-    result = run("validate", "--board", "qemu-mps2-an386", "--model-dir", "out",
-                 "--count", "20", "--report", "val")
+    # One default folder (./export) for every command: no folder flag anywhere.
+    run("export", "--target", "cortex-m", "--no-tflm-arena")
+    run("build", "--board", "qemu-mps2-an386")
+    assert (work / "export" / "firmware" / "build" / "lenet5-qemu-mps2-an386.elf").is_file()
+    result = run("validate", "--board", "qemu-mps2-an386", "--count", "20", "--report", "val")
     assert "PASSED" in result.stderr
     report = json.loads((work / "val" / "report.json").read_text())
     assert report["count"] == 20

@@ -100,7 +100,7 @@ def test_device_reports_the_divisor_it_computed(board_name, modern_export, tmp_p
     (under QEMU the F4 image is on its 16 MHz reset clock), and validation runs."""
     board = get_board(board_name)
     out = tmp_path / "report"
-    args = ["validate", "--board", board_name, "--model-dir", str(modern_export), "--count", "20",
+    args = ["validate", "--board", board_name, "--export", str(modern_export), "--count", "20",
             "--baud", "921600", "--report", str(out)]
     assert main(args + ([] if board.is_qemu else ["--emulate"])) == 0
     info = json.loads((out / "report.json").read_text())["info"]

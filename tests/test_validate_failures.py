@@ -114,7 +114,7 @@ def test_report_path_that_cannot_be_written_is_refused_before_streaming(modern_e
     a_file = tmp_path / "taken"
     a_file.write_text("not a directory")
     # Nothing listens at the URL: the report check must come first.
-    rc = main(["validate", "--port", _free_url(), "--model-dir", str(modern_export),
+    rc = main(["validate", "--port", _free_url(), "--export", str(modern_export),
                "--count", "5", "--report", str(a_file)])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
@@ -130,7 +130,7 @@ def test_report_path_that_cannot_be_written_is_refused_before_streaming(modern_e
     (["--baud", "-9600"], "--baud"),
 ])
 def test_validate_options_are_range_checked(args, message, modern_export, tmp_path, capsys):
-    rc = main(["validate", "--port", _free_url(), "--model-dir", str(modern_export),
+    rc = main(["validate", "--port", _free_url(), "--export", str(modern_export),
                "--report", str(tmp_path / "r"), *args])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
@@ -209,3 +209,37 @@ def test_export_to_an_unknown_board_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "unknown board 'nosuchboard'" in err
     assert not out.exists()
+
+
+def test_model_dir_is_the_deprecated_name_of_export(modern_export, tmp_path, capsys):
+    """Old scripts keep working: --model-dir is --export, with a warning (hidden in --help)."""
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    rc = main(["validate", "--port", _free_url(), "--model-dir", str(modern_export),
+               "--count", "1", "--report", str(a_file)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "warning: --model-dir is deprecated: use --export" in err
+    rc = main(["validate", "--port", _free_url(), "--model-dir", str(modern_export),
+               "--export", str(modern_export), "--report", str(a_file)])
+    assert rc == 2 and "not both" in capsys.readouterr().err
+    from click.testing import CliRunner
+
+    from lenet_edge.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["validate", "--help"]).output
+    assert "--export" in help_text and "--model-dir" not in help_text
+
+
+@pytest.mark.parametrize("command", [
+    ["export", "--no-tflm-arena"], ["build"], ["flash", "--duration", "1"],
+    ["validate", "--count", "1"], ["demo"], ["bench", "--count", "1", "--boards"],
+])
+def test_every_board_option_is_checked_alike(command, tmp_path, capsys, monkeypatch):
+    """One check of --board, one error line, whichever command (none writes anything)."""
+    monkeypatch.chdir(tmp_path)
+    flag = [] if command[-1] == "--boards" else ["--board"]
+    rc = main([*command, *flag, "nosuchboard"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error: unknown board 'nosuchboard'; known boards: qemu-mps2-an385" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

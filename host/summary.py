@@ -1,0 +1,54 @@
+"""The end of a validation run for people: the summary table and PASSED / FAILED lines
+(`lenet-edge validate`, `lenet-edge demo`)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+
+def run_and_summarise(url: str, console: Console, **kwargs) -> int:
+    from lenet_edge.host.validate import validate as run
+
+    result = run(url, console=console, **kwargs)
+    print_summary(result, console)
+    return result.exit_code
+
+
+def print_summary(result, console: Console) -> None:
+    from rich.table import Table
+
+    r = result.report
+    table = Table(title="on-device validation" + (" (PARTIAL)" if r["partial"] else ""))
+    if r["partial"]:
+        console.print(f"[yellow]partial report: {r.get('partial_reason')}[/]")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f} %"
+
+    items = (r.get("data") or {}).get("items", "images")
+    table.add_row(items, f"{r['count']} / {r['requested']}")
+    for key in ("device", "tflm", "tflite", "float"):
+        table.add_row(f"accuracy {key}", pct(r["accuracy"][key]))
+    table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
+    table.add_row("device = TFLite class", pct(r["agreement"]["device_tflite_argmax"]))
+    table.add_row("device = float class", pct(r["agreement"]["device_float_argmax"]))
+    from lenet_edge.host.report import unit_name
+
+    lat = r["latency"]
+    median = "n/a" if lat["median"] is None else f"{lat['median']:,}"
+    if "median_us" in lat:
+        median += f" ({lat['median_us']:,} us)"
+    table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
+    table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
+    if r.get("per_layer"):
+        pl = r["per_layer"]
+        table.add_row(f"per-layer identical {items}", f"{pl['identical_digits']} / {pl['digits']}")
+    Console().print(table)
+    if result.failures:
+        for failure in result.failures:
+            console.print(f"[red]FAILED:[/] {failure}")
+    elif not r["partial"]:
+        console.print("[green]PASSED[/]: the device computes exactly what TFLM computes")
+    console.print(f"report: {result.out_dir / 'report.md'}")
