@@ -44,24 +44,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--board", default=DEFAULT_BOARD)
-    parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--export", "--model-dir", dest="model_dir", default=None)
     parser.add_argument("--json", default="validation_throughput.json")
     parser.add_argument("--unpinned", action="store_true", help="do not pin QEMU to one CPU (for comparison)")
     args = parser.parse_args()
     if args.unpinned:
         os.environ["LENET_EDGE_QEMU_PIN"] = "0"
 
-    from lenet_edge.firmware_templates.qemu import run_qemu
-    from lenet_edge.host.cli import firmware_for
+    from lenet_edge.flows import emulated_device, firmware_for
     from lenet_edge.host.validate import validate
 
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        elf, export_dir = firmware_for(args.board, args.model_dir, work, console)
+        from lenet_edge.bundled import bundled_model
+
+        # The bundled model by default, exported into the temporary folder (not ./export).
+        model = args.model_dir or bundled_model()
+        elf, export_dir = firmware_for(args.board, model, work, console)
         load_before = os.getloadavg()[0]
         times_before = cpu_times()
-        with run_qemu(args.board, elf) as url:
+        with emulated_device(args.board, elf) as url:
             result = validate(url, model_dir=export_dir, count=args.count, out_dir=work / "report", console=console)
         load_after = os.getloadavg()[0]
         times_after = cpu_times()
