@@ -141,7 +141,7 @@ def render(program: Program, plan: MemoryPlan,
         step.title = title
         in_expr, out_expr = _expr(plan.locations[step.input]), _expr(plan.locations[step.output])
         code = None
-        if not step.alias:
+        if not plan.is_alias(step):
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
             kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
             extra = "".join(f"{_expr(plan.locations[t])}, " for t in step.extra_inputs)
@@ -199,7 +199,7 @@ def _banner(program: Program, plan: MemoryPlan, stats: Stats) -> str:
         t = graph.tensor(step.output)
         loc = plan.locations[step.output]
         where = f"arena+{loc.offset}" if loc.base == "arena" else loc.base
-        kind = "alias" if step.alias else step.kernel + (" in place" if step.in_place else "")
+        kind = "alias" if plan.is_alias(step) else step.kernel + (" in place" if plan.is_in_place(step) else "")
         lines.append(f"  {step.title:<50} -> tensor {t.index:<3} {'x'.join(map(str, t.shape)):<12}"
                      f" {kind:<16} {where}")
     return "/*\n" + "\n".join((" * " + line).rstrip() for line in lines) + "\n */"

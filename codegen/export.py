@@ -104,7 +104,7 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
         loc = plan.locations[step.output]
         layers.append(dict(
             ops=[graph.op(i).kind for i in step.op_indices], op_indices=list(step.op_indices),
-            kernel="alias" if step.alias else
+            kernel="alias" if plan.is_alias(step) else
             step.kernel + ("_sparse" if step.params.get("sparse") else ""),
             output_tensor=step.output,
             output_shape=list(graph.tensor(step.output).shape),

@@ -57,9 +57,8 @@ class Step:
     traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
     macs_dense: int = 0
     macs_executed: int = 0
-    alias: bool = False  # output shares the input's memory (RESHAPE): no code
-    in_place_ok: bool = False  # the kernel may write its output over its input
-    in_place: bool = False  # set by the memory plan
+    alias: bool = False  # output may share the input's memory (RESHAPE): the plan decides
+    in_place_ok: bool = False  # the kernel may write its output over its input (plan decides)
     title: str = ""  # "op 3 CONV_2D", set by the emitter
     # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
     extra_inputs: tuple[int, ...] = ()

@@ -29,6 +29,16 @@ class MemoryPlan:
     # Where the caller may place the model input inside the arena (NAME_input_buffer()):
     # bytes no step writes before the input's last read. None when no such gap fits.
     input_slot: int | None = None
+    # The plan's decisions about steps, by the output tensor each step writes: the RESHAPEs
+    # that share their input's memory (no code), and the steps that run in place.
+    aliased: frozenset[int] = frozenset()
+    in_place: frozenset[int] = frozenset()
+
+    def is_alias(self, step) -> bool:
+        return step.output in self.aliased
+
+    def is_in_place(self, step) -> bool:
+        return step.output in self.in_place
 
 
 def plan_memory(program: Program) -> MemoryPlan:
@@ -41,19 +51,23 @@ def plan_memory(program: Program) -> MemoryPlan:
     # steps (tables) run in place when their input is dead afterwards.
     root: dict[int, int] = {}
     members: dict[int, list[int]] = {}
+    aliased: set[int] = set()
+    in_place_steps: set[int] = set()
 
     def find(t: int) -> int:
         return root.get(t, t)
 
     for i, step in enumerate(program.steps):
-        if step.alias and step.output == program.output:
-            step.alias = False
+        alias = step.alias and step.output != program.output
         r = find(step.input)
         in_place = (step.in_place_ok and not step.extra_inputs and step.output != program.output
                     and r != find(program.input)
                     and all(last_read.get(m, -1) <= i for m in members.get(r, [r])))
-        step.in_place = in_place
-        if step.alias or in_place:
+        if alias:
+            aliased.add(step.output)
+        if in_place:
+            in_place_steps.add(step.output)
+        if alias or in_place:
             root[step.output] = r
             members.setdefault(r, [r]).append(step.output)
 
@@ -91,7 +105,8 @@ def plan_memory(program: Program) -> MemoryPlan:
     slot = _lowest_fit(input_size, [(o, s) for _, o, s, f, _ in placed if f <= last.get(input_root, 0)])
     return MemoryPlan(arena_bytes=arena, locations=locations,
                       buffers=sorted(placed, key=lambda b: (b[1], b[0])),
-                      input_slot=slot if slot + input_size <= arena else None)
+                      input_slot=slot if slot + input_size <= arena else None,
+                      aliased=frozenset(aliased), in_place=frozenset(in_place_steps))
 
 
 def _lowest_fit(size: int, busy: list[tuple[int, int]]) -> int:
