@@ -49,7 +49,11 @@ def program_stats(program: Program, plan: MemoryPlan) -> Stats:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("lenet_edge.codegen", "templates"),
+        # An op moved to ops/ keeps its kernel beside it, still named kernels/<kernel>.c.j2.
+        loader=jinja2.ChoiceLoader([
+            jinja2.PackageLoader("lenet_edge.codegen", "templates"),
+            jinja2.PrefixLoader({"kernels": jinja2.PackageLoader("lenet_edge.codegen", "ops")}),
+        ]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=False,

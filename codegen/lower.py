@@ -17,10 +17,12 @@ padded copy of the input replaces every bounds check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
+from lenet_edge.codegen.ops import mean
 from lenet_edge.quantmath import (
     activation_range,
     conv_multipliers,
@@ -52,7 +54,7 @@ class Step:
     op_indices: tuple[int, ...]
     input: int  # tensor index read
     output: int  # tensor index written
-    params: dict = field(default_factory=dict)
+    params: dict | Any = field(default_factory=dict)  # a dict, or the op's typed params (ops/)
     constants: list[ConstArray] = field(default_factory=list)
     traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
     macs_dense: int = 0
@@ -523,21 +525,6 @@ def _lower_binary(graph: Graph, op: Op) -> Step:
                 output=y.index, params=params, constants=constants, in_place_ok=True)
 
 
-def _lower_mean(graph: Graph, op: Op) -> Step:
-    """MEAN over H and W (global average pooling), TFLM's int8 MEAN: the per-channel sum
-    of x - zero point, requantized by a multiplier that has the division folded in."""
-    from lenet_edge.quantmath import mean_multiplier
-
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    _, h, w, c = x.shape
-    multiplier, shift = mean_multiplier(x.quant.scale, y.quant.scale, h * w)
-    assert 0 <= multiplier < 2**31
-    params = dict(pixels=h * w, c=c, in_offset=-x.quant.zero_point, multiplier=multiplier,
-                  shift=shift, out_offset=y.quant.zero_point)
-    return Step(name=_name(op), kernel="mean", op_indices=(op.index,), input=x.index,
-                output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)
-
-
 def _lower_two_tensors(graph: Graph, op: Op) -> Step:
     from lenet_edge.quantmath import add_multipliers, quantize_multiplier
 
@@ -571,7 +558,7 @@ def _lower_concatenation(graph: Graph, op: Op) -> Step:
 
 
 _LOWER = {
-    "MEAN": _lower_mean,
+    mean.KIND: mean.lower,
     "ADD": _lower_binary,
     "MUL": _lower_binary,
     "CONCATENATION": _lower_concatenation,

@@ -23,6 +23,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from lenet_edge.codegen.ir import Graph, Op, Quant, Tensor
+from lenet_edge.codegen.ops import mean
 from lenet_edge.codegen.wellformed import check_structure
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quantize.tflm import builtin_code
@@ -42,7 +43,7 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
               "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
-              "ADD": "AddOptions", "MUL": "MulOptions", "MEAN": "ReducerOptions",
+              "ADD": "AddOptions", "MUL": "MulOptions", mean.KIND: mean.OPTIONS,
               "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions"}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
@@ -259,10 +260,8 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.ConcatenationOptions()
         o.Init(table.Bytes, table.Pos)
         return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
-    if kind == "MEAN":
-        o = tflite.ReducerOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"keep_dims": bool(o.KeepDims())}
+    if kind == mean.KIND:
+        return mean.read_options(table)
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

@@ -7,6 +7,7 @@ the export here rather than produce C that is silently different.
 from __future__ import annotations
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
+from lenet_edge.codegen.ops import Unsupported, mean
 from lenet_edge.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
@@ -23,12 +24,11 @@ ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
           "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ()),
-          "ADD": ((2,), ()), "MUL": ((2,), ()), "MEAN": ((2,), ()),
+          "ADD": ((2,), ()), "MUL": ((2,), ()), mean.KIND: mean.INPUTS,
           "CONCATENATION": (tuple(range(1, 11)), ())}  # TFLM: at most 10 inputs
 
 
-class _Refuse(Exception):
-    pass
+_Refuse = Unsupported
 
 
 def validate_graph(graph: Graph) -> None:
@@ -133,8 +133,8 @@ def _check_op(graph: Graph, op: Op) -> None:
             raise _Refuse("input and output sizes differ")
     elif op.kind == "SOFTMAX":
         _check_softmax(op, x, y)
-    elif op.kind == "MEAN":
-        _check_mean(graph, op, x, y)
+    elif op.kind == mean.KIND:
+        mean.check(graph, op, x, y)
 
 
 def _check_inputs(op: Op) -> None:
@@ -260,20 +260,6 @@ def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
             raise _Refuse(f"stride {o['stride']}")
         if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
             raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
-
-
-def _check_mean(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    """Only the global average pool form: NHWC, mean over H and W."""
-    if len(op.inputs) != 2 or not graph.tensor(op.inputs[1]).is_constant:
-        raise _Refuse("the axes are not a constant")
-    axes = sorted(int(a) % max(len(x.shape), 1) for a in graph.tensor(op.inputs[1]).data.reshape(-1))
-    if len(x.shape) != 4 or x.shape[0] != 1 or axes != [1, 2]:
-        raise _Refuse(f"mean over axes {axes} of {x.shape} (only over H and W of NHWC)")
-    if y.size != x.shape[3]:
-        raise _Refuse(f"output shape {y.shape} for {x.shape[3]} channels")
-    if (x.quant.scale, x.quant.zero_point) == (y.quant.scale, y.quant.zero_point):
-        raise _Refuse("input and output quantization are identical (TFLM takes another "
-                      "code path for that form)")
 
 
 def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
