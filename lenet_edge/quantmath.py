@@ -170,7 +170,8 @@ def quantize_input(real, scale: float, zero_point: int) -> np.ndarray:
     float-input model with input scale 2/255 and all 256 pixel values p/255: TFLM and the
     TFLite interpreter's BUILTIN_REF kernels give exactly this; the interpreter's optimized
     kernel and XNNPACK multiply by 1/scale and round halves to even, 34 values differ
-    (numpy's np.round of the quotient, the rule host/ used before, differs on 33).
+    (measured with ai-edge-litert 2.3.0; numpy's np.round of the quotient, the rule host/
+    used before, differs on 33; tests/test_quantmath.py checks TFLM and BUILTIN_REF).
     TFLM is the oracle, as for every other op.
     """
     x = np.asarray(real, dtype=np.float32) / np.float32(scale)

@@ -162,6 +162,15 @@ def test_quantize_input_is_tflms_quantize_kernel():
     scale, zero_point = SCALE_2_255, -128
     expected = quantmath.quantize_input(pixels, scale, zero_point)
     np.testing.assert_array_equal(got, expected)
+    # TFLite's own reference kernel (the interpreter's BUILTIN_REF resolver) agrees.
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    ref = Interpreter(model_content=data, experimental_preserve_all_tensors=True,
+                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    ref.allocate_tensors()
+    ref.set_tensor(ref.get_input_details()[0]["index"], pixels.reshape(1, 16, 16, 1))
+    ref.invoke()
+    np.testing.assert_array_equal(ref.get_tensor(quantize_op.outputs[0]).reshape(-1), expected)
     assert int(np.sum(_numpy_half_even(scale, zero_point) != expected)) == 33
 
 
