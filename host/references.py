@@ -56,7 +56,7 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
             )
         folders = [tflite.parent, path, path.parent]
     else:
-        raise LenetEdgeError(f"--model-dir {path}: no such directory or .tflite file")
+        raise LenetEdgeError(f"--export {path}: no such directory or .tflite file")
     digest = sha256_file(tflite)
     keras = next((f / KERAS_NAME for f in folders if (f / KERAS_NAME).is_file()), None)
     if keras is None:

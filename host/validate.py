@@ -40,7 +40,7 @@ def check_model_hash(device_hash: str, files: refs.ModelFiles, force: bool) -> b
         raise LenetEdgeError(
             f"the device runs model {device_hash[:16]}..., but the model being validated "
             f"({files.tflite}) is {files.sha256[:16]}...: flash firmware built from this "
-            "model (lenet-edge export + build), point --model-dir at the model the firmware "
+            "model (lenet-edge export + build), point --export at the model the firmware "
             "was built from, or pass --force to compare anyway"
         )
     return False

@@ -64,9 +64,10 @@ def cli():
     Pipeline (each step reads the previous step's file):
       lenet-edge train     --variant modern --out runs/m
       lenet-edge quantize  --model runs/m/lenet5.keras --out runs/m
-      lenet-edge export    --target cortex-m --model runs/m/lenet5_int8.tflite --out out
-      lenet-edge build     --board qemu-mps2-an386 --export out
-      lenet-edge validate  --board qemu-mps2-an386 --model-dir out
+      lenet-edge export    --target cortex-m --model runs/m/lenet5_int8.tflite
+      lenet-edge build     --board qemu-mps2-an386
+      lenet-edge validate  --board qemu-mps2-an386
+    (export, build, flash and validate share one folder, ./export; --export DIR elsewhere)
     """
 
 
