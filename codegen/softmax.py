@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from lenet_edge.quantmath import INT32_MAX, INT32_MIN, quantize_multiplier, rounding_divide_by_pot
+from lenet_edge.quantmath import INT32_MAX, quantize_multiplier, rounding_divide_by_pot
 from lenet_edge.quantmath import sat_rounding_doubling_high_mul as srdhm
 from lenet_edge.quantmath import saturating_shift_left as _saturating_shift_left
 from lenet_edge.quantmath import wrap32 as _wrap32

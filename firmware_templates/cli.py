@@ -12,7 +12,7 @@ from rich.table import Table
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.flows import check_board_name, ensure_export
 from lenet_edge.firmware_templates.board_file import resolve_board  # noqa: F401 (moved there)
-from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, Board, get_board
+from lenet_edge.firmware_templates.boards import BOARDS, DEFAULT_BOARD, Board
 from lenet_edge.firmware_templates.build import BuildResult, build_firmware, print_sync
 from lenet_edge.firmware_templates.render import firmware_dir_of, rendered_board, target_name
 from lenet_edge.layout import DEFAULT_EXPORT_DIR
