@@ -31,7 +31,9 @@ carries LZMA handles with its cache byte are propagated once at the end instead.
 from __future__ import annotations
 
 import math
+import queue
 import re
+import threading
 from functools import lru_cache
 from typing import Iterable, Iterator
 
@@ -300,18 +302,53 @@ class InputEncoder:
         values = np.ascontiguousarray(values, dtype=np.int8).reshape(1, -1)
         return self.encode_many(values)[0]
 
-    def stream(self, items: Iterable[tuple[object, np.ndarray]], chunk: int = 64
+    def stream(self, items: Iterable[tuple[object, np.ndarray]], chunk: int = 256
                ) -> Iterator[tuple[object, np.ndarray, bytes]]:
-        """(key, values, encoded) for each (key, values), encoding `chunk` at a time (the
-        coder is vectorised: one input alone costs about as much as 64)."""
-        batch: list[tuple[object, np.ndarray]] = []
-        for key, values in items:
-            batch.append((key, values))
-            if len(batch) == chunk:
-                yield from self._flush(batch)
-                batch = []
-        if batch:
-            yield from self._flush(batch)
+        """(key, values, encoded) for each (key, values), encoding up to `chunk` at a time
+        (the coder is vectorised: one input alone costs about as much as 64) in a thread
+        ahead of the consumer, so the link does not idle while a chunk is coded. The first
+        chunks are small, so the first request goes out at once."""
+        results: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                batch: list[tuple[object, np.ndarray]] = []
+                size = min(8, chunk)
+                for item in items:
+                    batch.append(item)
+                    if len(batch) == size:
+                        if not _put(list(self._flush(batch))):
+                            return
+                        batch = []
+                        size = min(4 * size, chunk)
+                if batch and not _put(list(self._flush(batch))):
+                    return
+                _put(None)
+            except BaseException as exc:  # handed to the consumer, raised there
+                _put(exc)
+
+        def _put(value) -> bool:
+            while not stop.is_set():
+                try:
+                    results.put(value, timeout=0.1)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        worker = threading.Thread(target=produce, daemon=True, name="input-encoder")
+        worker.start()
+        try:
+            while True:
+                got = results.get()
+                if got is None:
+                    return
+                if isinstance(got, BaseException):
+                    raise got
+                yield from got
+        finally:
+            stop.set()
 
     def _flush(self, batch):
         sizes = {v.size for _, v in batch}
