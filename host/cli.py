@@ -42,7 +42,7 @@ def accuracy_fraction(value: float) -> float:
 
 
 @click.command("validate")
-@click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
+@click.option("--port", "url", metavar="URL", multiple=True, help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://... Give it several times to share the images among several devices (one merged report).")
 @click.option("--board", type=click.Choice(list(BOARDS)), help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
@@ -55,7 +55,8 @@ def accuracy_fraction(value: float) -> float:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Seconds of silence before requests are resent.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
-def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=64), help="With an emulated --board: start this many emulators and share the images among them.")
+def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud, jobs):
     """Stream test images (MNIST's by default) to a device over serial and prove it computes the model.
 
     Checks the device's model hash, streams the images (several in flight, compressed),
@@ -69,10 +70,14 @@ def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_acc
       lenet-edge validate --board qemu-mps2-an386 --count 1000
       lenet-edge validate --board bbc-microbit --emulate --count 200
       lenet-edge validate --port /dev/ttyACM0 --model-dir out --report val
+      lenet-edge validate --port /dev/ttyACM0 --port /dev/ttyACM1 --model-dir out
+      lenet-edge validate --board qemu-mps2-an386 --jobs 2
     """
     from lenet_edge.host.validate import prepare_report_dir
 
     console = Console(stderr=True)
+    urls = list(url)
+    url = urls or None
     if board is None and board_file is None and url is None:
         raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
     if board is not None or board_file is not None:
@@ -86,18 +91,29 @@ def validate(url, board, board_file, emulate, model_dir, count, out_dir, min_acc
             board = None  # a real board at --port: the device says what it is
         else:
             board = emulated_board(chosen, emulate)
+    if jobs > 1 and board is None:
+        raise LenetEdgeError("--jobs starts emulators: give it with an emulated --board "
+                             "(for real devices give --port once per device)")
     prepare_report_dir(out_dir)  # before building or streaming anything
     if board is None:
-        return run_and_summarise(url, console, model_dir=model_dir, count=count, out_dir=out_dir,
+        return run_and_summarise(urls, console, model_dir=model_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
                                  data_dir=data_dir, timeout=timeout, baudrate=baud)
+
+    import contextlib
+    import os
 
     from lenet_edge.firmware_templates.qemu import run_qemu
 
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
-    with run_qemu(board, elf, emulate=emulate) as qemu_url:
-        console.print(f"QEMU {board.name} serving its console at {qemu_url}")
-        return run_and_summarise(qemu_url, console, model_dir=export_dir, count=count, out_dir=out_dir,
+    if jobs > 1:
+        # Each emulator would pin itself to the CPU idlest at its start: the same one, as
+        # the others wait idle for their connection. Let the OS spread them instead.
+        os.environ.setdefault("LENET_EDGE_QEMU_PIN", "0")
+    with contextlib.ExitStack() as stack:
+        qemu_urls = [stack.enter_context(run_qemu(board, elf, emulate=emulate)) for _ in range(jobs)]
+        console.print(f"QEMU {board.name} serving its console at {', '.join(qemu_urls)}")
+        return run_and_summarise(qemu_urls if jobs > 1 else qemu_urls[0], console, model_dir=export_dir, count=count, out_dir=out_dir,
                                  min_accuracy=min_accuracy, force=force, per_layer=per_layer,
                                  data_dir=data_dir, timeout=timeout, baudrate=baud)
 
@@ -138,6 +154,10 @@ def print_summary(result, console: Console) -> None:
         median += f" ({lat['median_us']:,} us)"
     table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
     table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
+    devices = r.get("devices") or []
+    if len(devices) > 1:
+        for d in devices:
+            table.add_row(f"  {d['url']}", f"{d['count']} {items}, {d['throughput_digits_per_s']}/s")
     if r.get("per_layer"):
         pl = r["per_layer"]
         table.add_row(f"per-layer identical {items}", f"{pl['identical_digits']} / {pl['digits']}")
