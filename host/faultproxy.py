@@ -189,3 +189,26 @@ class FaultProxy:
                 byte ^= 1 << rng.randrange(8)
             out.append(byte)
         yield bytes(out), 0.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m lenet_edge.host.faultproxy PORT [--baud N] [--drop R ...]`: a proxy in a
+    process of its own (so its pacing does not share an interpreter with the host under
+    test); prints `listening socket://127.0.0.1:P`, runs until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lenet_edge.host.faultproxy")
+    parser.add_argument("port", type=int, help="the device's TCP serial port (e.g. QEMU's)")
+    parser.add_argument("--baud", type=int, default=None, help="pace both directions like a UART at this baud rate")
+    for name in ("drop", "flip", "insert", "delay"):
+        parser.add_argument(f"--{name}", type=float, default=0.0, help=f"{name} probability per byte")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rates = FaultRates(drop=args.drop, flip=args.flip, insert=args.insert, delay=args.delay)
+    with FaultProxy(args.port, rates, seed=args.seed, baud=args.baud) as proxy:
+        print(f"listening {proxy.url}", flush=True)
+        proxy._thread.join()  # one connection: done when it closes
+
+
+if __name__ == "__main__":
+    main()

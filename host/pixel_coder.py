@@ -39,6 +39,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from lenet_edge.host import protocol as P
+
 ENC_PIXELS = 2
 ENCODING_NAMES = {0: "raw", 1: "runs", ENC_PIXELS: "pixels"}
 
@@ -290,8 +292,6 @@ class InputEncoder:
         return cls(device_encodings(info), info.int("input_zero_point") if info is not None else 0)
 
     def encode_many(self, values: np.ndarray) -> list[bytes]:
-        from lenet_edge.host import protocol as P
-
         values = np.ascontiguousarray(values, dtype=np.int8)
         classic = [P.encode_input(v) for v in values]
         if not self.pixels:
@@ -308,7 +308,7 @@ class InputEncoder:
         (the coder is vectorised: one input alone costs about as much as 64) in a thread
         ahead of the consumer, so the link does not idle while a chunk is coded. The first
         chunks are small, so the first request goes out at once."""
-        results: queue.Queue = queue.Queue(maxsize=2)
+        results: queue.Queue = queue.Queue(maxsize=1)  # at most ~3 chunks taken ahead
         stop = threading.Event()
 
         def produce() -> None:

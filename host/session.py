@@ -183,6 +183,9 @@ class DeviceSession:
         self.expected_hash4: bytes | None = None
         self.window_bytes = 0  # 0: one request at a time (until INFO says more)
         self.encoder = InputEncoder()  # raw or runs until INFO lists more
+        # Inputs coded together (ahead of the link, in a thread). Larger is cheaper per
+        # input; smaller pulls fewer inputs ahead (devices sharing one stream of inputs).
+        self.encode_chunk = 256
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -287,7 +290,7 @@ class DeviceSession:
 
             return _Request(key, P.INFER, encoded, check)
 
-        encoded = self.encoder.stream(sized(inputs))
+        encoded = self.encoder.stream(sized(inputs), chunk=self.encode_chunk)
         return self._exchange((make(k, v, e) for k, v, e in encoded), what="INFER")
 
     def trace(self, values: np.ndarray) -> list[LayerTrace]:

@@ -297,6 +297,9 @@ def _stream_shared(sessions: list[DeviceSession], inputs: np.ndarray, labels: np
             yield i, inputs[i]
 
     def serve(k: int, session: DeviceSession) -> None:
+        # A device codes the inputs it takes in chunks, ahead of its link: small chunks, so
+        # that at the end no device sits on many digits the others could have taken.
+        session.encode_chunk = 64
         start = time.monotonic()
         try:
             for i, result in session.infer_stream(digits()):

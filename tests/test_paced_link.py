@@ -47,3 +47,25 @@ def test_pixels_fit_80_digits_per_second_into_115200_baud(host_device_binary, mn
                 per_digit = (session.stats.sent_bytes - sent) / n
     assert n == 400 and per_digit < 140, per_digit  # room for >= 82 digits/s
     assert rate <= 11520 / per_digit * 1.02, rate
+
+
+def test_paced_proxy_runs_as_a_process_of_its_own(host_device_binary):
+    """`python -m lenet_edge.host.faultproxy PORT --baud N` (benchmarks/link_throughput.py
+    runs the paced wire so, apart from the host's interpreter)."""
+    import subprocess
+    import sys
+
+    with run_host_device(host_device_binary) as (url, _):
+        proc = subprocess.Popen([sys.executable, "-m", "lenet_edge.host.faultproxy", str(_port(url)),
+                                 "--baud", "115200"], stdout=subprocess.PIPE, text=True)
+        try:
+            word, proxy_url = proc.stdout.readline().split()
+            assert word == "listening"
+            with DeviceSession(proxy_url) as session:
+                assert session.info().int("input_size") == 784
+                start = time.monotonic()
+                assert session.echo(bytes(500)) == bytes(500)
+                assert time.monotonic() - start >= 1025 * 10 / 115200
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
