@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 BOARD = "qemu-mps2-an386"
-DIGIT_BYTES = 210  # request bytes per digit (run-length coded), for placing the reset
+DIGIT_BYTES = 135  # request bytes per digit (pixel-coded, framing included), for placing the reset
 
 
 def rates_for(r: float):

@@ -22,7 +22,7 @@ def accuracy_fraction(value: float) -> float:
 
 
 @click.command("validate")
-@click.option("--port", "url", metavar="URL", help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://...")
+@click.option("--port", "url", metavar="URL", multiple=True, help="pyserial URL: /dev/ttyACM0, socket://127.0.0.1:P, rfc2217://... Give it several times to share the images among several devices (one merged report).")
 @click.option("--board", metavar="BOARD", callback=check_board_name, help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
@@ -36,7 +36,8 @@ def accuracy_fraction(value: float) -> float:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Seconds of silence before requests are resent.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
-def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud):
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=64), help="With an emulated --board: start this many emulators and share the images among them.")
+def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud, jobs):
     """Stream test images (MNIST's by default) to a device over serial and prove it computes the model.
 
     Checks the device's model hash, streams the images (several in flight, compressed),
@@ -50,6 +51,8 @@ def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, o
       lenet-edge validate --board qemu-mps2-an386 --count 1000
       lenet-edge validate --board bbc-microbit --emulate --count 200
       lenet-edge validate --port /dev/ttyACM0 --export out --report val
+      lenet-edge validate --port /dev/ttyACM0 --port /dev/ttyACM1 --export out
+      lenet-edge validate --board qemu-mps2-an386 --jobs 2
     """
     from lenet_edge.flows import validate_on_emulator, validation_board
     from lenet_edge.host.validate import prepare_report_dir
@@ -60,16 +63,20 @@ def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, o
             raise LenetEdgeError("give --export (--model-dir is its old name), not both")
         warn("--model-dir is deprecated: use --export (the same folder)")
         model_dir = old_model_dir
-    if board is None and board_file is None and url is None:
+    urls = list(url) or None
+    if board is None and board_file is None and urls is None:
         raise LenetEdgeError("give --port URL (the device's serial port) or --board qemu-... (start an emulator)")
-    board = validation_board(board, board_file, emulate, url)
+    board = validation_board(board, board_file, emulate, urls)
+    if jobs > 1 and board is None:
+        raise LenetEdgeError("--jobs starts emulators: give it with an emulated --board "
+                             "(for real devices give --port once per device)")
     if model_dir is None and ExportLayout().has_library():
         model_dir = DEFAULT_EXPORT_DIR  # the folder `lenet-edge export` wrote by default
     prepare_report_dir(out_dir)  # before building or streaming anything
     options = dict(count=count, min_accuracy=min_accuracy, force=force, per_layer=per_layer,
                    data_dir=data_dir, timeout=timeout)
     if board is None:
-        return run_and_summarise(url, console, model_dir=model_dir, out_dir=out_dir,
+        return run_and_summarise(urls, console, model_dir=model_dir, out_dir=out_dir,
                                  baudrate=baud, **options)
     return validate_on_emulator(board, model_dir, Path(out_dir), console, emulate=emulate,
-                                baud=baud, **options)
+                                baud=baud, jobs=jobs, **options)

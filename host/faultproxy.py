@@ -6,6 +6,10 @@ bytes at given per-byte rates; it can also reset the device once after a given n
 of host bytes (through a callback, e.g. `QemuInstance.reset`). Used by the tests to show
 that validation survives a bad link or stops with a clear error, and handy for trying a
 real link's worst case by hand.
+
+With `baud=N` it also paces both directions like a UART at N baud (8N1: 10 bits a byte),
+so a fast emulator or the host build shows the throughput a real 115200- or 921600-baud
+link would give (faults, if any, apply on top).
 """
 
 from __future__ import annotations
@@ -52,8 +56,12 @@ class FaultProxy:
         seed: int = 0,
         reset_after_bytes: int | None = None,
         reset: Callable[[], None] | None = None,
+        baud: int | None = None,
     ):
         self.target = (target_host, target_port)
+        self.baud = baud
+        # When each direction's "wire" is next free (the pacing's virtual clock).
+        self._wire_free = {True: 0.0, False: 0.0}
         self.rates = rates
         self.counts = FaultCounts()
         # One generator per direction: reproducible faults, no lock held across pauses.
@@ -111,8 +119,8 @@ class FaultProxy:
                 if not data:
                     break
                 for piece, pause in self._mangle(data, upstream):
-                    if piece:
-                        dst.sendall(piece)
+                    for part in self._paced(piece, upstream):
+                        dst.sendall(part)
                     if pause:
                         time.sleep(pause)
         except OSError:
@@ -124,6 +132,28 @@ class FaultProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def _paced(self, piece: bytes, upstream: bool):
+        """Yield `piece` in slices, each when a UART at `baud` would have finished moving it."""
+        if not self.baud:
+            if piece:
+                yield piece
+            return
+        byte_s = 10.0 / self.baud
+        step = max(16, int(0.002 / byte_s))  # ~2 ms of bytes a slice: sleeps stay coarse
+        for at in range(0, len(piece), step):
+            part = piece[at:at + step]
+            now = time.monotonic()
+            # Back to back with the previous slice unless the line really idled (a sleep
+            # that overshot must not slow the average rate down).
+            start = self._wire_free[upstream]
+            if now - start > 0.005:
+                start = now
+            done = start + len(part) * byte_s
+            self._wire_free[upstream] = done
+            if done > now:
+                time.sleep(done - now)
+            yield part
 
     def _mangle(self, data: bytes, upstream: bool):
         """Split data into (bytes, pause-after) pieces with faults applied."""
@@ -159,3 +189,26 @@ class FaultProxy:
                 byte ^= 1 << rng.randrange(8)
             out.append(byte)
         yield bytes(out), 0.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m lenet_edge.host.faultproxy PORT [--baud N] [--drop R ...]`: a proxy in a
+    process of its own (so its pacing does not share an interpreter with the host under
+    test); prints `listening socket://127.0.0.1:P`, runs until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lenet_edge.host.faultproxy")
+    parser.add_argument("port", type=int, help="the device's TCP serial port (e.g. QEMU's)")
+    parser.add_argument("--baud", type=int, default=None, help="pace both directions like a UART at this baud rate")
+    for name in ("drop", "flip", "insert", "delay"):
+        parser.add_argument(f"--{name}", type=float, default=0.0, help=f"{name} probability per byte")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rates = FaultRates(drop=args.drop, flip=args.flip, insert=args.insert, delay=args.delay)
+    with FaultProxy(args.port, rates, seed=args.seed, baud=args.baud) as proxy:
+        print(f"listening {proxy.url}", flush=True)
+        proxy._thread.join()  # one connection: done when it closes
+
+
+if __name__ == "__main__":
+    main()

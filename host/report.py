@@ -158,6 +158,7 @@ def markdown(r: dict) -> str:
                 "resets_seen"))
         )
         lines.append("")
+    lines += _device_lines(r, items)
     lines += _per_layer_lines(r)
     checks = r.get("checks", {})
     lines += ["## Result", "", "PASSED" if checks.get("passed") else "FAILED"]
@@ -166,6 +167,19 @@ def markdown(r: dict) -> str:
     lines += _rejection_lines(r)
     lines += _disagreement_lines(r, items)
     return "\n".join(lines)
+
+
+def _device_lines(r: dict, items: str) -> list[str]:
+    """With several devices: what each computed (the digits were shared among them)."""
+    devices = r.get("devices") or []
+    if len(devices) < 2:
+        return []
+    lines = ["## Devices", "", f"| device | board | {items} | {items}/s | latency median | retransmissions |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for d in devices:
+        lines.append(f"| {d['url']} | {d.get('board')} | {d['count']} | {d.get('throughput_digits_per_s')} "
+                     f"| {d.get('latency_median')} | {(d.get('link') or {}).get('retransmissions', 0)} |")
+    return lines + [""]
 
 
 def _memory_lines(mem: dict | None) -> list[str]:

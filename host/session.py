@@ -29,6 +29,7 @@ import serial
 
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.host import protocol as P
+from lenet_edge.host.pixel_coder import InputEncoder
 
 BANNER = b"lenet-edge "
 FAULT = b"FAULT "
@@ -181,6 +182,10 @@ class DeviceSession:
         self._answered_once = False
         self.expected_hash4: bytes | None = None
         self.window_bytes = 0  # 0: one request at a time (until INFO says more)
+        self.encoder = InputEncoder()  # raw or runs until INFO lists more
+        # Inputs coded together (ahead of the link, in a thread). Larger is cheaper per
+        # input; smaller pulls fewer inputs ahead (devices sharing one stream of inputs).
+        self.encode_chunk = 256
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -230,6 +235,7 @@ class DeviceSession:
         self.deframer.max_payload = max(info.int("max_payload"), P.MIN_MAX_PAYLOAD)
         if self.expected_hash4 is None:
             self.expected_hash4 = P.hash_prefix(info.model_hash)
+        self.encoder = InputEncoder.for_device(info)  # the densest encoding it decodes
         return info
 
     def expect_model(self, model_hash_hex: str) -> None:
@@ -262,10 +268,14 @@ class DeviceSession:
         output_size = info.int("output_size")
         input_size = info.int("input_size")
 
-        def make(key, values) -> _Request:
-            values = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
-            if values.size != input_size:
-                raise LenetEdgeError(f"input has {values.size} values, the device model takes {input_size}")
+        def sized(items):
+            for key, values in items:
+                values = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+                if values.size != input_size:
+                    raise LenetEdgeError(f"input has {values.size} values, the device model takes {input_size}")
+                yield key, values
+
+        def make(key, values, encoded) -> _Request:
             want_crc = P.input_crc(values)
 
             def check(frame: P.Frame) -> InferResult:
@@ -278,9 +288,10 @@ class DeviceSession:
                     raise _Retry("input CRC echo differs")
                 return InferResult(reply.output, reply.count)
 
-            return _Request(key, P.INFER, P.encode_input(values), check)
+            return _Request(key, P.INFER, encoded, check)
 
-        return self._exchange((make(k, v) for k, v in inputs), what="INFER")
+        encoded = self.encoder.stream(sized(inputs), chunk=self.encode_chunk)
+        return self._exchange((make(k, v, e) for k, v, e in encoded), what="INFER")
 
     def trace(self, values: np.ndarray) -> list[LayerTrace]:
         """Every traced tensor of one inference (all chunks), with per-op counts."""
@@ -289,7 +300,7 @@ class DeviceSession:
         if layers <= 0:
             raise LenetEdgeError("the firmware's model has no traced tensors (per-layer mode unavailable)")
         values = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
-        encoded = P.encode_input(values)
+        encoded = self.encoder.encode(values)
         want_crc = P.input_crc(values)
         max_payload = max(info.int("max_payload"), 64)
         max_chunk = max_payload - P.TRACE_HEAD.size - 4 * layers

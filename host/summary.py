@@ -42,6 +42,10 @@ def print_summary(result, console: Console) -> None:
         median += f" ({lat['median_us']:,} us)"
     table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
     table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
+    devices = r.get("devices") or []
+    if len(devices) > 1:
+        for d in devices:
+            table.add_row(f"  {d['url']}", f"{d['count']} {items}, {d['throughput_digits_per_s']}/s")
     if r.get("per_layer"):
         pl = r["per_layer"]
         table.add_row(f"per-layer identical {items}", f"{pl['identical_digits']} / {pl['digits']}")

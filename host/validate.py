@@ -1,7 +1,8 @@
 """On-device validation: stream MNIST test digits to the device, compare with references.
 
 `validate(url, ...)` checks the device's model hash, streams the digits pipelined with a
-live-accuracy progress bar, then compares the device's int8 logits with TFLM (must be
+live-accuracy progress bar (given several URLs, it checks every device's hash and shares
+the digits among them, each device taking the next digit when it has room), then compares the device's int8 logits with TFLM (must be
 byte-identical), and its predictions with the float and TFLite models, optionally checks
 every intermediate tensor of the first K digits (`per_layer`), and writes the report
 (report.py). Once streaming has begun, every ending (the link giving up, Ctrl-C at any
@@ -10,6 +11,8 @@ stage) still writes the report of what was checked, marked partial with the reas
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,10 +101,12 @@ class _Run:
     partial: str | None = None  # why the run stopped early (None: it completed)
     stack_measured: int | None = None  # the device's stack high-water mark after the run
     interrupted: bool = False  # Ctrl-C (exit 130) rather than a failure (exit 1)
+    device: np.ndarray | None = None  # which device computed each digit (several devices)
+    devices: list[dict] = field(default_factory=list)  # per-device figures
 
 
 def validate(
-    url: str,
+    url: str | list[str] | tuple[str, ...],
     *,
     model_dir: str | Path | None = None,
     count: int = 10000,
@@ -114,7 +119,8 @@ def validate(
     baudrate: int = 115200,
     console: Console | None = None,
 ) -> ValidationResult:
-    """Errors before the first digit is streamed (no device, wrong model) raise
+    """``url``: one device's pyserial URL, or several (the digits are shared among them and
+    merged into one report). Errors before the first digit is streamed (no device, wrong model) raise
     LenetEdgeError; from then on every ending (the link giving up, a device that changed,
     Ctrl-C at any stage) writes a report of what was checked, marked partial with the
     reason, and returns a non-zero exit code."""
@@ -152,6 +158,7 @@ def validate(
         run.info, files, run.hash_ok, labels[idx], dev_out, run.counts[idx], tflm, tflite,
         float_pred, run.elapsed, run.partial, count, run.link, run.per_layer,
     )
+    report["devices"] = _device_figures(run, idx)
     from lenet_edge.host.memory import memory_figures
 
     report["memory"] = memory_figures(model_dir, report["info"], run.stack_measured)
@@ -188,44 +195,163 @@ def validate(
     return ValidationResult(report, out_dir, exit_code, failures)
 
 
-def _run_device(url, files, inputs, labels, console, *, force, per_layer, timeout,
+def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeout,
                 baudrate, items="digits") -> _Run:
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    if not urls:
+        raise LenetEdgeError("give at least one --port")
     n = len(inputs)
     run = None
-    with DeviceSession(url, timeout=timeout, baudrate=baudrate) as session:
-        info = session.info()
-        hash_ok = check_model_hash(info.model_hash, files, force)
-        session.expect_model(info.model_hash)
-        if info.int("input_size") != inputs.shape[1]:
-            raise LenetEdgeError(
-                f"the device's model takes {info.get('input_size')} inputs, the model being "
-                f"validated {inputs.shape[1]}"
+    with contextlib.ExitStack() as stack:
+        sessions = []
+        hash_ok = True
+        for url in urls:
+            session = stack.enter_context(DeviceSession(url, timeout=timeout, baudrate=baudrate))
+            info = session.info()
+            ok = check_model_hash(info.model_hash, files, force)
+            hash_ok = hash_ok and ok
+            session.expect_model(info.model_hash)
+            if info.int("input_size") != inputs.shape[1]:
+                raise LenetEdgeError(
+                    f"the device's model takes {info.get('input_size')} inputs, the model being "
+                    f"validated {inputs.shape[1]}" + (f" (device at {url})" if len(urls) > 1 else "")
+                )
+            console.print(
+                f"device: {info.get('board')} ({info.get('cpu')}, firmware {info.get('firmware')}), "
+                f"model {info.model_hash[:16]}... {'matches' if ok else 'DIFFERS (--force)'}"
+                + (f" at {url}" if len(urls) > 1 else "")
             )
-        console.print(
-            f"device: {info.get('board')} ({info.get('cpu')}, firmware {info.get('firmware')}), "
-            f"model {info.model_hash[:16]}... {'matches' if hash_ok else 'DIFFERS (--force)'}"
-        )
-        for warning in clock_warnings(info.fields):
-            console.print(f"[yellow]warning: {warning}[/yellow]")
-        run = _Run(outputs=np.zeros((n, info.int("output_size")), dtype=np.int8),
+            for warning in clock_warnings(info.fields):
+                console.print(f"[yellow]warning: {warning}[/yellow]")
+            sessions.append(session)
+        first = sessions[0].info()
+        run = _Run(outputs=np.zeros((n, first.int("output_size")), dtype=np.int8),
                    counts=np.zeros(n, dtype=np.int64), done=np.zeros(n, dtype=bool),
-                   info=info.as_dict(), hash_ok=hash_ok)
+                   info=first.as_dict(), hash_ok=hash_ok,
+                   device=np.full(n, 0 if len(sessions) == 1 else -1, dtype=np.int16))
+        run.devices = [{"url": s.url, "board": s.info().get("board"), "cpu": s.info().get("cpu"),
+                        "model_hash": s.info().model_hash, "stream_seconds": 0.0} for s in sessions]
         try:
-            _stream(session, inputs, labels, console, run, items)
+            if len(sessions) == 1:
+                _stream(sessions[0], inputs, labels, console, run, items)
+            else:
+                _stream_shared(sessions, inputs, labels, console, run, items)
             if per_layer and not run.partial:
                 try:
-                    run.per_layer = _per_layer(session, files.tflite, inputs[:per_layer], console)
+                    run.per_layer = _per_layer(sessions[0], files.tflite, inputs[:per_layer], console)
                 except LenetEdgeError as exc:
                     run.partial = f"the per-layer check stopped: {exc}"
             if not run.partial:  # the stack high-water mark after the run (painted stack)
-                run.stack_measured = session.info(refresh=True).int("stack_used")
+                run.stack_measured = max(s.info(refresh=True).int("stack_used") for s in sessions)
         except KeyboardInterrupt:
             run.interrupted = True
             run.partial = run.partial or "interrupted (Ctrl-C)"
             console.print("[yellow]interrupted: writing a partial report[/]")
         finally:
-            run.link = session.link_stats
+            if len(sessions) == 1:
+                run.devices[0]["stream_seconds"] = round(run.elapsed, 2)
+            for figures, session in zip(run.devices, sessions):
+                figures["link"] = session.link_stats
+            run.link = _merged_link([d["link"] for d in run.devices])
     return run
+
+
+def _merged_link(links: list[dict]) -> dict:
+    """Several devices' link figures as one: counts summed."""
+    merged: dict = {}
+    for link in links:
+        for key, value in link.items():
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def _device_figures(run: _Run, idx: np.ndarray) -> list[dict]:
+    """Per device: what it computed (digits, its share of the stream's time, latency)."""
+    out = []
+    for k, figures in enumerate(run.devices):
+        mine = idx[run.device[idx] == k] if run.device is not None else idx
+        seconds = figures.get("stream_seconds") or 0.0
+        out.append({**figures, "count": int(mine.size),
+                    "throughput_digits_per_s": round(mine.size / seconds, 2) if seconds > 0 else None,
+                    "latency_median": int(np.median(run.counts[mine])) if mine.size else None})
+    return out
+
+
+def _stream_shared(sessions: list[DeviceSession], inputs: np.ndarray, labels: np.ndarray,
+                   console: Console, run: _Run, items: str = "digits") -> None:
+    """Stream every input, shared among several devices: one thread per device, each
+    taking the next digit whenever its link has room (a faster device takes more). The
+    first device that fails stops the others; the run is then partial."""
+    n = len(inputs)
+    lock = threading.Lock()
+    stop = threading.Event()
+    next_digit = iter(range(n))
+    errors: list[tuple[str, Exception]] = []
+
+    def digits():
+        while not stop.is_set():
+            with lock:
+                i = next(next_digit, None)
+            if i is None:
+                return
+            yield i, inputs[i]
+
+    def serve(k: int, session: DeviceSession) -> None:
+        # A device codes the inputs it takes in chunks, ahead of its link: small chunks, so
+        # that at the end no device sits on many digits the others could have taken.
+        session.encode_chunk = 64
+        start = time.monotonic()
+        try:
+            for i, result in session.infer_stream(digits()):
+                run.outputs[i] = result.output
+                run.counts[i] = result.count
+                run.device[i] = k
+                run.done[i] = True
+        except Exception as exc:  # LenetEdgeError, or a bug: either ends the whole run
+            errors.append((session.url, exc))
+            stop.set()
+        finally:
+            run.devices[k]["stream_seconds"] = round(time.monotonic() - start, 2)
+
+    columns = (
+        TextColumn(f"[bold]{len(sessions)} devices[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("accuracy {task.fields[acc]}"),
+        TextColumn("{task.fields[rate]} " + items + "/s"),
+        TimeRemainingColumn(),
+    )
+    threads = [threading.Thread(target=serve, args=(k, s), daemon=True, name=f"device-{k}")
+               for k, s in enumerate(sessions)]
+    start = time.monotonic()
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("devices", total=n, acc="-", rate="-")
+        try:
+            for thread in threads:
+                thread.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.2)
+                finished = int(run.done.sum())
+                if finished:
+                    done = np.flatnonzero(run.done)
+                    correct = int((run.outputs[done].argmax(axis=1) == labels[done]).sum())
+                    rate = finished / max(time.monotonic() - start, 1e-9)
+                    progress.update(task, completed=finished, acc=f"{100 * correct / finished:.2f} %",
+                                    rate=f"{rate:.0f}")
+        except KeyboardInterrupt:
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            raise
+        finally:
+            run.elapsed = time.monotonic() - start
+    if errors:
+        url, exc = errors[0]
+        if not isinstance(exc, LenetEdgeError):
+            raise exc
+        run.partial = f"after {int(run.done.sum())} of {n} {items}: the device at {url}: {exc}"
+        console.print(f"[red]the run stopped: {exc}[/]\nwriting a partial report")
 
 
 def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console,

@@ -125,15 +125,24 @@ def validation_board(board: str | None, board_file: Path | None, emulate: bool,
 
 
 def validate_on_emulator(board, model_dir, out_dir: Path, console, *, emulate: bool = False,
-                         baud: int | None = None, **options) -> int:
-    """Build ``board``'s firmware for the model, run it in QEMU and validate it there."""
+                         baud: int | None = None, jobs: int = 1, **options) -> int:
+    """Build ``board``'s firmware for the model, run it in ``jobs`` QEMUs and validate it
+    there (several emulators share the images; one merged report)."""
+    import contextlib
+    import os
+
     from lenet_edge.host.summary import run_and_summarise
 
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
-    with emulated_device(board, elf, emulate=emulate) as qemu_url:
-        console.print(f"QEMU {board.name} serving its console at {qemu_url}")
-        return run_and_summarise(qemu_url, console, model_dir=export_dir, out_dir=out_dir,
-                                 baudrate=baud, **options)
+    if jobs > 1:
+        # Each emulator would pin itself to the CPU idlest at its start: the same one, as
+        # the others wait idle for their connection. Let the OS spread them instead.
+        os.environ.setdefault("LENET_EDGE_QEMU_PIN", "0")
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(emulated_device(board, elf, emulate=emulate)) for _ in range(jobs)]
+        console.print(f"QEMU {board.name} serving its console at {', '.join(urls)}")
+        return run_and_summarise(urls if jobs > 1 else urls[0], console, model_dir=export_dir,
+                                 out_dir=out_dir, baudrate=baud, **options)
 
 
 def check_board_name(ctx, param, value):

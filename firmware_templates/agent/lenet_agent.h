@@ -54,6 +54,7 @@ extern "C" {
 /* Input encodings. */
 #define LENET_AGENT_ENC_RAW 0u
 #define LENET_AGENT_ENC_RUNS 1u
+#define LENET_AGENT_ENC_PIXELS 2u /* arithmetic-coded against neighbours (PROTOCOL.md) */
 
 /* Milliseconds without a byte before a partial frame is dropped. */
 #ifndef LENET_AGENT_BYTE_TIMEOUT_MS
@@ -224,8 +225,12 @@ void lenet_agent_info_int(struct lenet_agent_info *info, const char *key, int32_
 uint8_t lenet_agent_crc8(const uint8_t *data, uint32_t len);
 uint32_t lenet_agent_crc32(uint32_t crc, const uint8_t *data, uint32_t len);
 
-/* Decode an encoded input (raw or runs, see PROTOCOL.md) into out[size]; 0 on success. */
+/* Decode an encoded input (raw, runs or pixels, see PROTOCOL.md) into out[size]; 0 on
+ * success. Pixels are coded relative to the model's input zero point: _zp takes it
+ * (lenet_agent_decode_input assumes 0). */
 int lenet_agent_decode_input(const uint8_t *data, uint32_t len, int8_t *out, uint32_t size);
+int lenet_agent_decode_input_zp(const uint8_t *data, uint32_t len, int8_t *out, uint32_t size,
+                                int32_t zero_point);
 
 #ifdef __cplusplus
 }
