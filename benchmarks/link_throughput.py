@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--json", default="link_throughput.json")
     args = parser.parse_args()
 
-    from lenet_edge.host.cli import firmware_for
+    from lenet_edge.flows import firmware_for
 
     console = Console(stderr=True)
     rows = {}
