@@ -13,10 +13,11 @@ from lenet_edge.errors import LenetEdgeError
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The LeNet family members lenet-edge trains and bundles: the one list every command's
 # --variant choices come from.
-VARIANTS = ("modern", "classic", "lenet1", "lenet4")
+VARIANTS = ("modern", "classic", "lenet1", "lenet4", "zip1989", "zip1989-modern")
 DEFAULT_VARIANT = "modern"
 VARIANT_TITLES = {"modern": "modern LeNet-5", "classic": "classic LeNet-5", "lenet1": "LeNet-1",
-                  "lenet4": "LeNet-4"}
+                  "lenet4": "LeNet-4", "zip1989": "1989 zip-code net",
+                  "zip1989-modern": "1989 zip-code net, modern recipe"}
 
 _FILES = {"tflite": "lenet5_int8.tflite", "keras": "lenet5.keras"}
 

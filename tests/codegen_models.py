@@ -49,7 +49,12 @@ def lenet_tflite(variant: str, seed: int = 0, images: np.ndarray | None = None) 
     weights = [w if w.ndim > 1 else rng.normal(0, 0.05, w.shape).astype(w.dtype)
                for w in model.get_weights()]
     model.set_weights(weights)
+    shape = tuple(model.input_shape[1:])
     rep = None
     if images is not None:
+        if images.shape[1:3] != shape[:2]:  # zip1989's 16x16: resized as its split is
+            from lenet_edge.train.zip1989 import resize_bilinear
+
+            images = resize_bilinear(images[:64], shape[0])
         rep = [img[..., None].astype(np.float32) / 255.0 for img in images[:64]]
-    return convert_int8(model, (28, 28, 1), seed, representative=rep)
+    return convert_int8(model, shape, seed, representative=rep)

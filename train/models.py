@@ -1,7 +1,23 @@
-"""The LeNet family: two LeNet-5 variants, LeNet-1 and LeNet-4.
+"""The LeNet family: the 1989 zip-code net, two LeNet-5 variants, LeNet-1 and LeNet-4.
 
-All take float pixels in [0, 1] (pixel/255, nothing else), shape (28, 28, 1), and end in
-10 logits (no softmax: the device reports logits, argmax is the same).
+All take float pixels in [0, 1] (pixel/255, nothing else), shape (28, 28, 1) (zip1989:
+(16, 16, 1)), and end in 10 logits (no softmax: the device reports logits, argmax is the
+same).
+
+``zip1989`` (LeCun et al. 1989; the layout of Karpathy's reproduction): 16x16 input in
+[-1, 1] with background -1; H1 12@8x8 (5x5, stride 2, padded with the background); H2
+12@4x4 (5x5, stride 2), each map reading 8 of the 12 H1 maps; H3 30 units; 10 outputs;
+tanh; one bias per unit (not per map): 9,760 parameters, as the paper. The [-1, 1] range
+is folded into H1 exactly: with y = 2x - 1 (x = pixel/255) and the padding y = -1 (x = 0,
+the int8 input's zero point), conv(y, W) + b = conv(x, 2W) + (b - sum(W)) at every unit,
+border units included, so H1's kernel is 2W and the constant joins H1's per-unit biases.
+The reproduction pads H2's input with -1 as well; with one bias per unit a padding value
+is only a constant per unit, so padding with 0 (what TFLite's SAME does) spans the same
+functions. Per-unit biases are a conv without bias followed by ``UnitBias`` (in the
+.tflite: CONV_2D, then ADD of a constant [H, W, C] tensor). The outputs are the logits
+before the paper's final tanh (monotone: the same argmax); the faithful recipe trains
+tanh(logits) against +-1 targets (train/training.py). ``zip1989-modern`` is the same size
+with the reproduction's modern choices: ReLU and dropout 0.25 after H2.
 
 ``classic`` follows LeCun et al. 1998: C1 6@5x5 on a 32x32 input, S2 2x2 average
 pooling, C3 16@5x5 with the paper's connection table (Table I), S4 average pooling,
@@ -30,8 +46,9 @@ import numpy as np
 from lenet_edge.bundled import VARIANTS  # the one list of variants
 # The Keras model name marks a lenet-edge model (quantize and export recognise it by it).
 MODEL_NAMES = {"modern": "lenet5_modern", "classic": "lenet5_classic", "lenet1": "lenet1",
-               "lenet4": "lenet4"}
+               "lenet4": "lenet4", "zip1989": "zip1989", "zip1989-modern": "zip1989_modern"}
 IMAGE_SHAPE = (28, 28, 1)
+ZIP1989_SHAPE = (16, 16, 1)
 NUM_CLASSES = 10
 
 # LeCun et al. 1998, Table I: which S2 maps each C3 map sees.
@@ -57,6 +74,12 @@ LENET4_C3_TABLE = ([[i, (i + 1) % 4] for i in range(4)]
 # LeNet-4's 120 units (ours): unit j reads 5 consecutive S4 maps 5j..5j+4 (mod 16), 5x5
 # each, so the 600 connections go round the 16 maps evenly (37 or 38 units per map).
 LENET4_F5_TABLE = [[(5 * j + k) % 16 for k in range(5)] for j in range(120)]
+
+
+# zip1989's H2 (the paper gives no scheme; the reproduction's): maps 0-3 read H1 maps 0-7,
+# maps 4-7 read 4-11, maps 8-11 read 0-3 and 8-11 (96 of 144 connections).
+ZIP1989_H2_TABLE = ([list(range(0, 8))] * 4 + [list(range(4, 12))] * 4
+                    + [[0, 1, 2, 3, 8, 9, 10, 11]] * 4)
 
 
 def connection_mask(table, in_maps: int) -> np.ndarray:
@@ -121,9 +144,30 @@ class SparseConv2D(keras.layers.Conv2D):
         return config
 
 
+@keras.saving.register_keras_serializable(package="lenet_edge")
+class UnitBias(keras.layers.Layer):
+    """One trainable bias per unit (per position and map), as the 1989 net has: x + b with b
+    of the input's shape (without the batch). Converts to one int8 ADD of a constant."""
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=tuple(input_shape[1:]),
+                                    initializer="zeros")
+
+    def call(self, x):
+        return x + self.bias
+
+
+def _paper_init(fan_in: int):
+    """The 1989 paper's initialisation as the reproduction reads it: uniform in
+    +-2.4/sqrt(fan_in), fan_in counting connected inputs only."""
+    limit = 2.4 / float(np.sqrt(fan_in))
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
 def build_model(variant: str, batch_size: int | None = None) -> keras.Model:
     """A LeNet of the given variant; ``batch_size=1`` for the graph that gets converted."""
-    builders = {"classic": _classic, "modern": _modern, "lenet1": _lenet1, "lenet4": _lenet4}
+    builders = {"classic": _classic, "modern": _modern, "lenet1": _lenet1, "lenet4": _lenet4,
+                "zip1989": _zip1989, "zip1989-modern": _zip1989_modern}
     if variant not in builders:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     return builders[variant](batch_size)
@@ -183,6 +227,32 @@ def _lenet4(batch_size):
     x = L.Flatten(name="flatten")(x)
     outputs = L.Dense(NUM_CLASSES, name="logits")(x)
     return keras.Model(inputs, outputs, name=MODEL_NAMES["lenet4"])
+
+
+def _zip1989_net(batch_size, activation: str, dropout: float, name: str) -> keras.Model:
+    L = keras.layers
+    inputs = keras.Input(ZIP1989_SHAPE, batch_size=batch_size, name="pixels")
+    # H1's kernel is 2W of the [-1, 1] net (see the module docstring), so its init is doubled.
+    x = L.Conv2D(12, 5, strides=2, padding="same", use_bias=False, name="h1",
+                 kernel_initializer=_paper_init(25 / 4))(inputs)
+    x = L.Activation(activation, name="h1_act")(UnitBias(name="h1_bias")(x))
+    x = SparseConv2D(12, 5, connection_mask(ZIP1989_H2_TABLE, 12), strides=2, padding="same",
+                     use_bias=False, kernel_initializer=_paper_init(8 * 25), name="h2")(x)
+    x = L.Activation(activation, name="h2_act")(UnitBias(name="h2_bias")(x))
+    if dropout:
+        x = L.Dropout(dropout, name="dropout")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(30, activation=activation, kernel_initializer=_paper_init(192), name="h3")(x)
+    outputs = L.Dense(NUM_CLASSES, kernel_initializer=_paper_init(30), name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _zip1989(batch_size):
+    return _zip1989_net(batch_size, "tanh", 0.0, MODEL_NAMES["zip1989"])
+
+
+def _zip1989_modern(batch_size):
+    return _zip1989_net(batch_size, "relu", 0.25, MODEL_NAMES["zip1989-modern"])
 
 
 def with_batch_one(model: keras.Model) -> keras.Model:
