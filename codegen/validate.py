@@ -349,7 +349,8 @@ def const_is_elementwise(const_shape, x_shape) -> bool:
     """A constant with one value per element of the activation (zip1989's per-unit biases:
     [1, H, W, C] or [H, W, C] for a [1, H, W, C] input), which TFLM adds without broadcast."""
     const_shape, x_shape = tuple(const_shape), tuple(x_shape)
-    return (len(const_shape) <= len(x_shape) and const_shape == x_shape[len(x_shape) - len(const_shape):]
+    tail = x_shape[len(x_shape) - len(const_shape):]
+    return (len(const_shape) <= len(x_shape) and const_shape == tail
             and math.prod(const_shape) == math.prod(x_shape) > 1)
 
 

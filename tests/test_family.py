@@ -89,7 +89,37 @@ def test_zip1989_split_is_drawn_and_resized_like_the_reproduction():
     assert np.array_equal(split["test"][0][:50], ours)
 
 
-@pytest.mark.parametrize("variant", ["lenet1", "lenet4", "zip1989"])
+def test_classic_1998_has_the_papers_details_folded_into_plain_int8_ops():
+    import keras
+
+    from lenet_edge.quantize.convert import convert_int8, op_names
+    from lenet_edge.train.models import PaperInput, ScaledTanh, Subsampling
+
+    model = build_model("classic-1998")
+    kinds = [type(layer) for layer in model.layers]
+    assert kinds.count(ScaledTanh) == 6 and kinds.count(Subsampling) == 2
+    assert kinds.count(PaperInput) == 1 and model.layers[1].output.shape[1:] == (32, 32, 1)
+    # classic's 60,806 plus a coefficient and a bias per S2 and S4 map.
+    assert parameter_count(model) == 60_806 + 2 * (6 + 16) == 60_850
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    model.set_weights([w + rng.normal(0, 0.2, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    x = rng.random((3, 28, 28, 1), dtype=np.float32)
+    x[0] = 0.0  # all background: the padding and the image are both -0.1
+    x[1] = 1.0  # all foreground (1.175) next to the background padding
+    fixed = with_batch_one(model)
+    ours = np.concatenate([fixed(x[i:i + 1]).numpy() for i in range(3)])
+    np.testing.assert_allclose(ours, model(x).numpy(), rtol=1e-5, atol=1e-5)
+    calibration = np.concatenate([np.zeros((1, 28, 28), np.uint8),
+                                  np.full((1, 28, 28), 255, np.uint8),
+                                  (rng.random((20, 28, 28)) * 255).astype(np.uint8)])
+    assert op_names(convert_int8(model, calibration)) == [
+        "CONV_2D", "TANH", "DEPTHWISE_CONV_2D", "TANH", "CONV_2D", "TANH", "DEPTHWISE_CONV_2D",
+        "TANH", "CONV_2D", "TANH", "FULLY_CONNECTED", "TANH", "FULLY_CONNECTED"]
+
+
+@pytest.mark.parametrize("variant", ["lenet1", "lenet4", "zip1989", "classic-1998"])
 def test_short_training_learns_and_keeps_the_tables_zero(variant):
     result = train(variant, epochs=1, seed=2, train_limit=3000)
     total = 2007 if variant == "zip1989" else 10000  # zip1989: its own 16x16 test split

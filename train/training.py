@@ -46,6 +46,7 @@ class Recipe:
 RECIPES = {
     "modern": Recipe(epochs=12, peak_lr=2e-3),
     "classic": Recipe(epochs=12, peak_lr=2e-3),
+    "classic-1998": Recipe(epochs=12, peak_lr=2e-3),
     "lenet1": Recipe(epochs=20, peak_lr=5e-3),
     "lenet4": Recipe(epochs=20, peak_lr=4e-3),
     "zip1989": Recipe(epochs=23, peak_lr=0.03, optimizer="sgd", loss="tanh_mse",
