@@ -1,7 +1,7 @@
-"""Each LeNet family member beyond LeNet-5 (lenet1, lenet4, zip1989) validated on an
-emulated Cortex-M: the firmware's logits byte-identical to TFLM on real MNIST digits (for
-the 16x16 zip1989 nets, the digits of their split, which validate picks by the model's
-input shape)."""
+"""Each LeNet family member beyond the two LeNet-5s (lenet1, lenet4, zip1989 and
+zip1989-modern, and classic-1998's 1998 details) validated on an emulated Cortex-M: the
+firmware's logits byte-identical to TFLM on real MNIST digits (for the 16x16 zip1989
+nets, the digits of their split, which validate picks by the model's input shape)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from tests.host_fixtures import QEMU_BOARD, lenet_model_files, mnist_test  # noq
 pytestmark = [pytest.mark.qemu, pytest.mark.arm]
 
 
-@pytest.mark.parametrize("variant", ["lenet1", "lenet4", "zip1989", "zip1989-modern"])
+@pytest.mark.parametrize("variant", ["lenet1", "lenet4", "zip1989", "zip1989-modern",
+                                     "classic-1998"])
 def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp_path):
     from lenet_edge.codegen.export import export
 

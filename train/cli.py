@@ -16,12 +16,14 @@ from lenet_edge.bundled import VARIANTS
               show_default=True,
               help="modern: LeNet-5 with ReLU, max pooling, full C3. classic: LeNet-5 of LeCun "
                    "1998 (tanh, average pooling, C3 connection table). lenet1, lenet4: the "
-                   "1998 paper's LeNet-1 and LeNet-4 (tanh, connection tables). zip1989: the "
+                   "1998 paper's LeNet-1 and LeNet-4 (tanh, connection tables). "
+                   "classic-1998: classic with the paper's input range, scaled tanh and "
+                   "trainable subsampling. zip1989: the "
                    "1989 zip-code net on its 16x16 split drawn from MNIST, with the paper's "
                    "recipe; zip1989-modern: the same size, ReLU, dropout, AdamW.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs. [default: the variant's recipe: 12 for modern and "
-                   "classic, 20 for lenet1 and lenet4, 23 for zip1989, 80 for "
+                   "classic(-1998), 20 for lenet1 and lenet4, 23 for zip1989, 80 for "
                    "zip1989-modern]")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, data order and augmentation (same seed, same model).")
