@@ -34,6 +34,7 @@ from lenet_edge.host.rejection import rejection_for_error
 # section III-C). `modern` is ours (a LeNet-5 shape with ReLU and max pooling): no paper row.
 PAPER = {
     "classic": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
+    "classic-1998": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
     "lenet1": {"name": "LeNet-1", "error": 1.7, "parameters": 2_600, "macs": 100_000},
     "lenet4": {"name": "LeNet-4", "error": 1.1, "parameters": 17_000, "macs": 260_000},
     # LeCun et al. 1989 on USPS (5.0 %), and the reproduction on its 16x16 MNIST split

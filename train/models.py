@@ -1,4 +1,4 @@
-"""The LeNet family: the 1989 zip-code net, two LeNet-5 variants, LeNet-1 and LeNet-4.
+"""The LeNet family: the 1989 zip-code net, three LeNet-5 variants, LeNet-1 and LeNet-4.
 
 All take float pixels in [0, 1] (pixel/255, nothing else), shape (28, 28, 1) (zip1989:
 (16, 16, 1)), and end in 10 logits (no softmax: the device reports logits, argmax is the
@@ -24,6 +24,11 @@ pooling, C3 16@5x5 with the paper's connection table (Table I), S4 average pooli
 C5 120@5x5, F6 84, 10 outputs, tanh. The 32x32 input is MNIST's 28x28 padded by 2 with
 zeros; 'same' padding on C1 over the 28x28 image computes exactly that (the pad value is
 real 0, i.e. int8 -128, the input zero point) without a PAD op or a 32x32 buffer.
+
+``classic-1998``: ``classic`` with the paper's input range (background -0.1, foreground
+1.175), squashing function 1.7159 tanh(2/3 a) and subsampling layers with a trainable
+coefficient and bias per map, each folded into plain int8 ops for conversion
+(``_classic_1998_deploy``).
 
 ``modern``: ReLU, max pooling, a full C3, otherwise the same shapes.
 
