@@ -47,12 +47,14 @@ def evaluate_backends(backends, *, model=None, keras_model=None, variant="modern
         if not have_tensorflow():
             backends.remove("float")
             console.print(f"float backend skipped: TensorFlow not installed ({TRAIN_EXTRA})")
-    data = load_test_set(data_dir).head(limit)
-    images, labels = data.images, data.labels
     model_path = Path(model) if model else bundled_model(variant, "tflite")
     if not model_path.is_file():
         raise LenetEdgeError(f"model file not found: {model_path}")
     model_bytes = model_path.read_bytes()
+    from lenet_edge.quantize.evaluate import input_spec
+
+    data = load_test_set(data_dir, input_spec(model_bytes)[0]).head(limit)
+    images, labels = data.images, data.labels
     model_inputs(model_bytes, images[:1], data.name)  # a shape mismatch stops here, once
     outputs = {}
     for backend in backends:

@@ -54,7 +54,8 @@ def _quantize_keras(path: Path, data=None) -> bytes:
     from lenet_edge.train.datasets import load_calibration_images
 
     model = load_keras_model(path)
-    return convert_int8(model, calibration_images(load_calibration_images(data)))
+    return convert_int8(model, calibration_images(
+        load_calibration_images(data, tuple(model.input_shape[1:]))))
 
 
 def export(model_bytes: bytes, out_dir: str | Path = DEFAULT_EXPORT_DIR, *, target: str = "cortex-m",

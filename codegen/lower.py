@@ -488,8 +488,8 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
 
 def _lower_binary(graph: Graph, op: Op) -> Step:
     """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
-    activation and a constant (scalar or per channel), whose side of the formula is then
-    precomputed per channel."""
+    activation and a constant (scalar, per channel or per element), whose side of the formula
+    is then precomputed per channel (or element)."""
     from lenet_edge.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
     from lenet_edge.codegen.validate import const_operand
 
@@ -497,8 +497,10 @@ def _lower_binary(graph: Graph, op: Op) -> Step:
         return _lower_two_tensors(graph, op)
     xi, ci = const_operand(graph, op)
     x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
-    channels = x.shape[-1]
     values = c.data.astype(np.int64).reshape(-1)
+    # The constant repeats with this period along the flat activation: one value per
+    # channel, or (per-unit biases) one per element.
+    channels = x.size if values.size == x.size else x.shape[-1]
     if values.size == 1:
         values = np.repeat(values, channels)
     prefix = _name(op)

@@ -6,6 +6,8 @@ the export here rather than produce C that is silently different.
 
 from __future__ import annotations
 
+import math
+
 from lenet_edge.codegen.ir import Graph, Op, Tensor
 from lenet_edge.codegen.ops import Unsupported, mean
 from lenet_edge.quantmath import output_size
@@ -329,6 +331,15 @@ def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
     return (b, a) if graph.tensor(a).is_constant else (a, b)
 
 
+def const_is_elementwise(const_shape, x_shape) -> bool:
+    """A constant with one value per element of the activation (zip1989's per-unit biases:
+    [1, H, W, C] or [H, W, C] for a [1, H, W, C] input), which TFLM adds without broadcast."""
+    const_shape, x_shape = tuple(const_shape), tuple(x_shape)
+    tail = x_shape[len(x_shape) - len(const_shape):]
+    return (len(const_shape) <= len(x_shape) and const_shape == tail
+            and math.prod(const_shape) == math.prod(x_shape) > 1)
+
+
 def _check_binary_op(graph: Graph, op: Op) -> None:
     if len(op.inputs) != 2:
         raise _Refuse(f"{len(op.inputs)} inputs")
@@ -351,10 +362,10 @@ def _check_binary_op(graph: Graph, op: Op) -> None:
         raise _Refuse(f"output shape {y.shape} differs from the input's {x.shape}")
     channels = x.shape[-1]
     trailing = tuple(d for d in c.shape if d != 1)
-    if c.size != 1 and (trailing != (channels,) or len(c.shape) > len(x.shape)
-                        or c.shape[-1] != channels):
-        raise _Refuse(f"constant of shape {c.shape} is neither a scalar nor one value per "
-                      f"channel of {x.shape}")
+    if c.size != 1 and not const_is_elementwise(c.shape, x.shape) and (
+            trailing != (channels,) or len(c.shape) > len(x.shape) or c.shape[-1] != channels):
+        raise _Refuse(f"constant of shape {c.shape} is neither a scalar, one value per "
+                      f"channel nor one value per element of {x.shape}")
     if op.kind == "ADD":
         _check_add_scales(x.quant.scale, c.quant.scale, y.quant.scale)
 

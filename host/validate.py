@@ -131,10 +131,11 @@ def validate(
         raise LenetEdgeError("--per-layer must be 0 or more")
     out_dir = prepare_report_dir(out_dir)
     files = refs.resolve_models(model_dir)
-    from lenet_edge.quantize.evaluate import model_inputs
+    from lenet_edge.quantize.evaluate import input_spec, model_inputs
     from lenet_edge.train.datasets import load_test_set
 
-    data = load_test_set(data_dir)
+    # The model's input shape picks MNIST's zip1989 split for a 16x16 model.
+    data = load_test_set(data_dir, input_spec(files.tflite)[0])
     count = min(count, len(data.images))
     images, labels = data.images[:count], data.labels[:count].astype(np.int64)
     # The model's own preprocessing: its input shape, scale and zero point.

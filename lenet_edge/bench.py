@@ -227,6 +227,17 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
     return table
 
 
+def _bench_inputs(model: bytes, data_dir, count: int, throughput_count: int):
+    """(inputs checked against TFLM, inputs streamed for throughput): the model's own int8
+    inputs for the test digits its input shape takes (MNIST, or its 16x16 zip1989 split)."""
+    from lenet_edge.quantize.evaluate import input_spec, model_inputs
+    from lenet_edge.train.datasets import load_test_set
+
+    data = load_test_set(data_dir, input_spec(model)[0])
+    inputs = model_inputs(model, data.images[:count + throughput_count], data.name)
+    return inputs[:count], inputs[count:]
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--boards", "boards", multiple=True, metavar="BOARD", callback=check_board_name,
               help="Boards to run in QEMU (repeatable): qemu-* boards, and real boards whose "
@@ -272,9 +283,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     from lenet_edge import flows
 
     from lenet_edge.firmware_templates.boards import EMULATED_BOARDS, emulated_board
-    from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.quantize.tflm import TflmModel
-    from lenet_edge.train.mnist import load_mnist
 
     from lenet_edge.firmware_templates.board_file import load_board_file
 
@@ -291,7 +300,6 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
         if not boards:
             raise LenetEdgeError(f"no emulated board has a {' or '.join(cpus)} core")
     variants = list(variants) or list(VARIANTS)
-    images, _ = load_mnist("test", data_dir)
     cpus = tuple(sorted({b.cpu for b in boards}))  # their kernels are exported
     console = Console(width=max(Console().width, 120))
     results: dict[str, dict] = {b.name: {} for b in boards}
@@ -302,9 +310,7 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
         for variant in variants:
             progress.update(task, description=f"{variant}: export")
             model = bundled_model(variant).read_bytes()
-            # Each model's own input quantization (quantmath.quantize_input's rule).
-            inputs = model_inputs(model, images[:count])
-            stream = model_inputs(model, images[count:count + throughput_count])
+            inputs, stream = _bench_inputs(model, data_dir, count, throughput_count)
             exported = flows.export_model(model, out_dir / variant / "export", cpus=cpus)
             report = exported.report
             tflm_arena[variant] = report.get("tflm_arena_bytes")

@@ -4,12 +4,17 @@ For every bundled variant, one row: the paper's error, parameters and multiply-a
 ours (float error from the bundled quant_report.json; int8 error under TFLM and the
 rejection needed for 0.5 % error, both measured now on the test set from the TFLM logits),
 the MACs the generated C executes, and flash, RAM and guest instructions per inference of
-the firmware on one emulated board (measured by `lenet-edge bench`'s own routine, which
-refuses to report a firmware whose logits are not byte-identical to TFLM's).
+the firmware on every emulated Cortex-M core (one board per core by default; measured by
+`lenet-edge bench`'s own routine, which refuses to report a firmware whose logits are not
+byte-identical to TFLM's).
+
+Each variant is measured on its own test set: MNIST's 10,000 digits, or for the 16x16
+zip1989 nets the 2,007 digits of their split (train/zip1989.py), chosen by the model's
+input shape (train/datasets.load_test_set).
 
 Prints a table and writes zoo.json and zoo_pareto.png (int8 error against instructions
-and against flash). Not measured here: Boosted LeNet-4 and zip1989 (not built yet), and the rejection from the device's own logits (they are TFLM's, byte for
-byte, on the digits the device ran; the full-set figure uses TFLM).
+and against flash). Not measured here: the rejection from the device's own logits (they
+are TFLM's, byte for byte, on the digits the device ran; the full-set figure uses TFLM).
 """
 
 from __future__ import annotations
@@ -29,52 +34,86 @@ from lenet_edge.host.rejection import rejection_for_error
 # section III-C). `modern` is ours (a LeNet-5 shape with ReLU and max pooling): no paper row.
 PAPER = {
     "classic": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
+    "classic-1998": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
     "lenet1": {"name": "LeNet-1", "error": 1.7, "parameters": 2_600, "macs": 100_000},
     "lenet4": {"name": "LeNet-4", "error": 1.1, "parameters": 17_000, "macs": 260_000},
+    # LeCun et al. 1989 on USPS (5.0 %), and the reproduction on its 16x16 MNIST split
+    # (github.com/karpathy/lecun1989-repro): 4.09 % faithful, 1.59 % modern recipe.
+    # "macs": the paper's 64,660 connections (biases included).
+    "zip1989": {"name": "1989 zip-code net", "error": 5.0, "reproduction_error": 4.09,
+                "parameters": 9_760, "macs": 64_660},
+    "zip1989-modern": {"name": "1989 net, modern recipe", "reproduction_error": 1.59,
+                       "parameters": 9_760, "macs": 64_660},
 }
 def _bundled_report(variant: str, name: str) -> dict:
     return json.loads((bundled_model(variant).parent / name).read_text())
 
 
-def zoo_row(variant: str, board, out_dir: Path, images: np.ndarray, labels: np.ndarray,
+def zoo_boards(names: tuple[str, ...] = ()) -> list:
+    """The boards to measure on: the named ones, else one emulated board per Cortex-M core
+    (the first in the board table's order), so every core QEMU runs gets its figure."""
+    from lenet_edge.firmware_templates.boards import BOARDS, EMULATED_BOARDS, emulated_board
+
+    if not names:
+        cores: dict[str, str] = {}
+        for name in EMULATED_BOARDS:
+            cores.setdefault(BOARDS[name].cpu, name)
+        names = tuple(cores.values())
+    return [emulated_board(name, emulate=True) for name in names]
+
+
+def zoo_row(variant: str, boards: list, out_dir: Path, data_dir, limit: int | None,
             count: int) -> dict:
     from lenet_edge.bench import measure
     from lenet_edge.flows import export_model as export
-    from lenet_edge.quantize.evaluate import model_inputs
+    from lenet_edge.quantize.evaluate import input_spec, model_inputs
     from lenet_edge.quantize.tflm import TflmModel
+    from lenet_edge.train.datasets import load_test_set
 
     model = bundled_model(variant).read_bytes()
-    exported = export(model, out_dir / variant / "export", cpus=(board.cpu,))
+    data = load_test_set(data_dir, input_spec(model)[0]).head(limit)
+    labels = data.labels
+    exported = export(model, out_dir / variant / "export",
+                      cpus=tuple(sorted({b.cpu for b in boards})))
     # The model's own input shape and quantization (shape checked), not an MNIST constant.
-    all_inputs = model_inputs(model, images, "the MNIST test set")
+    all_inputs = model_inputs(model, data.images, data.name)
     logits = TflmModel(model).run_batch(all_inputs)
     inputs = all_inputs[:count]
-    device = measure(board, variant, exported.out_dir, exported.report, out_dir / variant,
-                     inputs, logits[:count], inputs[:10])
+    measured = {}
+    for board in boards:
+        device = measure(board, variant, exported.out_dir, exported.report, out_dir / variant,
+                         inputs, logits[:count], inputs[:10], cycles=False)
+        measured[board.name] = {key: device[key] for key in (
+            "cpu", "flash_bytes", "ram_bytes", "instructions", "bit_exact_digits")}
+    first = measured[boards[0].name]
     quant = _bundled_report(variant, "quant_report.json")
     train = _bundled_report(variant, "train_metrics.json")
     return {
         "paper": PAPER.get(variant),
-        # From the bundled model's quantize run (all 10,000 test digits): no TensorFlow here.
+        # From the bundled model's quantize run (its whole test set): no TensorFlow here.
         "float_error_bundled_report": round(100 - quant["float_accuracy"], 2),
         "int8_tflm_error": round(100.0 * float(np.mean(np.argmax(logits, 1) != labels)), 2),
+        "test_set": data.name,
         "test_digits": int(len(labels)),
         "rejection_for_0.5_percent_error": rejection_for_error(logits, labels),
         "parameters": int(train["parameters"]),
-        "macs_executed": device["macs_executed"],
-        "macs_dense": device["macs_dense"],
-        "flash_bytes": device["flash_bytes"],
-        "ram_bytes": device["ram_bytes"],
-        "instructions": device["instructions"],
-        "device_bit_exact_digits": device["bit_exact_digits"],
+        "macs_executed": int(exported.report["macs_executed"]),
+        "macs_dense": int(exported.report["macs_dense"]),
+        # The first board's figures (the table's flash and RAM), then every board's.
+        "flash_bytes": first["flash_bytes"],
+        "ram_bytes": first["ram_bytes"],
+        "instructions": first["instructions"],
+        "device_bit_exact_digits": min(m["bit_exact_digits"] for m in measured.values()),
+        "boards": measured,
     }
 
 
-def _table(rows: dict, board: str) -> Table:
-    table = Table(title=f"the LeNet family: paper vs ours (error %, int8 on {board})")
-    cols = ("variant", "paper error", "float (10k)", "int8 TFLM", "reject for 0.5 %",
-            "params (paper)", "MACs executed (paper)", "MACs dense", "flash", "RAM",
-            "instructions")
+def _table(rows: dict, boards: list) -> Table:
+    table = Table(title=f"the LeNet family: paper vs ours (error %; flash and RAM on "
+                        f"{boards[0].name}; guest instructions per digit on each core)")
+    cols = ["variant", "paper error (repro.)", "float", "int8 TFLM", "test digits",
+            "reject for 0.5 %", "params (paper)", "MACs executed (paper)", "MACs dense",
+            "flash", "RAM"] + [b.cpu.removeprefix("cortex-") for b in boards]
     for col in cols:
         table.add_column(col, justify="left" if col == "variant" else "right")
     for variant, r in rows.items():
@@ -83,28 +122,43 @@ def _table(rows: dict, board: str) -> Table:
         def paper(key, fmt="{:,}"):
             return fmt.format(p[key]) if key in p else "—"
 
-        table.add_row(variant, paper("error", "{:.2f}"), f"{r['float_error_bundled_report']:.2f}",
-                      f"{r['int8_tflm_error']:.2f}",
+        error = paper("error", "{:.2f}")
+        if "reproduction_error" in p:
+            error += f" ({p['reproduction_error']:.2f})"
+        table.add_row(variant, error, f"{r['float_error_bundled_report']:.2f}",
+                      f"{r['int8_tflm_error']:.2f}", f"{r['test_digits']:,}",
                       f"{r['rejection_for_0.5_percent_error']:.2f}",
                       f"{r['parameters']:,} ({paper('parameters')})",
                       f"{r['macs_executed']:,} ({paper('macs')})", f"{r['macs_dense']:,}",
-                      f"{r['flash_bytes']:,}", f"{r['ram_bytes']:,}", f"{r['instructions']:,}")
+                      f"{r['flash_bytes']:,}", f"{r['ram_bytes']:,}",
+                      *(f"{r['boards'][b.name]['instructions']:,}" for b in boards))
     return table
 
 
-def pareto_png(path: Path, rows: dict, board: str) -> None:
-    """int8 error against instructions per inference and against flash, one point per
-    variant: the family's trade-off (lower left is better)."""
+def pareto_png(path: Path, rows: dict, boards: list) -> None:
+    """int8 error against instructions per inference (one colour per core) and against
+    flash (first board), one point per variant: the family's trade-off (lower left is
+    better)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for ax, key, scale, label in (
-            (axes[0], "instructions", 1e6, f"million guest instructions per digit ({board})"),
-            (axes[1], "flash_bytes", 1e3, "flash, KB")):
+    for k, board in enumerate(boards):
         for variant, r in rows.items():
+            x = r["boards"][board.name]["instructions"] / 1e6
+            axes[0].scatter(x, r["int8_tflm_error"], color=f"C{k}",
+                            label=board.cpu if variant == next(iter(rows)) else None)
+            if k == 0:
+                axes[0].annotate(variant, (x, r["int8_tflm_error"]),
+                                 textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if len(boards) > 1:
+        axes[0].legend(fontsize=7)
+    for ax, key, scale, label in (
+            (axes[0], None, None, "million guest instructions per digit"),
+            (axes[1], "flash_bytes", 1e3, f"flash, KB ({boards[0].name})")):
+        for variant, r in rows.items() if key else ():
             x = r[key] / scale
             ax.scatter(x, r["int8_tflm_error"], color="tab:blue")
             ax.annotate(variant, (x, r["int8_tflm_error"]), textcoords="offset points",
@@ -120,47 +174,44 @@ def pareto_png(path: Path, rows: dict, board: str) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--board", default="qemu-mps2-an386", show_default=True,
-              help="Emulated board whose core runs the firmware (see `lenet-edge boards`).")
+@click.option("--board", "boards", multiple=True,
+              help="Emulated board whose core runs the firmware (repeatable; see `lenet-edge "
+                   "boards`). Default: one board per emulated core (M0, M3, M4, M7, M33, M55).")
 @click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
               help="Bundled variants (repeatable; default: every one).")
 @click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
               help="Digits run on the device (checked byte for byte against TFLM).")
 @click.option("--limit", type=click.IntRange(min=1),
-              help="Test digits for the int8 error and rejection (default: all 10,000).")
+              help="Test digits for the int8 error and rejection (default: the whole test "
+                   "set: MNIST's 10,000, zip1989's 2,007).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("zoo_out"),
               show_default=True, help="Folder for exports, firmware and zoo.json.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default: $LENET_EDGE_DATA, cache, download).")
-def zoo(board, variants, count, limit, out_dir, data_dir):
-    """The bundled LeNet family next to the 1998 paper's figures.
+def zoo(boards, variants, count, limit, out_dir, data_dir):
+    """The bundled LeNet family next to the papers' figures.
 
     Per variant: the paper's error, parameters and multiply-adds; ours: float error, int8
     error under TFLM, the rejection needed for 0.5 % error, parameters, MACs executed by
-    the generated C, and flash, RAM and guest instructions per inference on one emulated
-    board (bit-exact with TFLM, or no figure). Prints a table and writes OUT/zoo.json and
+    the generated C, flash and RAM, and guest instructions per inference on every emulated
+    core (bit-exact with TFLM, or no figure). Prints a table and writes OUT/zoo.json and
     OUT/zoo_pareto.png (int8 error against instructions and against flash).
     """
-    from lenet_edge.firmware_templates.boards import emulated_board
-    from lenet_edge.train.mnist import load_mnist
-
-    target = emulated_board(board, emulate=True)
-    images, labels = load_mnist("test", data_dir)
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    count = min(count, len(images))
-    console = Console(width=max(Console().width, 140))
+    targets = zoo_boards(boards)
+    console = Console(width=max(Console().width, 160))
     rows = {}
     for variant in list(variants) or list(VARIANTS):
-        console.print(f"{variant}: export, TFLM on {len(images):,} digits, firmware on {board}")
-        rows[variant] = zoo_row(variant, target, out_dir, images, labels, count)
-    console.print(_table(rows, board))
+        console.print(f"{variant}: export, TFLM on its test set, firmware on "
+                      f"{', '.join(b.name for b in targets)}")
+        rows[variant] = zoo_row(variant, targets, out_dir, data_dir, limit, count)
+    console.print(_table(rows, targets))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "zoo.json"
-    path.write_text(json.dumps({"board": board, "cpu": target.cpu,
+    path.write_text(json.dumps({"board": targets[0].name, "cpu": targets[0].cpu,
+                                "boards": {b.name: b.cpu for b in targets},
                                 "unit": "guest instructions per inference, "
                                         "qemu-system-arm -icount shift=0",
                                 "variants": rows}, indent=2, sort_keys=True) + "\n")
-    pareto_png(out_dir / "zoo_pareto.png", rows, board)
+    pareto_png(out_dir / "zoo_pareto.png", rows, targets)
     console.print(f"wrote {path} and {out_dir / 'zoo_pareto.png'}")
     return 0

@@ -43,7 +43,7 @@ def quantize(model_path, out_dir, data_dir, limit):
     out_dir = out_dir or model_path.parent
     # Clear errors before anything slow: the model, the data, and whether they fit.
     model = load_keras_model(model_path)
-    test = load_test_set(data_dir)
+    test = load_test_set(data_dir, tuple(model.input_shape[1:]))
     check_image_shape(test.images.shape[1:], tuple(model.input_shape[1:]), test.name)
     with StageProgress(console) as progress:
         report = run_quantize(model_path, out_dir, data_dir=data_dir, eval_limit=limit,

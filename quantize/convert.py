@@ -26,8 +26,10 @@ from lenet_edge.quiet import silenced_native_output
 
 CALIBRATION_IMAGES = 1000
 # What a LeNet-5 int8 graph may contain; anything else means the conversion went wrong.
+# ADD: zip1989's per-unit biases (a constant [H, W, C] after a conv); DEPTHWISE_CONV_2D:
+# classic-1998's subsampling layers (a trainable coefficient and bias per map).
 ALLOWED_OPS = {"CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
-               "TANH", "RELU"}
+               "TANH", "RELU", "ADD", "DEPTHWISE_CONV_2D"}
 INPUT_SCALE = 1.0 / 255.0
 INPUT_ZERO_POINT = -128
 

@@ -32,10 +32,11 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
     started = time.perf_counter()
     model = load_keras_model(model_path)
     variant = lenet_variant(model)  # None: a user's own model
-    test = load_test_set(data_dir).head(eval_limit)
+    shape = tuple(model.input_shape[1:])
+    test = load_test_set(data_dir, shape).head(eval_limit)
     check_image_shape(test.images.shape[1:], tuple(model.input_shape[1:]), test.name)
     test_images, test_labels = test.images, test.labels
-    calibration = calibration_images(load_calibration_images(data_dir),
+    calibration = calibration_images(load_calibration_images(data_dir, shape),
                                      calibration_count or CALIBRATION_IMAGES)
 
     _step(progress, "converting", 0, 1)

@@ -23,6 +23,14 @@ from lenet_edge.errors import LenetEdgeError
 TIMEOUT_S = 300.0
 
 
+class ChildCrashed(LenetEdgeError):
+    """The child died on a signal; ``stderr`` holds what it wrote before."""
+
+    def __init__(self, message: str, stderr: str):
+        super().__init__(message)
+        self.stderr = stderr
+
+
 def run(task: str, model: bytes, what: str, **kwargs):
     """The task's result, computed in a child process; LenetEdgeError if it fails."""
     request = pickle.dumps({"task": task, "model": bytes(model), "kwargs": kwargs})
@@ -37,8 +45,9 @@ def run(task: str, model: bytes, what: str, **kwargs):
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        raise LenetEdgeError(f"tflite-micro crashed ({name}) {what} this model: the model is "
-                             "damaged or malformed in a way TFLM does not check")
+        raise ChildCrashed(f"tflite-micro crashed ({name}) {what} this model: the model is "
+                           "damaged or malformed in a way TFLM does not check",
+                           proc.stderr.decode(errors="replace"))
     try:
         reply = pickle.loads(proc.stdout)
     except Exception:  # noqa: BLE001 - anything but our reply means the child failed
@@ -63,10 +72,10 @@ def _probe(model: bytes, preserve_all_tensors: bool, arena_size: int) -> bool:
     return True
 
 
-def _arena(model: bytes, granularity: int) -> int:
+def _arena(model: bytes, granularity: int, low: int = 0) -> int:
     from lenet_edge.quantize.tflm import measure_arena_bytes
 
-    return measure_arena_bytes(model, granularity)
+    return measure_arena_bytes(model, granularity, low, announce=True)
 
 
 _TASKS = {"probe": _probe, "arena": _arena}

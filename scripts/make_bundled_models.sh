@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Regenerate the bundled models in lenet_edge/assets/<variant>/ with the default settings
+# Regenerate the bundled models in lenet_edge/assets/<variant>/ ('-' as '_') with the default settings
 # of `lenet-edge train` and `lenet-edge quantize` (the exact commands below).
 # Needs MNIST: --data-less, so $LENET_EDGE_DATA, the cache or a download (see README).
-# Usage: scripts/make_bundled_models.sh [modern|classic|lenet1|lenet4 ...]   (default: all)
+# Usage: scripts/make_bundled_models.sh [modern|classic|classic-1998|lenet1|lenet4|zip1989|zip1989-modern ...]
+#        (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LENET_EDGE=.venv/bin/lenet-edge
-VARIANTS=("${@:-modern classic lenet1 lenet4}")
+VARIANTS=("${@:-modern classic classic-1998 lenet1 lenet4 zip1989 zip1989-modern}")
 # shellcheck disable=SC2068
 for variant in ${VARIANTS[@]}; do
-    out=lenet_edge/assets/$variant
+    out=lenet_edge/assets/${variant//-/_}  # zip1989-modern -> zip1989_modern (a package-data name)
     "$LENET_EDGE" train --variant "$variant" --seed 0 --out "$out"
     "$LENET_EDGE" quantize --model "$out/lenet5.keras" --out "$out"
 done

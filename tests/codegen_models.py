@@ -40,7 +40,7 @@ def lenet_tflite(variant: str, seed: int = 0, images: np.ndarray | None = None) 
     """A LeNet-5 of the project's own definition with random (seeded) weights."""
     import keras
 
-    from lenet_edge.train.models import build_model
+    from lenet_edge.train.models import build_model, with_batch_one
 
     keras.utils.set_random_seed(seed)
     model = build_model(variant, batch_size=1)
@@ -49,7 +49,13 @@ def lenet_tflite(variant: str, seed: int = 0, images: np.ndarray | None = None) 
     weights = [w if w.ndim > 1 else rng.normal(0, 0.05, w.shape).astype(w.dtype)
                for w in model.get_weights()]
     model.set_weights(weights)
+    model = with_batch_one(model)  # the graph `quantize` converts (zip1989, classic-1998: folded)
+    shape = tuple(model.input_shape[1:])
     rep = None
     if images is not None:
+        if images.shape[1:3] != shape[:2]:  # zip1989's 16x16: resized as its split is
+            from lenet_edge.train.zip1989 import resize_bilinear
+
+            images = resize_bilinear(images[:64], shape[0])
         rep = [img[..., None].astype(np.float32) / 255.0 for img in images[:64]]
-    return convert_int8(model, (28, 28, 1), seed, representative=rep)
+    return convert_int8(model, shape, seed, representative=rep)

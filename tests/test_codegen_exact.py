@@ -15,7 +15,8 @@ import pytest
 from lenet_edge.bundled import VARIANTS
 from lenet_edge.codegen.export import export
 from lenet_edge.codegen.host_build import HostModel, build_shared_library
-from lenet_edge.quantize.evaluate import pixels_to_int8
+from lenet_edge.quantize.evaluate import input_spec, model_inputs
+from lenet_edge.train.zip1989 import resize_bilinear
 from tests.codegen_fixtures import (  # noqa: F401
     assert_matches_tflm,
     lenet_model_files,
@@ -51,13 +52,18 @@ def _chunk(array: np.ndarray, k: int) -> np.ndarray:
 def test_all_mnist_test_digits(variant, chunk, host_libs, lenet_model_files, mnist_test):
     images = mnist_test[0]
     assert len(images) == N
-    inputs = pixels_to_int8(_chunk(images, chunk)).reshape(-1, 784)
-    assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)
+    model = lenet_model_files[variant]
+    shape = input_spec(model)[0]
+    if shape[:2] != images.shape[1:]:  # zip1989: all 10,000 digits resized as its split is
+        images = resize_bilinear(images, shape[0])
+    inputs = model_inputs(model, _chunk(images, chunk))
+    assert_matches_tflm(model, host_libs[variant], inputs)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_random_and_extreme_inputs(variant, chunk, host_libs, lenet_model_files):
-    inputs = _chunk(stress_inputs(N), chunk)
+    side = input_spec(lenet_model_files[variant])[0][0]
+    inputs = _chunk(stress_inputs(N, size=side * side, side=side), chunk)
     assert_matches_tflm(lenet_model_files[variant], host_libs[variant], inputs)

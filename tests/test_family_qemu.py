@@ -1,5 +1,7 @@
-"""Each LeNet family member beyond LeNet-5 (lenet1, lenet4) validated on an emulated
-Cortex-M: the firmware's logits byte-identical to TFLM on real MNIST digits."""
+"""Each LeNet family member beyond the two LeNet-5s (lenet1, lenet4, zip1989 and
+zip1989-modern, and classic-1998's 1998 details) validated on an emulated Cortex-M: the
+firmware's logits byte-identical to TFLM on real MNIST digits (for the 16x16 zip1989
+nets, the digits of their split, which validate picks by the model's input shape)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from tests.host_fixtures import QEMU_BOARD, lenet_model_files, mnist_test  # noq
 pytestmark = [pytest.mark.qemu, pytest.mark.arm]
 
 
-@pytest.mark.parametrize("variant", ["lenet1", "lenet4"])
+@pytest.mark.parametrize("variant", ["lenet1", "lenet4", "zip1989", "zip1989-modern",
+                                     "classic-1998"])
 def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp_path):
     from lenet_edge.codegen.export import export
 
@@ -28,6 +31,8 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(variant, lenet_model_files, tmp
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
     assert report["accuracy"]["device"] == report["accuracy"]["tflm"]
     assert report["info"]["board"] == QEMU_BOARD
+    expected_set = "zip1989" if variant.startswith("zip1989") else "MNIST test set"
+    assert report["data"]["name"].startswith(expected_set)
     # The error-rejection curve from the device's logits: figures, PNG, report.md section.
     rejection = report["rejection"]
     error = 100 * (1 - report["accuracy"]["device"])
@@ -47,21 +52,32 @@ def test_zoo_table_and_json(tmp_path):
     from lenet_edge.host.rejection import rejection_for_error
 
     out = tmp_path / "zoo"
-    assert main(["zoo", "--variants", "lenet1", "--variants", "classic", "--count", "3",
-                 "--limit", "1000", "--out", str(out)]) == 0
+    # Two cores (M4 with DSP kernels, M0 without), LeNet-1 and the 16x16 zip1989 net.
+    assert main(["zoo", "--variants", "lenet1", "--variants", "zip1989", "--board", QEMU_BOARD,
+                 "--board", "bbc-microbit", "--count", "3", "--limit", "1000",
+                 "--out", str(out)]) == 0
     zoo = json.loads((out / "zoo.json").read_text())
-    assert zoo["board"] == QEMU_BOARD and set(zoo["variants"]) == {"lenet1", "classic"}
+    assert zoo["board"] == QEMU_BOARD and set(zoo["variants"]) == {"lenet1", "zip1989"}
+    assert zoo["boards"] == {QEMU_BOARD: "cortex-m4", "bbc-microbit": "cortex-m0"}
     assert (out / "zoo_pareto.png").stat().st_size > 0
-    one, five = zoo["variants"]["lenet1"], zoo["variants"]["classic"]
-    assert one["paper"]["error"] == 1.7 and five["paper"]["name"] == "LeNet-5"
-    assert one["parameters"] == 2546 and one["device_bit_exact_digits"] == 3
+    one, zip89 = zoo["variants"]["lenet1"], zoo["variants"]["zip1989"]
+    assert one["paper"]["error"] == 1.7 and zip89["paper"]["reproduction_error"] == 4.09
+    assert one["parameters"] == 2546 and zip89["parameters"] == 9760
+    for row in (one, zip89):
+        assert row["device_bit_exact_digits"] == 3 and row["test_digits"] == 1000
+        assert set(row["boards"]) == set(zoo["boards"])
+        assert all(b["bit_exact_digits"] == 3 and b["instructions"] > 0
+                   for b in row["boards"].values())
+        assert row["instructions"] == row["boards"][QEMU_BOARD]["instructions"]
+        assert 0 < row["int8_tflm_error"] < 10
+        # Rejection: more than the error's excess over 0.5 % needs, at most everything.
+        assert row["int8_tflm_error"] - 0.5 <= row["rejection_for_0.5_percent_error"] <= 100
+    # Each on its own test set: zip1989 on its 16x16 split drawn from MNIST.
+    assert one["test_set"] == "MNIST test set" and zip89["test_set"].startswith("zip1989")
     # The connection table's zeros are skipped: executed < dense multiply-adds.
     assert one["macs_executed"] == 91_520 < one["macs_dense"] == 136_320
-    assert 0 < one["instructions"] < five["instructions"]
-    assert 0 < one["flash_bytes"] < five["flash_bytes"]
-    assert one["test_digits"] == 1000 and 0 < one["int8_tflm_error"] < 10
-    # Rejection: more than the error's excess over 0.5 % needs, at most everything.
-    assert one["int8_tflm_error"] - 0.5 <= one["rejection_for_0.5_percent_error"] <= 100
+    # zip1989: the paper's 64,660 connections less the 1,000 biases (an ADD, not MACs).
+    assert zip89["macs_executed"] == 63_660 < zip89["macs_dense"]
     logits = np.array([[9, 0], [0, 5], [3, 2], [0, 8]], dtype=np.int8)
     logits = np.pad(logits, ((0, 0), (0, 8)), constant_values=-128)
     # Margins 9, 5, 1, 8; digits 2 and 3 wrong. Digit 3 is confidently wrong (margin 8, the

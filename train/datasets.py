@@ -17,6 +17,11 @@ or a user's own data.
 
 Images stay uint8 pixels here; each backend applies the model's own preprocessing
 (pixel/255, then its input scale and zero point: quantize/evaluate.py).
+
+A model's input shape may pick the test set drawn from MNIST (``input_shape``): a 16x16x1
+model (the zip1989 variants) gets the 16x16 split of train/zip1989.py (2,007 test digits
+drawn from MNIST's test set and resized), since that, not all of MNIST shrunk, is what
+its paper and the reproduction measure.
 """
 
 from __future__ import annotations
@@ -61,8 +66,41 @@ class DataSet:
                        self.source, self.class_names, self.train_images)
 
 
-def load_test_set(data: str | Path | None = None) -> DataSet:
-    """The test set `--data` names (see the module docstring); MNIST by default."""
+def load_test_set(data: str | Path | None = None,
+                  input_shape: tuple[int, ...] | None = None) -> DataSet:
+    """The test set `--data` names (see the module docstring); MNIST by default, MNIST's
+    zip1989 split when ``input_shape`` (the model's, without the batch) is 16x16x1."""
+    test = _load_test_set(data)
+    if test.name == MNIST_NAME and _takes_zip1989(input_shape):
+        return _zip1989(data)
+    return test
+
+
+def _takes_zip1989(input_shape) -> bool:
+    from lenet_edge.train.zip1989 import SIZE
+
+    return input_shape is not None and tuple(d for d in input_shape if d != 1) == (SIZE, SIZE)
+
+
+def _mnist_dir(data: str | Path | None) -> Path | None:
+    """What `load_mnist` takes for the MNIST a `--data` named (its test images file: the
+    folder it is in)."""
+    path = None if data is None else Path(data).expanduser()
+    if path is not None and path.is_file() and path.suffix != ".npz":
+        path = path.parent
+    return path
+
+
+def _zip1989(data) -> DataSet:
+    from lenet_edge.train.zip1989 import NAME, load_zip1989
+
+    split = load_zip1989(_mnist_dir(data))
+    images, labels = split["test"]
+    return DataSet(images, labels.astype(np.int64), NAME, "digits",
+                   str(mnist.resolve_source(_mnist_dir(data))), train_images=split["train"][0])
+
+
+def _load_test_set(data: str | Path | None = None) -> DataSet:
     if data is None:
         return _mnist(None)
     path = Path(data).expanduser()
@@ -87,17 +125,16 @@ def load_test_set(data: str | Path | None = None) -> DataSet:
     return _mnist(path)  # MNIST's own messages for a missing or incomplete directory
 
 
-def load_calibration_images(data: str | Path | None = None) -> np.ndarray:
+def load_calibration_images(data: str | Path | None = None,
+                            input_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """uint8 images to calibrate a Keras model's int8 conversion: MNIST's training set by
-    default, else the training images of `--data` when it has them, else its test images."""
-    test = load_test_set(data)
+    default (its zip1989 split's for a 16x16x1 ``input_shape``), else the training images
+    of `--data` when it has them, else its test images."""
+    test = load_test_set(data, input_shape)
     if test.train_images is not None:
         return test.train_images
     if test.name == MNIST_NAME:  # verified MNIST: its own (verified) training split
-        path = None if data is None else Path(data).expanduser()
-        if path is not None and path.is_file() and path.suffix != ".npz":
-            path = path.parent  # MNIST's test images file: the training files beside it
-        return mnist.load_mnist("train", path)[0]
+        return mnist.load_mnist("train", _mnist_dir(data))[0]
     return test.images
 
 

@@ -1,10 +1,15 @@
-"""Train a LeNet variant on MNIST and measure it on the full test set.
+"""Train a LeNet variant on its data set and measure it on the full test set.
 
 Recipe (the defaults of `lenet-edge train`, per variant in RECIPES): Adam, cosine-decayed
 learning rate, batch 128, and each epoch sees every training image shifted by a random
 offset of up to +-2 pixels (zero fill), which is what lets a 60k-parameter net pass 99 %
 in a few epochs. The small nets (LeNet-1, LeNet-4) get more epochs and a higher peak rate:
 with 2.5k-18k parameters an epoch is cheap and they need longer to converge.
+The zip1989 nets train on the 16x16 split (train/zip1989.py): ``zip1989`` with the 1989
+paper's recipe as the reproduction runs it (plain SGD, one digit per step, learning rate
+0.03, 23 passes, mean squared error of tanh(outputs) against targets +1 for the class and
+-1 elsewhere, no augmentation); ``zip1989-modern`` with the reproduction's modern one
+(cross-entropy, AdamW, +-1 pixel shifts; ReLU and dropout are in the model).
 Shifts are drawn with numpy from the seed, so the data order and augmentation are exact
 functions of the seed.
 """
@@ -29,13 +34,25 @@ SHIFT = 2  # max pixels of random translation per axis
 class Recipe:
     epochs: int
     peak_lr: float
+    optimizer: str = "adam"  # adam | adamw | sgd
+    loss: str = "crossentropy"  # crossentropy | tanh_mse: tanh(logits) against +-1 targets
+    schedule: str = "cosine"  # cosine (decayed to 2 % of the peak) | constant
+    batch_size: int = BATCH_SIZE
+    shift: int = SHIFT  # max pixels of random translation per axis (0: none)
+    data: str = "mnist"  # mnist | zip1989 (the 16x16 split)
+    weight_decay: float = 0.0  # AdamW's
 
 
 RECIPES = {
     "modern": Recipe(epochs=12, peak_lr=2e-3),
     "classic": Recipe(epochs=12, peak_lr=2e-3),
+    "classic-1998": Recipe(epochs=12, peak_lr=2e-3),
     "lenet1": Recipe(epochs=20, peak_lr=5e-3),
     "lenet4": Recipe(epochs=20, peak_lr=4e-3),
+    "zip1989": Recipe(epochs=23, peak_lr=0.03, optimizer="sgd", loss="tanh_mse",
+                      schedule="constant", batch_size=1, shift=0, data="zip1989"),
+    "zip1989-modern": Recipe(epochs=80, peak_lr=3e-3, optimizer="adamw", batch_size=16,
+                             shift=1, data="zip1989", weight_decay=1e-4),
 }
 DEFAULT_EPOCHS = {variant: recipe.epochs for variant, recipe in RECIPES.items()}
 
@@ -56,18 +73,27 @@ def seed_everything(seed: int) -> None:
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]: the models' only preprocessing."""
+    """uint8 (N, H, W) -> float32 (N, H, W, 1) in [0, 1]: the models' only preprocessing."""
     return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def load_data(recipe: Recipe, data_dir=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train": (images, labels), "test": ...} of the recipe's data set (uint8 pixels)."""
+    if recipe.data == "zip1989":
+        from lenet_edge.train.zip1989 import load_zip1989
+
+        return load_zip1989(data_dir)
+    return {split: load_mnist(split, data_dir) for split in ("train", "test")}
 
 
 def shifted(images: np.ndarray, rng: np.random.Generator, max_shift: int = SHIFT) -> np.ndarray:
     """Each image moved by its own random (dy, dx) in [-max_shift, max_shift], zero-filled."""
-    n = len(images)
+    n, h, w = images.shape
     padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
     oy = rng.integers(0, 2 * max_shift + 1, n)
     ox = rng.integers(0, 2 * max_shift + 1, n)
-    rows = oy[:, None] + np.arange(28)[None, :]  # (n, 28)
-    cols = ox[:, None] + np.arange(28)[None, :]
+    rows = oy[:, None] + np.arange(h)[None, :]  # (n, h)
+    cols = ox[:, None] + np.arange(w)[None, :]
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
@@ -106,29 +132,30 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
     epochs = recipe.epochs if epochs is None else epochs
     seed_everything(seed)
     started = time.perf_counter()
-    train_images, train_labels = load_mnist("train", data_dir)
-    test_images, test_labels = load_mnist("test", data_dir)
+    data = load_data(recipe, data_dir)
+    (train_images, train_labels), (test_images, test_labels) = data["train"], data["test"]
     if train_limit is not None:
         train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
 
     model = build_model(variant)
-    batches = -(-len(train_images) // BATCH_SIZE)
-    schedule = keras.optimizers.schedules.CosineDecay(recipe.peak_lr, decay_steps=epochs * batches,
-                                                      alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    batches = -(-len(train_images) // recipe.batch_size)
+    model.compile(optimizer=_optimizer(recipe, epochs * batches), loss=_loss(recipe),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")
+                           if recipe.loss == "tanh_mse" else "accuracy"],
+                  # One-digit steps (zip1989's SGD) run 256 to a call: no Python per step.
+                  steps_per_execution=256 if recipe.batch_size == 1 else 1)
     rng = np.random.default_rng(seed)
     callbacks = [_ProgressCallback(progress, epochs, batches)] if progress else []
     for epoch in range(epochs):
         order = rng.permutation(len(train_images))
         images = train_images[order]
-        if augment:
-            images = shifted(images, rng)
+        if augment and recipe.shift:
+            images = shifted(images, rng, recipe.shift)
         # A plain batched Dataset (already shuffled above): Keras' numpy adapter would add a
         # map op that makes tf.data print a spurious error line each epoch.
         data = tf.data.Dataset.from_tensor_slices(
-            (to_model_input(images), train_labels[order])).batch(BATCH_SIZE)
+            (to_model_input(images), _targets(recipe, train_labels[order]))
+        ).batch(recipe.batch_size)
         model.fit(data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
                   callbacks=callbacks)
     train_seconds = time.perf_counter() - started
@@ -143,14 +170,53 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
         "parameters": parameter_count(model),
         "epochs": epochs,
         "seed": seed,
-        "batch_size": BATCH_SIZE,
+        "batch_size": recipe.batch_size,
+        "optimizer": recipe.optimizer,
+        "loss": recipe.loss,
         "peak_learning_rate": recipe.peak_lr,
-        "augmentation": f"random shift +-{SHIFT} px" if augment else "none",
+        "learning_rate_schedule": recipe.schedule,
+        "augmentation": f"random shift +-{recipe.shift} px" if augment and recipe.shift
+        else "none",
+        "data": recipe.data,
         "train_images": int(len(train_images)),
         "train_seconds": round(train_seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     return TrainResult(model, metrics)
+
+
+def _optimizer(recipe: Recipe, steps: int):
+    import keras
+
+    lr = recipe.peak_lr
+    if recipe.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(recipe.peak_lr, decay_steps=steps, alpha=0.02)
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(lr)
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+    return keras.optimizers.Adam(lr)
+
+
+def _loss(recipe: Recipe):
+    import keras
+
+    if recipe.loss == "tanh_mse":
+        def tanh_mse(targets, logits):
+            # The 1989 net's cost: squared error of its tanh outputs against +-1 targets,
+            # averaged over the 10 outputs (the reproduction's torch.mean).
+            return keras.ops.mean(keras.ops.square(keras.ops.tanh(logits) - targets), axis=-1)
+        return tanh_mse
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _targets(recipe: Recipe, labels: np.ndarray) -> np.ndarray:
+    """Labels for sparse cross-entropy; for tanh_mse, +1 at the class and -1 elsewhere."""
+    if recipe.loss != "tanh_mse":
+        return labels
+    targets = np.full((len(labels), 10), -1.0, dtype=np.float32)
+    targets[np.arange(len(labels)), labels] = 1.0
+    return targets
 
 
 def save(result: TrainResult, out_dir: Path) -> tuple[Path, Path]:

@@ -66,10 +66,18 @@ extern "C" {
 #define LENET_AGENT_MAX_LAYERS 16u
 #endif
 
+/* The payload room every agent offers at least: the ring also sets max_payload, which
+ * bounds INFO's answer (about 650 bytes of keys), so a model with a small input (zip1989's
+ * 256 bytes) still gets its whole INFO out. 784 + 6 (a 28x28 model's TRACE) is above it,
+ * so those rings are unchanged. */
+#define LENET_AGENT_MIN_PAYLOAD 784u
+
 /* Receive ring bytes that hold the longest request (a TRACE with a raw input), plus the
  * one slot a ring keeps empty. A larger ring lets the host keep more requests in flight. */
-#define LENET_AGENT_RX_BYTES(input_size) \
-    ((uint32_t)(input_size) + 6u + LENET_AGENT_HEADER_SIZE + LENET_AGENT_TRAILER_SIZE + 1u)
+#define LENET_AGENT_RX_BYTES(input_size)                                                    \
+    (((uint32_t)(input_size) + 6u > LENET_AGENT_MIN_PAYLOAD ? (uint32_t)(input_size) + 6u \
+                                                             : LENET_AGENT_MIN_PAYLOAD) +  \
+     LENET_AGENT_HEADER_SIZE + LENET_AGENT_TRAILER_SIZE + 1u)
 
 /* ---- the model ------------------------------------------------------------------ */
 
