@@ -22,6 +22,7 @@ import socket
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -130,6 +131,272 @@ class _Tx:
     request: _Request
     size: int
     sent_at: float = field(default=0.0)
+
+
+class _Phase(Enum):
+    """Where an exchange is: requests still to send; all sent, answers awaited (a late
+    one brings a tail probe); every request answered (probes may still be out)."""
+
+    SENDING = "sending"
+    DRAINING = "draining"
+    DONE = "done"
+
+
+class _Exchange:
+    """One pipelined exchange of a session: a state machine driven by `run()`.
+
+    Each round: send what the window allows (`_fill_window`), probe if the tail is late
+    (`_probe_if_late`), read and settle answers (`_receive`, which yields results), then
+    the two timers: the boot grace (`_boot_grace`) and the retransmission timeout
+    (`_on_timeout`). A request is queued (`resend`), in flight (its transmissions in
+    `outstanding`), or done; a transmission is forgotten when answered or lost (`lose`).
+    """
+
+    def __init__(self, session: "DeviceSession", requests: Iterable[_Request], what: str):
+        self.s = session
+        self.what = what
+        self.source = iter(requests)
+        self.resend: deque[_Request] = deque()
+        self.outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
+        self.by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
+        self.in_flight = 0
+        self.exhausted = False
+        now = time.monotonic()
+        self.last_progress = now
+        self.last_send = now
+        self.silent_since = now  # nothing intact arrived since then
+        self.answered_any = False
+        self.alive = False  # since the last timeout, some intact frame (or frame header) came back
+        self.crc_errors_at_timeout = session.deframer.stats.crc_errors
+        self.boot_resend_at: float | None = None
+        self.boot_errors = 0
+
+    # --- the states --------------------------------------------------------------------
+
+    @property
+    def phase(self) -> _Phase:
+        if self.resend or not self.exhausted:
+            return _Phase.SENDING
+        if all(t.request.probe for t in self.outstanding.values()):
+            return _Phase.DONE
+        return _Phase.DRAINING
+
+    def run(self) -> Iterator[tuple[object, object]]:
+        while True:
+            self._fill_window()
+            if self.phase is _Phase.DONE:
+                # Their answers may still come, in a later exchange: expected, not stale.
+                self.s._probes_in_flight.update(t.tx_id & 0xFFFF for t in self.outstanding.values())
+                return
+            self._probe_if_late()
+            progressed = yield from self._receive()
+            now = time.monotonic()
+            self._boot_grace(now, progressed)
+            if progressed:
+                self.last_progress = now
+                self.silent_since = now
+            elif self.outstanding and self.s._timed_out(now - self.last_progress, now):
+                self._on_timeout(now)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _next_request(self) -> _Request | None:
+        if self.resend:
+            return self.resend[0]
+        if self.exhausted:
+            return None
+        try:
+            request = next(self.source)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        self.resend.append(request)
+        return request
+
+    def _fill_window(self) -> None:
+        """Send while the window allows (always at least one request in flight)."""
+        while (request := self._next_request()) is not None:
+            frame_len = len(request.payload) + P.OVERHEAD
+            if self.outstanding and self.in_flight + frame_len > self.s.window_bytes:
+                return
+            self.resend.popleft()
+            self._send(request)
+
+    def _send(self, request: _Request) -> None:
+        s = self.s
+        self.last_send = time.monotonic()
+        frame_len = len(request.payload) + P.OVERHEAD
+        tx = _Tx(s._next_tx, request, frame_len, time.monotonic())
+        s._next_tx += 1
+        seq = tx.tx_id & 0xFFFF
+        stale = self.by_seq.pop(seq, None)  # 65536 sends ago: forget it
+        if stale is not None:
+            self.outstanding.pop(stale.tx_id, None)
+        self.by_seq[seq] = tx
+        self.outstanding[tx.tx_id] = tx
+        self.in_flight += frame_len
+        request.sends += 1
+        s._write(P.encode_frame(request.type, seq, request.payload))
+        if len(self.outstanding) == 1:
+            self.last_progress = time.monotonic()
+
+    def _probe_if_late(self) -> None:
+        """Nothing left to send and an answer is late: a short probe behind the last
+        requests. The device answers in order, so its answer proves any earlier missing
+        answer lost (resent at once) instead of waiting for a timeout. (Late only: a probe
+        arriving mid-inference would add its receive interrupt to the measured count.)"""
+        if (self.phase is _Phase.DRAINING and self.outstanding
+                and not any(t.request.probe for t in self.outstanding.values())
+                and time.monotonic() - self.last_send > self.s._tail_probe_delay()):
+            self._send(_probe())
+
+    # --- answers -------------------------------------------------------------------------
+
+    def _receive(self) -> Iterator[tuple[object, object]]:
+        """Read what came back; yield each valid result. Returns whether any came."""
+        s = self.s
+        errors_before = s._frame_errors()
+        frames = s.deframer.feed(s._read())
+        if s._scan_garbage():
+            self._on_banner(errors_before)
+        progressed = False
+        for frame in frames:
+            result = self._on_frame(frame)
+            if result is not None:
+                progressed = True
+                yield result
+        return progressed
+
+    def _on_frame(self, frame: P.Frame) -> tuple[object, object] | None:
+        """Settle the transmission `frame` answers; (key, result) for a valid answer."""
+        s = self.s
+        self.alive = True
+        tx = self.by_seq.get(frame.seq)
+        if tx is None and frame.seq in s._probes_in_flight:
+            s._probes_in_flight.discard(frame.seq)
+            return None
+        if tx is None or tx.request.done:
+            s.stats.stale_answers += 1
+            return None
+        request = tx.request
+        if request.probe:
+            self._settle(tx)
+            # A short round trip, but a measured one: after a timeout (a lost INFO, say)
+            # it brings the timeout back down instead of doubling it again.
+            s.rtt.sample(time.monotonic() - tx.sent_at)
+            return None
+        if frame.type == P.ERROR:
+            _, text = P.response_status(frame.payload)
+            raise LenetEdgeError(f"the device rejected {self.what}: {text} (firmware too old?)")
+        if frame.type != request.type | P.RESPONSE:
+            s.stats.stale_answers += 1
+            return None
+        try:
+            result = request.check(frame)
+        except _Retry:
+            s.stats.bad_echoes += 1
+            self._lose(tx)
+            return None
+        self._settle(tx)
+        if request.sends == 1:  # Karn: a resent request's round trip is ambiguous
+            s.rtt.sample(time.monotonic() - tx.sent_at)
+        self.answered_any = True
+        s._answered_once = True
+        return request.key, result
+
+    def _settle(self, tx: _Tx) -> None:
+        """`tx` was answered: its request is done, every transmission of it is forgotten,
+        and (the device answers in order) anything sent before it is lost."""
+        request = tx.request
+        request.done = True
+        for other in [t for t in self.by_seq.values() if t.request is request]:
+            del self.by_seq[other.tx_id & 0xFFFF]
+            if other.tx_id in self.outstanding:
+                self.outstanding.pop(other.tx_id)
+                self.in_flight -= other.size
+        for earlier in [t for t in self.outstanding.values() if t.tx_id < tx.tx_id]:
+            self._lose(earlier)
+        if request in self.resend:
+            self.resend.remove(request)
+
+    def _lose(self, tx: _Tx, counted: bool = True) -> None:
+        """`tx` will not be answered: queue its request again (bounded by its attempts)."""
+        self.outstanding.pop(tx.tx_id, None)
+        self.in_flight -= tx.size
+        request = tx.request
+        if request.probe:
+            request.done = True  # a probe is never resent: the next timeout sends another
+            return
+        if request.done or request in self.resend:
+            return
+        if not counted:  # sent while the device booted: not a fault of the link
+            self.resend.append(request)
+            return
+        request.attempts += 1
+        if request.attempts >= request.max_attempts:
+            raise LenetEdgeError(
+                f"{self.what} request failed {request.attempts} times: the serial link to "
+                f"{self.s.url} loses or corrupts too much data (check cable, baud rate)"
+            )
+        self.s.stats.retransmissions += 1
+        self.resend.append(request)
+
+    def _lose_all(self, counted: bool = True) -> None:
+        for tx in list(self.outstanding.values()):
+            self._lose(tx, counted)
+
+    # --- boot banners --------------------------------------------------------------------
+
+    def _on_banner(self, errors_before: int) -> None:
+        if self.s._answered_once:
+            # The device rebooted mid-run: whatever it had queued is gone.
+            self._lose_all()
+        else:
+            # The boot we connected to: what was sent meanwhile may still be read.
+            self.boot_resend_at = time.monotonic() + min(self.s.timeout, BOOT_GRACE_S)
+            self.boot_errors = errors_before  # this read may hold a damaged answer too
+
+    def _boot_grace(self, now: float, progressed: bool) -> None:
+        """After the first boot's banner: resend what was sent while it booted if no
+        answer came within the grace (uncounted, unless damaged frames arrived)."""
+        if self.boot_resend_at is None or not (progressed or now >= self.boot_resend_at):
+            return
+        if not progressed:
+            # Damaged frames since the banner: the device answered, the link lost it.
+            self._lose_all(counted=self.s._frame_errors() != self.boot_errors)
+        self.boot_resend_at = None
+        self.last_progress = now
+
+    # --- timeouts ------------------------------------------------------------------------
+
+    def _on_timeout(self, now: float) -> None:
+        s = self.s
+        s.stats.timeouts += 1
+        s.rtt.back_off()
+        # A device that sends intact frames (or intact frame headers whose payload was then
+        # damaged) is there: the link is noisy and each request is bounded by MAX_ATTEMPTS.
+        # Nothing intact at all for (retries + 1) x timeout seconds means nobody (or no
+        # lenet-edge firmware) is answering.
+        self.alive = self.alive or s.deframer.stats.crc_errors != self.crc_errors_at_timeout
+        if self.alive:
+            self.silent_since = now
+        elif now - self.silent_since >= s.timeout * (s.retries + 1) * 0.999:
+            raise s._silence_error(self.what, self.answered_any)
+        # Waiting for the rest of a "frame" behind a header that only looked valid would
+        # hold up every real answer after it.
+        s.deframer.give_up_partial()
+        self._lose_all()
+        # A lost request says nothing about whether the device is there (a long frame on a
+        # noisy link is often damaged); a short probe sent first does.
+        self.resend.appendleft(_probe())
+        self.last_progress = now
+        self.alive = False
+        self.crc_errors_at_timeout = s.deframer.stats.crc_errors
+
+
+def _probe() -> _Request:
+    """An empty ECHO that only asks "is the device there?" (12 bytes each way)."""
+    return _Request(None, P.ECHO, b"", lambda frame: None, probe=True)
 
 
 def _disable_nagle(port) -> None:
@@ -341,196 +608,7 @@ class DeviceSession:
 
     def _exchange(self, requests: Iterable[_Request], what: str) -> Iterator[tuple[object, object]]:
         """Send requests with up to `window_bytes` in flight; yield (key, checked result)."""
-        source = iter(requests)
-        resend: deque[_Request] = deque()
-        outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
-        by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
-        in_flight = 0
-        exhausted = False
-        last_progress = time.monotonic()
-        silent_since = time.monotonic()  # nothing intact arrived since then
-        answered_any = False
-        crc_errors_at_timeout = self.deframer.stats.crc_errors
-        alive = False  # since the last timeout, some intact frame (or frame header) came back
-
-        boot_resend_at: float | None = None
-        boot_errors = 0
-
-        def lose(tx: _Tx, counted: bool = True) -> None:
-            nonlocal in_flight
-            outstanding.pop(tx.tx_id, None)
-            in_flight -= tx.size
-            request = tx.request
-            if request.probe:
-                request.done = True  # a probe is never resent: the next timeout sends another
-                return
-            if request.done or request in resend:
-                return
-            if not counted:  # sent while the device booted: not a fault of the link
-                resend.append(request)
-                return
-            request.attempts += 1
-            if request.attempts >= request.max_attempts:
-                raise LenetEdgeError(
-                    f"{what} request failed {request.attempts} times: the serial link to "
-                    f"{self.url} loses or corrupts too much data (check cable, baud rate)"
-                )
-            self.stats.retransmissions += 1
-            resend.append(request)
-
-        def settle(tx: _Tx) -> None:
-            """`tx` was answered: its request is done, every transmission of it is
-            forgotten, and (the device answers in order) anything sent before it is lost."""
-            nonlocal in_flight
-            request = tx.request
-            request.done = True
-            for other in [t for t in by_seq.values() if t.request is request]:
-                del by_seq[other.tx_id & 0xFFFF]
-                if other.tx_id in outstanding:
-                    outstanding.pop(other.tx_id)
-                    in_flight -= other.size
-            for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
-                lose(earlier)
-            if request in resend:
-                resend.remove(request)
-
-        last_send = time.monotonic()
-
-        def send(request: _Request) -> None:
-            nonlocal in_flight, last_progress, last_send
-            last_send = time.monotonic()
-            frame_len = len(request.payload) + P.OVERHEAD
-            tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
-            self._next_tx += 1
-            seq = tx.tx_id & 0xFFFF
-            stale = by_seq.pop(seq, None)  # 65536 sends ago: forget it
-            if stale is not None:
-                outstanding.pop(stale.tx_id, None)
-            by_seq[seq] = tx
-            outstanding[tx.tx_id] = tx
-            in_flight += frame_len
-            request.sends += 1
-            self._write(P.encode_frame(request.type, seq, request.payload))
-            if len(outstanding) == 1:
-                last_progress = time.monotonic()
-
-        while True:
-            # 1. Send while the window allows (always at least one request in flight).
-            while True:
-                if resend:
-                    request = resend[0]
-                elif not exhausted:
-                    try:
-                        request = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    resend.append(request)
-                else:
-                    break
-                frame_len = len(request.payload) + P.OVERHEAD
-                if outstanding and in_flight + frame_len > self.window_bytes:
-                    break
-                resend.popleft()
-                send(request)
-            if not resend and exhausted and all(t.request.probe for t in outstanding.values()):
-                # Their answers may still come, in a later exchange: expected, not stale.
-                self._probes_in_flight.update(t.tx_id & 0xFFFF for t in outstanding.values())
-                return
-            if (not resend and exhausted and outstanding
-                    and not any(t.request.probe for t in outstanding.values())
-                    and time.monotonic() - last_send > self._tail_probe_delay()):
-                # Nothing left to send and an answer is late: a short probe behind the last
-                # requests. The device answers in order, so its answer proves any earlier
-                # missing answer lost (resent at once) instead of waiting for a timeout.
-                # (Late only: a probe arriving mid-inference would add its receive
-                # interrupt to the device's measured count.)
-                send(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
-
-            # 2. Read what came back.
-            errors_before = self._frame_errors()
-            frames = self.deframer.feed(self._read())
-            if self._scan_garbage():
-                if self._answered_once:
-                    # The device rebooted mid-run: whatever it had queued is gone.
-                    for tx in list(outstanding.values()):
-                        lose(tx)
-                else:
-                    # The boot we connected to: what was sent meanwhile may still be read.
-                    boot_resend_at = time.monotonic() + min(self.timeout, BOOT_GRACE_S)
-                    boot_errors = errors_before  # this read may hold a damaged answer too
-            progressed = False
-            for frame in frames:
-                alive = True
-                tx = by_seq.get(frame.seq)
-                if tx is None and frame.seq in self._probes_in_flight:
-                    self._probes_in_flight.discard(frame.seq)
-                    continue
-                if tx is None or tx.request.done:
-                    self.stats.stale_answers += 1
-                    continue
-                request = tx.request
-                if request.probe:
-                    settle(tx)
-                    # A short round trip, but a measured one: after a timeout (a lost INFO,
-                    # say) it brings the timeout back down instead of doubling it again.
-                    self.rtt.sample(time.monotonic() - tx.sent_at)
-                    continue
-                if frame.type == P.ERROR:
-                    _, text = P.response_status(frame.payload)
-                    raise LenetEdgeError(f"the device rejected {what}: {text} (firmware too old?)")
-                if frame.type != request.type | P.RESPONSE:
-                    self.stats.stale_answers += 1
-                    continue
-                try:
-                    result = request.check(frame)
-                except _Retry:
-                    self.stats.bad_echoes += 1
-                    lose(tx)
-                    continue
-                settle(tx)
-                if request.sends == 1:  # Karn: a resent request's round trip is ambiguous
-                    self.rtt.sample(time.monotonic() - tx.sent_at)
-                progressed = True
-                answered_any = True
-                self._answered_once = True
-                yield request.key, result
-
-            now = time.monotonic()
-            if boot_resend_at is not None and (progressed or now >= boot_resend_at):
-                if not progressed:
-                    # Damaged frames since the banner: the device answered, the link lost it.
-                    damaged = self._frame_errors() != boot_errors
-                    for tx in list(outstanding.values()):
-                        lose(tx, counted=damaged)
-                boot_resend_at = None
-                last_progress = now
-            if progressed:
-                last_progress = now
-                silent_since = now
-            elif outstanding and self._timed_out(now - last_progress, now):
-                self.stats.timeouts += 1
-                self.rtt.back_off()
-                # A device that sends intact frames (or intact frame headers whose payload
-                # was then damaged) is there: the link is noisy and each request is
-                # bounded by MAX_ATTEMPTS. Nothing intact at all for (retries + 1) x
-                # timeout seconds means nobody (or no lenet-edge firmware) is answering.
-                alive = alive or self.deframer.stats.crc_errors != crc_errors_at_timeout
-                if alive:
-                    silent_since = now
-                elif now - silent_since >= self.timeout * (self.retries + 1) * 0.999:
-                    raise self._silence_error(what, answered_any)
-                # Waiting for the rest of a "frame" behind a header that only looked valid
-                # would hold up every real answer after it.
-                self.deframer.give_up_partial()
-                for tx in list(outstanding.values()):
-                    lose(tx)
-                # A lost request says nothing about whether the device is there (a long
-                # frame on a noisy link is often damaged); a short probe sent first does.
-                resend.appendleft(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
-                last_progress = now
-                alive = False
-                crc_errors_at_timeout = self.deframer.stats.crc_errors
+        return _Exchange(self, requests, what).run()
 
     def _tail_probe_delay(self) -> float:
         """How long after the last send an answer counts as late: twice the smoothed
