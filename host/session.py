@@ -36,7 +36,13 @@ FAULT = b"FAULT "
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_RETRIES = 5
 MAX_ATTEMPTS = 40  # per request: beyond this the link is too bad to be useful
-INFO_ATTEMPTS = 4 * MAX_ATTEMPTS
+INFO_ATTEMPTS = 4 * MAX_ATTEMPTS  # a whole ~500-byte INFO (an agent without INFO_CHUNK)
+# The longest chunk of INFO's text or of a traced tensor the host asks for: a reply's
+# chance to arrive intact falls exponentially with its length (at 4.5e-3 damaging faults
+# per byte, 51 % for a 150-byte frame, 8 % for INFO's ~560), and each chunk is retried on
+# its own.
+REPLY_CHUNK_BYTES = 128
+INFO_ROUNDS = 3  # INFO re-read from scratch when its chunks came from different texts
 READ_WAIT_S = 0.01
 # The host never has more request bytes in flight than the device's receive ring holds.
 MAX_WINDOW_BYTES = 4096
@@ -46,12 +52,17 @@ MAX_WINDOW_BYTES = 4096
 # a wait only once per session, when a request really was lost during the boot.
 BOOT_GRACE_S = 1.0
 TAIL_PROBE_S = 0.25  # "late" before any round trip is measured (the first INFO)
-MIN_RTO_S = 0.5  # floor of the adaptive timeout: QEMU on a loaded host stalls for 100s of ms
+# Floor of the adaptive timeout. A timeout only sends a probe (nothing is resent before the
+# device proves it lost), so a short one costs a clean link nothing but 12 bytes, and
+# saves a faulty link the wait.
+MIN_RTO_S = 0.2
 
 
 class RttEstimator:
-    """RFC 6298 retransmission timeout from measured round trips (Karn: only answers to
-    requests sent once), clamped to [MIN_RTO_S, ceiling]; `ceiling` until measured."""
+    """RFC 6298 retransmission timeout from measured round trips, clamped to
+    [MIN_RTO_S, ceiling]; `ceiling` until measured. Every transmission has its own sequence
+    number, so the round trip of a resent request is not ambiguous (Karn's rule is for
+    protocols that cannot tell which transmission an answer is for): all are sampled."""
 
     def __init__(self, ceiling: float):
         self.ceiling = ceiling
@@ -69,6 +80,23 @@ class RttEstimator:
 
     def back_off(self) -> None:
         self.rto = min(2 * self.rto, self.ceiling)
+
+
+class LossEstimator:
+    """The share of request transmissions lost, smoothed over the last ~20: above LOSSY
+    the link is lossy (probes then follow every request)."""
+
+    LOSSY = 0.1
+
+    def __init__(self):
+        self.rate = 0.0
+
+    def sample(self, lost: bool) -> None:
+        self.rate += 0.05 * (float(lost) - self.rate)
+
+    @property
+    def lossy(self) -> bool:
+        return self.rate > self.LOSSY
 
 
 class _Retry(Exception):
@@ -123,6 +151,7 @@ class _Request:
     sends: int = 0
     done: bool = False
     probe: bool = False  # an empty ECHO that only asks "is the device there?"
+    unknown_ok: bool = False  # an ERROR answer (unknown type) goes to `check`, not an error
 
 
 @dataclass
@@ -131,6 +160,7 @@ class _Tx:
     request: _Request
     size: int
     sent_at: float = field(default=0.0)
+    suspect: bool = False  # in flight at a timeout: its attempt is counted already
 
 
 class _Phase(Enum):
@@ -145,8 +175,9 @@ class _Phase(Enum):
 class _Exchange:
     """One pipelined exchange of a session: a state machine driven by `run()`.
 
-    Each round: send what the window allows (`_fill_window`), probe if the tail is late
-    (`_probe_if_late`), read and settle answers (`_receive`, which yields results), then
+    Each round: send what the window allows (`_fill_window`; on a lossy link each request
+    with a probe behind it), probe if an answer is late (`_probe_if_late`), read and settle
+    answers (`_receive`, which yields results), then
     the two timers: the boot grace (`_boot_grace`) and the retransmission timeout
     (`_on_timeout`). A request is queued (`resend`), in flight (its transmissions in
     `outstanding`), or done; a transmission is forgotten when answered or lost (`lose`).
@@ -169,6 +200,7 @@ class _Exchange:
         self.alive = False  # since the last timeout, some intact frame (or frame header) came back
         self.crc_errors_at_timeout = session.deframer.stats.crc_errors
         self.boot_resend_at: float | None = None
+        self.booted_at: float | None = None  # the banner of the boot we connected to
         self.boot_errors = 0
 
     # --- the states --------------------------------------------------------------------
@@ -214,13 +246,22 @@ class _Exchange:
         return request
 
     def _fill_window(self) -> None:
-        """Send while the window allows (always at least one request in flight)."""
+        """Send while the window allows (always at least one request in flight). The
+        window keeps room for a probe, which is always sent."""
         while (request := self._next_request()) is not None:
             frame_len = len(request.payload) + P.OVERHEAD
-            if self.outstanding and self.in_flight + frame_len > self.s.window_bytes:
+            if (self.outstanding and not request.probe
+                    and self.in_flight + frame_len > self.s.window_bytes - P.OVERHEAD):
                 return
             self.resend.popleft()
             self._send(request)
+            if (not request.probe and self.s.loss.lossy
+                    and self.in_flight + P.OVERHEAD <= self.s.window_bytes - P.OVERHEAD):
+                # On a lossy link most requests or answers are lost, and often every one
+                # in flight: a 12-byte probe right behind each (its round trip is lost 5x
+                # less often than a 220-byte request's) proves a loss within one round
+                # trip instead of a late-probe wait or a timeout.
+                self._send(_probe())
 
     def _send(self, request: _Request) -> None:
         s = self.s
@@ -241,14 +282,23 @@ class _Exchange:
             self.last_progress = time.monotonic()
 
     def _probe_if_late(self) -> None:
-        """Nothing left to send and an answer is late: a short probe behind the last
-        requests. The device answers in order, so its answer proves any earlier missing
-        answer lost (resent at once) instead of waiting for a timeout. (Late only: a probe
-        arriving mid-inference would add its receive interrupt to the measured count.)"""
-        if (self.phase is _Phase.DRAINING and self.outstanding
-                and not any(t.request.probe for t in self.outstanding.values())
-                and time.monotonic() - self.last_send > self.s._tail_probe_delay()):
-            self._send(_probe())
+        """An answer is late (nothing sent or answered for twice the smoothed round trip):
+        a short probe behind the requests in flight. The device answers in order, so its
+        answer proves any earlier missing answer lost (resent at once) instead of waiting
+        for a timeout: at the tail of a run, and whenever every request in flight was
+        lost (a window of ~3 digits on a noisy link). It also completes a frame that lost
+        its last bytes, which the device would otherwise wait for up to its 500 ms byte
+        timeout, holding up what follows. At most one per late interval; one is always
+        allowed (the window keeps room for it), more only within the window. Late only:
+        a probe arriving mid-inference adds its receive interrupt to the measured count."""
+        outstanding = self.outstanding.values()
+        if (all(t.request.probe for t in outstanding)
+                or time.monotonic() - max(self.last_send, self.last_progress) <= self.s._tail_probe_delay()):
+            return
+        if (any(t.request.probe for t in outstanding)
+                and self.in_flight + P.OVERHEAD > self.s.window_bytes - P.OVERHEAD):
+            return
+        self._send(_probe())
 
     # --- answers -------------------------------------------------------------------------
 
@@ -276,7 +326,8 @@ class _Exchange:
             s._probes_in_flight.discard(frame.seq)
             return None
         if tx is None or tx.request.done:
-            s.stats.stale_answers += 1
+            if tx is None or not tx.request.probe:  # (a probe given up may still answer)
+                s.stats.stale_answers += 1
             return None
         request = tx.request
         if request.probe:
@@ -285,10 +336,10 @@ class _Exchange:
             # it brings the timeout back down instead of doubling it again.
             s.rtt.sample(time.monotonic() - tx.sent_at)
             return None
-        if frame.type == P.ERROR:
+        if frame.type == P.ERROR and not request.unknown_ok:
             _, text = P.response_status(frame.payload)
             raise LenetEdgeError(f"the device rejected {self.what}: {text} (firmware too old?)")
-        if frame.type != request.type | P.RESPONSE:
+        if frame.type not in (request.type | P.RESPONSE, P.ERROR):
             s.stats.stale_answers += 1
             return None
         try:
@@ -298,8 +349,8 @@ class _Exchange:
             self._lose(tx)
             return None
         self._settle(tx)
-        if request.sends == 1:  # Karn: a resent request's round trip is ambiguous
-            s.rtt.sample(time.monotonic() - tx.sent_at)
+        s.rtt.sample(time.monotonic() - tx.sent_at)  # this transmission's: unambiguous
+        s.loss.sample(False)
         self.answered_any = True
         s._answered_once = True
         return request.key, result
@@ -320,7 +371,12 @@ class _Exchange:
             self.resend.remove(request)
 
     def _lose(self, tx: _Tx, counted: bool = True) -> None:
-        """`tx` will not be answered: queue its request again (bounded by its attempts)."""
+        """`tx` will not be answered: queue its request again (bounded by its attempts).
+        Sent before the banner of the boot we connected to, with no damaged frame since,
+        it was lost to the boot, not to the link: resent uncounted."""
+        if (counted and self.booted_at is not None and tx.sent_at <= self.booted_at
+                and self.s._frame_errors() == self.boot_errors):
+            counted = False
         self.outstanding.pop(tx.tx_id, None)
         self.in_flight -= tx.size
         request = tx.request
@@ -332,14 +388,19 @@ class _Exchange:
         if not counted:  # sent while the device booted: not a fault of the link
             self.resend.append(request)
             return
+        if not tx.suspect:  # (a suspect's attempt was counted at the timeout)
+            self._count_attempt(request)
+        self.s.loss.sample(True)
+        self.s.stats.retransmissions += 1
+        self.resend.append(request)
+
+    def _count_attempt(self, request: _Request) -> None:
         request.attempts += 1
         if request.attempts >= request.max_attempts:
             raise LenetEdgeError(
                 f"{self.what} request failed {request.attempts} times: the serial link to "
                 f"{self.s.url} loses or corrupts too much data (check cable, baud rate)"
             )
-        self.s.stats.retransmissions += 1
-        self.resend.append(request)
 
     def _lose_all(self, counted: bool = True) -> None:
         for tx in list(self.outstanding.values()):
@@ -353,7 +414,8 @@ class _Exchange:
             self._lose_all()
         else:
             # The boot we connected to: what was sent meanwhile may still be read.
-            self.boot_resend_at = time.monotonic() + min(self.s.timeout, BOOT_GRACE_S)
+            self.booted_at = time.monotonic()
+            self.boot_resend_at = self.booted_at + min(self.s.timeout, BOOT_GRACE_S)
             self.boot_errors = errors_before  # this read may hold a damaged answer too
 
     def _boot_grace(self, now: float, progressed: bool) -> None:
@@ -385,9 +447,19 @@ class _Exchange:
         # Waiting for the rest of a "frame" behind a header that only looked valid would
         # hold up every real answer after it.
         s.deframer.give_up_partial()
-        self._lose_all()
-        # A lost request says nothing about whether the device is there (a long frame on a
-        # noisy link is often damaged); a short probe sent first does.
+        # Nothing is resent yet: the device may only be slow (QEMU on a loaded host stalls
+        # for a second), and what it still holds would overflow its receive ring behind
+        # the resends. A probe asks: its answer, in order behind every request in flight,
+        # proves the unanswered ones lost (then resent at once, `_settle`); their own late
+        # answers settle them. Each timeout counts an attempt, so a device that never
+        # answers a request is still given up. (A short probe also shows the device is
+        # there when a long frame on a noisy link keeps being damaged.)
+        for tx in list(self.outstanding.values()):
+            if tx.request.probe:
+                self._lose(tx)  # an earlier probe's answer is overdue too
+            else:
+                tx.suspect = True
+                self._count_attempt(tx.request)
         self.resend.appendleft(_probe())
         self.last_progress = now
         self.alive = False
@@ -427,6 +499,7 @@ class DeviceSession:
         self.timeout = timeout
         self.retries = retries
         self.rtt = RttEstimator(timeout)
+        self.loss = LossEstimator()
         self._probes_in_flight: set[int] = set()  # seqs of probes an exchange left behind
         self._last_rx = 0.0
         self.on_text = on_text
@@ -445,6 +518,7 @@ class DeviceSession:
         self._garbage_tail = b""
         self._garbage_sample = bytearray()
         self._info: P.DeviceInfo | None = None
+        self._info_tag = 0  # of the last INFO read in chunks
         self._answered_once = False
         self.expected_hash4: bytes | None = None
         self.window_bytes = 0  # 0: one request at a time (until INFO says more)
@@ -473,17 +547,7 @@ class DeviceSession:
         """The device's INFO; the first call also sizes the pipelining window."""
         if self._info is not None and not refresh:
             return self._info
-
-        def check(frame: P.Frame) -> P.DeviceInfo:
-            try:
-                return P.parse_info(frame.payload)
-            except P.ProtocolError as exc:
-                raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
-
-        # INFO's ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy
-        # link; each attempt costs about one round trip (the tail probe), so allow more.
-        request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
-        ((_, info),) = list(self._exchange([request], what="INFO"))
+        info = self._read_info()
         for key in ("model_hash", "input_size", "output_size"):
             if key not in info.fields:
                 raise LenetEdgeError(f"device INFO lacks {key!r}: firmware too old or not lenet-edge")
@@ -497,6 +561,66 @@ class DeviceSession:
         self.deframer.max_payload = max(info.int("max_payload"), P.MIN_MAX_PAYLOAD)
         if self.expected_hash4 is None:
             self.expected_hash4 = P.hash_prefix(info.model_hash)
+        return info
+
+    def _read_info(self) -> P.DeviceInfo:
+        """INFO's text in chunks of REPLY_CHUNK_BYTES, each retried on its own, all read
+        from one snapshot of its values (one tag); checked against the text's CRC. An
+        agent without INFO_CHUNK answers it as an unknown type: then one whole INFO."""
+        for _ in range(INFO_ROUNDS):
+            self._info_tag = self._info_tag % 255 + 1  # 1..255: 0 asks for fresh values
+            (first,) = self._info_chunks([0])
+            if first is None:
+                return self._whole_info()
+            if first.size and not first.chunk:
+                raise LenetEdgeError(f"device at {self.url} answered INFO_CHUNK with an empty chunk")
+            rest = self._info_chunks(range(len(first.chunk), first.size, len(first.chunk)))
+            text = bytearray(first.size)
+            covered = 0
+            for chunk in (first, *rest):
+                if (chunk.size, chunk.text_crc) != (first.size, first.text_crc):
+                    break  # another text (the device reset meanwhile): read it again
+                text[chunk.offset : chunk.offset + len(chunk.chunk)] = chunk.chunk
+                covered += len(chunk.chunk)
+            else:
+                if covered == first.size and P.crc32(bytes(text)) == first.text_crc:
+                    return P.parse_info_text(bytes(text))
+        raise LenetEdgeError(f"the INFO of the device at {self.url} kept changing while it was read")
+
+    def _info_chunks(self, offsets) -> list[P.InfoChunk | None]:
+        """INFO_CHUNK replies for these offsets (None: the agent does not know INFO_CHUNK)."""
+        tag = self._info_tag
+
+        def request(offset: int) -> _Request:
+            def check(frame: P.Frame) -> P.InfoChunk | None:
+                if frame.type == P.ERROR:
+                    return None
+                try:
+                    chunk = P.parse_info_chunk(frame.payload)
+                except P.ProtocolError as exc:
+                    raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
+                if chunk.tag != tag or chunk.offset != offset:
+                    raise _Retry("INFO chunk answer for another chunk")
+                return chunk
+
+            payload = P.info_chunk_request(tag, offset, REPLY_CHUNK_BYTES)
+            return _Request(offset, P.INFO_CHUNK, payload, check, unknown_ok=True)
+
+        offsets = list(offsets)
+        got = dict(self._exchange([request(off) for off in offsets], what="INFO"))
+        return [got[off] for off in offsets]
+
+    def _whole_info(self) -> P.DeviceInfo:
+        def check(frame: P.Frame) -> P.DeviceInfo:
+            try:
+                return P.parse_info(frame.payload)
+            except P.ProtocolError as exc:
+                raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
+
+        # A ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy link;
+        # each attempt costs about one round trip (the tail probe), so allow more.
+        request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
+        ((_, info),) = list(self._exchange([request], what="INFO"))
         return info
 
     def expect_model(self, model_hash_hex: str) -> None:
@@ -559,7 +683,7 @@ class DeviceSession:
         encoded = P.encode_input(values)
         want_crc = P.input_crc(values)
         max_payload = max(info.int("max_payload"), 64)
-        max_chunk = max_payload - P.TRACE_HEAD.size - 4 * layers
+        max_chunk = min(max_payload - P.TRACE_HEAD.size - 4 * layers, REPLY_CHUNK_BYTES)
 
         def request(layer: int, offset: int) -> _Request:
             def check(frame: P.Frame) -> P.TraceReply:
