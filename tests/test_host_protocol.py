@@ -177,7 +177,7 @@ def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, 
 class _DamageLongChunks(FaultProxy):
     """Flips byte `min_len - 1` of the first `count` chunks longer than `min_len` going one
     way (inside the chunk's first, long frame, whose CRC then fails; a short frame sent
-    right behind it, such as the host's tail probe, may share the chunk and pass);
+    right behind it, such as the host's late probe, may share the chunk and pass);
     everything else passes untouched."""
 
     def __init__(self, port, *, upstream: bool, min_len: int, count: int):
@@ -205,6 +205,44 @@ class _GoesDeaf(FaultProxy):
             yield passed, 0.0
         else:
             yield data, 0.0
+
+
+class _StallsOnce(FaultProxy):
+    """Holds the device's answers back for `seconds` once, after `after` bytes (what QEMU
+    on a loaded host does); loses nothing."""
+
+    def __init__(self, port, *, after: int, seconds: float):
+        super().__init__(port, FaultRates())
+        self.after, self.seconds = after, seconds
+
+    def _mangle(self, data, upstream):
+        if not upstream and self.after is not None:
+            self.counts.bytes_down += len(data)
+            if self.counts.bytes_down >= self.after:
+                self.after = None
+                yield b"", self.seconds
+        yield data, 0.0
+
+
+def test_a_slow_device_is_not_taken_for_a_lossy_link(host_device_binary, mnist_test):
+    """Answers held back for 1.5 s mid-run, several retransmission timeouts long: the
+    timeouts only probe, nothing is resent, every result arrives once."""
+    images, _ = mnist_test
+    inputs = pixels_to_int8(images[:60]).reshape(60, -1)
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as clean:
+            expected = dict(clean.infer_stream(enumerate(inputs)))
+    with run_host_device(host_device_binary) as (url, _):
+        with _StallsOnce(int(url.rsplit(":", 1)[1]), after=1500, seconds=1.5) as proxy:
+            with DeviceSession(proxy.url) as session:
+                got = dict(session.infer_stream(enumerate(inputs)))
+                stats = session.link_stats
+    assert stats["timeouts"] >= 1 and session.rtt.rto < 1.5  # the stall outlasted the timeout
+    assert stats["retransmissions"] == 0 and stats["stale_answers"] == 0
+    assert stats["garbage_bytes"] == 0 and stats["header_errors"] == 0
+    assert sorted(got) == list(range(60))
+    for i in range(60):
+        assert np.array_equal(got[i].output, expected[i].output)
 
 
 @pytest.mark.parametrize("upstream", [True, False], ids=["requests-damaged", "answers-damaged"])
