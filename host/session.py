@@ -5,15 +5,17 @@
 
 Reliability (docs/PROTOCOL.md, "Host behaviour"): every transmission gets a fresh
 sequence number; the device answers strictly in order, so an answer to a later
-transmission proves an earlier unanswered one was lost, and it is resent at once. When
-nothing valid arrives for one retransmission timeout, everything in flight is resent. The
-timeout adapts to the round trips measured on the link (RFC 6298's estimator, between
-MIN_RTO_S and `timeout`, doubled after each timeout); a reply still arriving (a frame
-header in, bytes flowing) is waited for. When everything is sent, a short probe follows
-the last requests: its in-order answer proves a missing one lost without a timeout. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds
-the session gives up with a clear error. Every answer
-is checked (both CRCs, the model-hash prefix, and the CRC of the input the device
-actually used), so a corrupted or misattributed answer is never taken as a result.
+transmission proves an earlier unanswered one was lost, and it is resent at once. When an
+answer is late, a short probe follows the requests in flight (on a lossy link one follows
+every request): its in-order answer proves a missing one lost. A request is resent only
+when so proven, after a device reset, or when its answer was wrong: a retransmission
+timeout (RFC 6298's estimator over every transmission's round trip, between MIN_RTO_S
+and `timeout`, doubled after each timeout) only sends a probe, so a slow device is never
+taken for a lossy link. Long replies come in chunks (INFO_CHUNK, TRACE), each retried on
+its own. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds the
+session gives up with a clear error. Every answer is checked (both CRCs, the model-hash
+prefix, and the CRC of the input the device actually used), so a corrupted or
+misattributed answer is never taken as a result.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ class _Tx:
 
 class _Phase(Enum):
     """Where an exchange is: requests still to send; all sent, answers awaited (a late
-    one brings a tail probe); every request answered (probes may still be out)."""
+    one brings a late probe); every request answered (probes may still be out)."""
 
     SENDING = "sending"
     DRAINING = "draining"
@@ -618,7 +620,7 @@ class DeviceSession:
                 raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
 
         # A ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy link;
-        # each attempt costs about one round trip (the tail probe), so allow more.
+        # each attempt costs about one round trip (the late probe), so allow more.
         request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
         ((_, info),) = list(self._exchange([request], what="INFO"))
         return info
