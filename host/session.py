@@ -54,10 +54,16 @@ MAX_WINDOW_BYTES = 4096
 # a wait only once per session, when a request really was lost during the boot.
 BOOT_GRACE_S = 1.0
 TAIL_PROBE_S = 0.25  # "late" before any round trip is measured (the first INFO)
-# Floor of the adaptive timeout. A timeout only sends a probe (nothing is resent before the
-# device proves it lost), so a short one costs a clean link nothing but 12 bytes, and
-# saves a faulty link the wait.
+# Floor of the adaptive timeout on a link that proved lossy. A timeout only sends a probe
+# (nothing is resent before the device proves it lost), so a short one saves a faulty
+# link the wait.
 MIN_RTO_S = 0.2
+# Until the link proves lossy, a slow device (QEMU on a loaded host stalls for 100s of
+# ms) is far likelier than a loss, and a probe arriving during an inference adds its
+# receive interrupt to the measured count: the timeout is at least this, and no probe
+# goes out earlier while an INFER or TRACE is in flight.
+CLEAN_MIN_RTO_S = 0.5
+MEASURED = (P.INFER, P.TRACE)  # requests whose answer carries a measured count
 
 
 class RttEstimator:
@@ -192,7 +198,8 @@ class _Exchange:
         self.resend: deque[_Request] = deque()
         self.outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
         self.by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
-        self.in_flight = 0
+        self.in_flight = 0  # bytes the device's receive ring may hold: frames sent, not freed
+        self.held = 0  # of those, the last answered frame's (see `_settle`)
         self.exhausted = False
         now = time.monotonic()
         self.last_progress = now
@@ -262,7 +269,9 @@ class _Exchange:
                 # On a lossy link most requests or answers are lost, and often every one
                 # in flight: a 12-byte probe right behind each (its round trip is lost 5x
                 # less often than a 220-byte request's) proves a loss within one round
-                # trip instead of a late-probe wait or a timeout.
+                # trip instead of a late-probe wait or a timeout. (Its receive interrupt
+                # lands in that request's inference and adds to its count: only on a
+                # link that proved lossy.)
                 self._send(_probe())
 
     def _send(self, request: _Request) -> None:
@@ -292,11 +301,14 @@ class _Exchange:
         its last bytes, which the device would otherwise wait for up to its 500 ms byte
         timeout, holding up what follows. At most one per late interval; one is always
         allowed (the window keeps room for it), more only within the window. Late only:
-        a probe arriving mid-inference adds its receive interrupt to the measured count."""
+        a probe arriving mid-inference adds its receive interrupt to the measured count
+        (so, until the link proves lossy, none while an INFER or TRACE is in flight)."""
         outstanding = self.outstanding.values()
         if (all(t.request.probe for t in outstanding)
                 or time.monotonic() - max(self.last_send, self.last_progress) <= self.s._tail_probe_delay()):
             return
+        if not self.s.loss.lossy and any(t.request.type in MEASURED for t in outstanding):
+            return  # the timeout probes (CLEAN_MIN_RTO_S)
         if (any(t.request.probe for t in outstanding)
                 and self.in_flight + P.OVERHEAD > self.s.window_bytes - P.OVERHEAD):
             return
@@ -359,14 +371,24 @@ class _Exchange:
 
     def _settle(self, tx: _Tx) -> None:
         """`tx` was answered: its request is done, every transmission of it is forgotten,
-        and (the device answers in order) anything sent before it is lost."""
+        and (the device answers in order) anything sent before it is lost.
+
+        The device frees a request's bytes in its receive ring only after writing the
+        answer, so the answered frame still counts in the window until the next answer
+        (which proves it freed): without that, on a loaded host the next request can
+        reach a full ring (an M55 on QEMU dropped ~200-1,300 bytes per 100 clean digits)."""
         request = tx.request
         request.done = True
+        self.in_flight -= self.held
+        self.held = 0
         for other in [t for t in self.by_seq.values() if t.request is request]:
             del self.by_seq[other.tx_id & 0xFFFF]
             if other.tx_id in self.outstanding:
                 self.outstanding.pop(other.tx_id)
-                self.in_flight -= other.size
+                if other is tx:
+                    self.held = tx.size
+                else:
+                    self.in_flight -= other.size
         for earlier in [t for t in self.outstanding.values() if t.tx_id < tx.tx_id]:
             self._lose(earlier)
         if request in self.resend:
@@ -748,11 +770,12 @@ class DeviceSession:
     def _timed_out(self, waited: float, now: float) -> bool:
         """No answer for one retransmission timeout, unless a reply is still arriving
         (a valid frame header in, its bytes flowing); never longer than `timeout`."""
+        rto = self.rtt.rto if self.loss.lossy else max(self.rtt.rto, min(CLEAN_MIN_RTO_S, self.timeout))
         if waited > self.timeout:
             return True
-        if waited <= self.rtt.rto:
+        if waited <= rto:
             return False
-        return not (self.deframer.in_frame() and now - self._last_rx < self.rtt.rto)
+        return not (self.deframer.in_frame() and now - self._last_rx < rto)
 
     def _frame_errors(self) -> int:
         return self.deframer.stats.crc_errors + self.deframer.stats.header_errors
