@@ -34,7 +34,7 @@ def accuracy_fraction(value: float) -> float:
 @click.option("--per-layer", "per_layer", default=0, show_default=True, type=click.IntRange(min=0), metavar="K", help="Also compare every intermediate tensor with TFLM for the first K images.")
 @click.option("--force", is_flag=True, help="Validate even when the device's model hash differs from the model's.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Test set: MNIST directory (default: $LENET_EDGE_DATA, cache, download), an IDX images file, an .npz with x_test/y_test, or DIR/<label>/*.png.")
-@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Seconds of silence before requests are resent.")
+@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=600), help="Longest retransmission timeout, seconds (it adapts to the link below this, and only probes: a request is resent once the device proves it lost); 5x this of silence ends validation.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Baud rate of the serial port (and, with --board, of the firmware it builds).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=64), help="With an emulated --board: start this many emulators and share the images among them.")
 def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, out_dir, min_accuracy, per_layer, force, data_dir, timeout, baud, jobs):

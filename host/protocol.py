@@ -1,7 +1,7 @@
 """The lenet-edge serial protocol, host side: frames, input coding, message payloads.
 
-docs/PROTOCOL.md is the specification; firmware_templates/common/protocol.c is the device
-side. This module has no I/O: it turns messages into bytes and bytes back into frames,
+docs/PROTOCOL.md is the specification; firmware_templates/agent/lenet_agent.c is the device
+side (tests/test_protocol_constants.py checks that its header's constants are these). This module has no I/O: it turns messages into bytes and bytes back into frames,
 so it can be tested on its own and reused by the session, the fault proxy and the tests.
 
 Frame layout (little-endian)::
@@ -35,6 +35,7 @@ INFER = 0x02
 TRACE = 0x03
 ECHO = 0x04
 RESET = 0x05
+INFO_CHUNK = 0x06  # INFO's text in chunks, all from one snapshot of its values
 RESPONSE = 0x80
 ERROR = 0xFF  # response to a request the device could not even parse (unknown type)
 
@@ -164,15 +165,31 @@ class Deframer:
         return self._buf.startswith(SYNC) and len(self._buf) >= HEADER_SIZE
 
     def give_up_partial(self) -> bool:
-        """Stop waiting for the rest of a frame whose header looked valid: if that header
-        was a false one, the real frames behind it are already here. The next `feed` (even
-        of no bytes) searches again from one byte past its sync. True if there was one."""
-        if not self._buf.startswith(SYNC) or len(self._buf) < HEADER_SIZE:
+        """Stop waiting for the rest of a frame whose header looked valid, if an intact
+        frame has arrived behind its start: then that header was a false one (a damaged
+        header passes CRC-8 about once in 256) and the real frames are already here. A
+        partial frame with nothing intact behind it may be a real answer from a slow
+        device (QEMU on a loaded host stalls mid-frame): it is kept. The next `feed` (even
+        of no bytes) searches again from one byte past its sync. True if it gave up."""
+        if not self.in_frame() or not self._intact_frame_from(1):
             return False
         self.stats.header_errors += 1
         self._skip(self._buf, 0, 1)
         del self._buf[:1]
         return True
+
+    def _intact_frame_from(self, pos: int) -> bool:
+        buf = self._buf
+        while (start := buf.find(SYNC, pos)) >= 0 and len(buf) - start >= HEADER_SIZE:
+            head = bytes(buf[start + 2 : start + 7])
+            length = struct.unpack("<BHH", head)[2]
+            end = start + HEADER_SIZE + length + TRAILER_SIZE
+            if _crc8_fast(head) == buf[start + 7] and length <= self.max_payload and end <= len(buf):
+                (crc,) = struct.unpack_from("<I", buf, end - TRAILER_SIZE)
+                if crc == crc32(head + bytes(buf[start + HEADER_SIZE : end - TRAILER_SIZE])):
+                    return True
+            pos = start + 1
+        return False
 
     def _skip(self, buf: bytearray, start: int, end: int) -> None:
         if end > start:
@@ -324,12 +341,47 @@ def parse_info(payload: bytes) -> DeviceInfo:
     status, text = response_status(payload)
     if status != STATUS_OK:
         raise ProtocolError(f"INFO failed: {text}")
+    return parse_info_text(payload[1:])
+
+
+def parse_info_text(text: bytes) -> DeviceInfo:
+    """INFO's `key=value` lines (from one INFO reply, or INFO_CHUNK replies put together)."""
     fields = {}
-    for line in payload[1:].decode("ascii", "replace").splitlines():
+    for line in text.decode("ascii", "replace").splitlines():
         key, sep, value = line.partition("=")
         if sep:
             fields[key.strip()] = value.strip()
     return DeviceInfo(fields)
+
+
+INFO_CHUNK_REQ = struct.Struct("<BHH")  # tag, offset, max chunk
+INFO_CHUNK_HEAD = struct.Struct("<BBHIH")  # status, tag, text size, text CRC-32, offset
+
+
+def info_chunk_request(tag: int, offset: int, max_chunk: int) -> bytes:
+    return INFO_CHUNK_REQ.pack(tag, offset, max_chunk)
+
+
+@dataclass(frozen=True)
+class InfoChunk:
+    tag: int
+    size: int  # of the whole text
+    text_crc: int  # CRC-32 of the whole text: chunks of different texts never mix
+    offset: int
+    chunk: bytes
+
+
+def parse_info_chunk(payload: bytes) -> InfoChunk:
+    status, text = response_status(payload)
+    if status != STATUS_OK:
+        raise ProtocolError(f"INFO_CHUNK failed: {text}")
+    if len(payload) < INFO_CHUNK_HEAD.size:
+        raise ProtocolError("INFO_CHUNK reply too short")
+    _, tag, size, text_crc, offset = INFO_CHUNK_HEAD.unpack_from(payload)
+    chunk = payload[INFO_CHUNK_HEAD.size :]
+    if offset + len(chunk) > size:
+        raise ProtocolError("INFO_CHUNK chunk past the end of the text")
+    return InfoChunk(tag, size, text_crc, offset, chunk)
 
 
 INFER_HEAD = struct.Struct("<B4sII")  # status, hash4, input crc, count

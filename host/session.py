@@ -5,15 +5,17 @@
 
 Reliability (docs/PROTOCOL.md, "Host behaviour"): every transmission gets a fresh
 sequence number; the device answers strictly in order, so an answer to a later
-transmission proves an earlier unanswered one was lost, and it is resent at once. When
-nothing valid arrives for one retransmission timeout, everything in flight is resent. The
-timeout adapts to the round trips measured on the link (RFC 6298's estimator, between
-MIN_RTO_S and `timeout`, doubled after each timeout); a reply still arriving (a frame
-header in, bytes flowing) is waited for. When everything is sent, a short probe follows
-the last requests: its in-order answer proves a missing one lost without a timeout. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds
-the session gives up with a clear error. Every answer
-is checked (both CRCs, the model-hash prefix, and the CRC of the input the device
-actually used), so a corrupted or misattributed answer is never taken as a result.
+transmission proves an earlier unanswered one was lost, and it is resent at once. When an
+answer is late, a short probe follows the requests in flight (on a lossy link one follows
+every request): its in-order answer proves a missing one lost. A request is resent only
+when so proven, after a device reset, or when its answer was wrong: a retransmission
+timeout (RFC 6298's estimator over every transmission's round trip, between MIN_RTO_S
+and `timeout`, doubled after each timeout) only sends a probe, so a slow device is never
+taken for a lossy link. Long replies come in chunks (INFO_CHUNK, TRACE), each retried on
+its own. When nothing intact at all arrives for (`retries` + 1) x `timeout` seconds the
+session gives up with a clear error. Every answer is checked (both CRCs, the model-hash
+prefix, and the CRC of the input the device actually used), so a corrupted or
+misattributed answer is never taken as a result.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -36,7 +39,13 @@ FAULT = b"FAULT "
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_RETRIES = 5
 MAX_ATTEMPTS = 40  # per request: beyond this the link is too bad to be useful
-INFO_ATTEMPTS = 4 * MAX_ATTEMPTS
+INFO_ATTEMPTS = 4 * MAX_ATTEMPTS  # a whole ~500-byte INFO (an agent without INFO_CHUNK)
+# The longest chunk of INFO's text or of a traced tensor the host asks for: a reply's
+# chance to arrive intact falls exponentially with its length (at 4.5e-3 damaging faults
+# per byte, 51 % for a 150-byte frame, 8 % for INFO's ~560), and each chunk is retried on
+# its own.
+REPLY_CHUNK_BYTES = 128
+INFO_ROUNDS = 3  # INFO re-read from scratch when its chunks came from different texts
 READ_WAIT_S = 0.01
 # The host never has more request bytes in flight than the device's receive ring holds.
 MAX_WINDOW_BYTES = 4096
@@ -46,12 +55,23 @@ MAX_WINDOW_BYTES = 4096
 # a wait only once per session, when a request really was lost during the boot.
 BOOT_GRACE_S = 1.0
 TAIL_PROBE_S = 0.25  # "late" before any round trip is measured (the first INFO)
-MIN_RTO_S = 0.5  # floor of the adaptive timeout: QEMU on a loaded host stalls for 100s of ms
+# Floor of the adaptive timeout on a link that proved lossy. A timeout only sends a probe
+# (nothing is resent before the device proves it lost), so a short one saves a faulty
+# link the wait.
+MIN_RTO_S = 0.2
+# Until the link proves lossy, a slow device (QEMU on a loaded host stalls for 100s of
+# ms) is far likelier than a loss, and a probe arriving during an inference adds its
+# receive interrupt to the measured count: the timeout is at least this, and no probe
+# goes out earlier while an INFER or TRACE is in flight.
+CLEAN_MIN_RTO_S = 0.5
+MEASURED = (P.INFER, P.TRACE)  # requests whose answer carries a measured count
 
 
 class RttEstimator:
-    """RFC 6298 retransmission timeout from measured round trips (Karn: only answers to
-    requests sent once), clamped to [MIN_RTO_S, ceiling]; `ceiling` until measured."""
+    """RFC 6298 retransmission timeout from measured round trips, clamped to
+    [MIN_RTO_S, ceiling]; `ceiling` until measured. Every transmission has its own sequence
+    number, so the round trip of a resent request is not ambiguous (Karn's rule is for
+    protocols that cannot tell which transmission an answer is for): all are sampled."""
 
     def __init__(self, ceiling: float):
         self.ceiling = ceiling
@@ -69,6 +89,23 @@ class RttEstimator:
 
     def back_off(self) -> None:
         self.rto = min(2 * self.rto, self.ceiling)
+
+
+class LossEstimator:
+    """The share of request transmissions lost, smoothed over the last ~20: above LOSSY
+    the link is lossy (probes then follow every request)."""
+
+    LOSSY = 0.1
+
+    def __init__(self):
+        self.rate = 0.0
+
+    def sample(self, lost: bool) -> None:
+        self.rate += 0.05 * (float(lost) - self.rate)
+
+    @property
+    def lossy(self) -> bool:
+        return self.rate > self.LOSSY
 
 
 class _Retry(Exception):
@@ -123,6 +160,7 @@ class _Request:
     sends: int = 0
     done: bool = False
     probe: bool = False  # an empty ECHO that only asks "is the device there?"
+    unknown_ok: bool = False  # an ERROR answer (unknown type) goes to `check`, not an error
 
 
 @dataclass
@@ -131,6 +169,331 @@ class _Tx:
     request: _Request
     size: int
     sent_at: float = field(default=0.0)
+    suspect: bool = False  # in flight at a timeout: its attempt is counted already
+
+
+class _Phase(Enum):
+    """Where an exchange is: requests still to send; all sent, answers awaited (a late
+    one brings a late probe); every request answered (probes may still be out)."""
+
+    SENDING = "sending"
+    DRAINING = "draining"
+    DONE = "done"
+
+
+class _Exchange:
+    """One pipelined exchange of a session: a state machine driven by `run()`.
+
+    Each round: send what the window allows (`_fill_window`; on a lossy link each request
+    with a probe behind it), probe if an answer is late (`_probe_if_late`), read and settle
+    answers (`_receive`, which yields results), then
+    the two timers: the boot grace (`_boot_grace`) and the retransmission timeout
+    (`_on_timeout`). A request is queued (`resend`), in flight (its transmissions in
+    `outstanding`), or done; a transmission is forgotten when answered or lost (`lose`).
+    """
+
+    def __init__(self, session: "DeviceSession", requests: Iterable[_Request], what: str):
+        self.s = session
+        self.what = what
+        self.source = iter(requests)
+        self.resend: deque[_Request] = deque()
+        self.outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
+        self.by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
+        self.in_flight = 0  # bytes the device's receive ring may hold: frames sent, not freed
+        self.held = 0  # of those, the last answered frame's (see `_settle`)
+        self.exhausted = False
+        now = time.monotonic()
+        self.last_progress = now
+        self.last_send = now
+        self.silent_since = now  # nothing intact arrived since then
+        self.answered_any = False
+        self.alive = False  # since the last timeout, some intact frame (or frame header) came back
+        self.crc_errors_at_timeout = session.deframer.stats.crc_errors
+        self.boot_resend_at: float | None = None
+        self.booted_at: float | None = None  # the banner of the boot we connected to
+        self.boot_errors = 0
+
+    # --- the states --------------------------------------------------------------------
+
+    @property
+    def phase(self) -> _Phase:
+        if self.resend or not self.exhausted:
+            return _Phase.SENDING
+        if all(t.request.probe for t in self.outstanding.values()):
+            return _Phase.DONE
+        return _Phase.DRAINING
+
+    def run(self) -> Iterator[tuple[object, object]]:
+        while True:
+            self._fill_window()
+            if self.phase is _Phase.DONE:
+                # Their answers may still come, in a later exchange: expected, not stale.
+                self.s._probes_in_flight.update(t.tx_id & 0xFFFF for t in self.outstanding.values())
+                return
+            self._probe_if_late()
+            progressed = yield from self._receive()
+            now = time.monotonic()
+            self._boot_grace(now, progressed)
+            if progressed:
+                self.last_progress = now
+                self.silent_since = now
+            elif self.outstanding and self.s._timed_out(now - self.last_progress, now):
+                self._on_timeout(now)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _next_request(self) -> _Request | None:
+        if self.resend:
+            return self.resend[0]
+        if self.exhausted:
+            return None
+        try:
+            request = next(self.source)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        self.resend.append(request)
+        return request
+
+    def _fill_window(self) -> None:
+        """Send while the window allows (always at least one request in flight). The
+        window keeps room for a probe, which is always sent."""
+        while (request := self._next_request()) is not None:
+            frame_len = len(request.payload) + P.OVERHEAD
+            if (self.outstanding and not request.probe
+                    and self.in_flight + frame_len > self.s.window_bytes - P.OVERHEAD):
+                return
+            self.resend.popleft()
+            self._send(request)
+            if (not request.probe and self.s.loss.lossy
+                    and self.in_flight + P.OVERHEAD <= self.s.window_bytes - P.OVERHEAD):
+                # On a lossy link most requests or answers are lost, and often every one
+                # in flight: a 12-byte probe right behind each (its round trip is lost 5x
+                # less often than a 220-byte request's) proves a loss within one round
+                # trip instead of a late-probe wait or a timeout. (Its receive interrupt
+                # lands in that request's inference and adds to its count: only on a
+                # link that proved lossy.)
+                self._send(_probe())
+
+    def _send(self, request: _Request) -> None:
+        s = self.s
+        self.last_send = time.monotonic()
+        frame_len = len(request.payload) + P.OVERHEAD
+        tx = _Tx(s._next_tx, request, frame_len, time.monotonic())
+        s._next_tx += 1
+        seq = tx.tx_id & 0xFFFF
+        stale = self.by_seq.pop(seq, None)  # 65536 sends ago: forget it
+        if stale is not None:
+            self.outstanding.pop(stale.tx_id, None)
+        self.by_seq[seq] = tx
+        self.outstanding[tx.tx_id] = tx
+        self.in_flight += frame_len
+        request.sends += 1
+        s._write(P.encode_frame(request.type, seq, request.payload))
+        if len(self.outstanding) == 1:
+            self.last_progress = time.monotonic()
+
+    def _probe_if_late(self) -> None:
+        """An answer is late (nothing sent or answered for twice the smoothed round trip):
+        a short probe behind the requests in flight. The device answers in order, so its
+        answer proves any earlier missing answer lost (resent at once) instead of waiting
+        for a timeout: at the tail of a run, and whenever every request in flight was
+        lost (a window of ~3 digits on a noisy link). It also completes a frame that lost
+        its last bytes, which the device would otherwise wait for up to its 500 ms byte
+        timeout, holding up what follows. At most one per late interval; one is always
+        allowed (the window keeps room for it), more only within the window. Late only:
+        a probe arriving mid-inference adds its receive interrupt to the measured count
+        (so, until the link proves lossy, none while an INFER or TRACE is in flight)."""
+        outstanding = self.outstanding.values()
+        if (all(t.request.probe for t in outstanding)
+                or time.monotonic() - max(self.last_send, self.last_progress) <= self.s._tail_probe_delay()):
+            return
+        if not self.s.loss.lossy and any(t.request.type in MEASURED for t in outstanding):
+            return  # the timeout probes (CLEAN_MIN_RTO_S)
+        if (any(t.request.probe for t in outstanding)
+                and self.in_flight + P.OVERHEAD > self.s.window_bytes - P.OVERHEAD):
+            return
+        self._send(_probe())
+
+    # --- answers -------------------------------------------------------------------------
+
+    def _receive(self) -> Iterator[tuple[object, object]]:
+        """Read what came back; yield each valid result. Returns whether any came."""
+        s = self.s
+        errors_before = s._frame_errors()
+        frames = s.deframer.feed(s._read())
+        if s._scan_garbage():
+            self._on_banner(errors_before)
+        progressed = False
+        for frame in frames:
+            result = self._on_frame(frame)
+            if result is not None:
+                progressed = True
+                yield result
+        return progressed
+
+    def _on_frame(self, frame: P.Frame) -> tuple[object, object] | None:
+        """Settle the transmission `frame` answers; (key, result) for a valid answer."""
+        s = self.s
+        self.alive = True
+        tx = self.by_seq.get(frame.seq)
+        if tx is None and frame.seq in s._probes_in_flight:
+            s._probes_in_flight.discard(frame.seq)
+            return None
+        if tx is None or tx.request.done:
+            if tx is None or not tx.request.probe:  # (a probe given up may still answer)
+                s.stats.stale_answers += 1
+            return None
+        request = tx.request
+        if request.probe:
+            self._settle(tx)
+            # A short round trip, but a measured one: after a timeout (a lost INFO, say)
+            # it brings the timeout back down instead of doubling it again.
+            s.rtt.sample(time.monotonic() - tx.sent_at)
+            return None
+        if frame.type == P.ERROR and not request.unknown_ok:
+            _, text = P.response_status(frame.payload)
+            raise LenetEdgeError(f"the device rejected {self.what}: {text} (firmware too old?)")
+        if frame.type not in (request.type | P.RESPONSE, P.ERROR):
+            s.stats.stale_answers += 1
+            return None
+        try:
+            result = request.check(frame)
+        except _Retry:
+            s.stats.bad_echoes += 1
+            self._lose(tx)
+            return None
+        self._settle(tx)
+        s.rtt.sample(time.monotonic() - tx.sent_at)  # this transmission's: unambiguous
+        s.loss.sample(False)
+        self.answered_any = True
+        s._answered_once = True
+        return request.key, result
+
+    def _settle(self, tx: _Tx) -> None:
+        """`tx` was answered: its request is done, every transmission of it is forgotten,
+        and (the device answers in order) anything sent before it is lost.
+
+        The device frees a request's bytes in its receive ring only after writing the
+        answer, so the answered frame still counts in the window until the next answer
+        (which proves it freed): without that, on a loaded host the next request can
+        reach a full ring (an M55 on QEMU dropped ~200-1,300 bytes per 100 clean digits)."""
+        request = tx.request
+        request.done = True
+        self.in_flight -= self.held
+        self.held = 0
+        for other in [t for t in self.by_seq.values() if t.request is request]:
+            del self.by_seq[other.tx_id & 0xFFFF]
+            if other.tx_id in self.outstanding:
+                self.outstanding.pop(other.tx_id)
+                if other is tx:
+                    self.held = tx.size
+                else:
+                    self.in_flight -= other.size
+        for earlier in [t for t in self.outstanding.values() if t.tx_id < tx.tx_id]:
+            self._lose(earlier)
+        if request in self.resend:
+            self.resend.remove(request)
+
+    def _lose(self, tx: _Tx, counted: bool = True) -> None:
+        """`tx` will not be answered: queue its request again (bounded by its attempts).
+        Sent before the banner of the boot we connected to, with no damaged frame since,
+        it was lost to the boot, not to the link: resent uncounted."""
+        if (counted and self.booted_at is not None and tx.sent_at <= self.booted_at
+                and self.s._frame_errors() == self.boot_errors):
+            counted = False
+        self.outstanding.pop(tx.tx_id, None)
+        self.in_flight -= tx.size
+        request = tx.request
+        if request.probe:
+            request.done = True  # a probe is never resent: the next timeout sends another
+            return
+        if request.done or request in self.resend:
+            return
+        if not counted:  # sent while the device booted: not a fault of the link
+            self.resend.append(request)
+            return
+        if not tx.suspect:  # (a suspect's attempt was counted at the timeout)
+            self._count_attempt(request)
+        self.s.loss.sample(True)
+        self.s.stats.retransmissions += 1
+        self.resend.append(request)
+
+    def _count_attempt(self, request: _Request) -> None:
+        request.attempts += 1
+        if request.attempts >= request.max_attempts:
+            raise LenetEdgeError(
+                f"{self.what} request failed {request.attempts} times: the serial link to "
+                f"{self.s.url} loses or corrupts too much data (check cable, baud rate)"
+            )
+
+    def _lose_all(self, counted: bool = True) -> None:
+        for tx in list(self.outstanding.values()):
+            self._lose(tx, counted)
+
+    # --- boot banners --------------------------------------------------------------------
+
+    def _on_banner(self, errors_before: int) -> None:
+        if self.s._answered_once:
+            # The device rebooted mid-run: whatever it had queued is gone.
+            self._lose_all()
+        else:
+            # The boot we connected to: what was sent meanwhile may still be read.
+            self.booted_at = time.monotonic()
+            self.boot_resend_at = self.booted_at + min(self.s.timeout, BOOT_GRACE_S)
+            self.boot_errors = errors_before  # this read may hold a damaged answer too
+
+    def _boot_grace(self, now: float, progressed: bool) -> None:
+        """After the first boot's banner: resend what was sent while it booted if no
+        answer came within the grace (uncounted, unless damaged frames arrived)."""
+        if self.boot_resend_at is None or not (progressed or now >= self.boot_resend_at):
+            return
+        if not progressed:
+            # Damaged frames since the banner: the device answered, the link lost it.
+            self._lose_all(counted=self.s._frame_errors() != self.boot_errors)
+        self.boot_resend_at = None
+        self.last_progress = now
+
+    # --- timeouts ------------------------------------------------------------------------
+
+    def _on_timeout(self, now: float) -> None:
+        s = self.s
+        s.stats.timeouts += 1
+        s.rtt.back_off()
+        # A device that sends intact frames (or intact frame headers whose payload was then
+        # damaged) is there: the link is noisy and each request is bounded by MAX_ATTEMPTS.
+        # Nothing intact at all for (retries + 1) x timeout seconds means nobody (or no
+        # lenet-edge firmware) is answering.
+        self.alive = self.alive or s.deframer.stats.crc_errors != self.crc_errors_at_timeout
+        if self.alive:
+            self.silent_since = now
+        elif now - self.silent_since >= s.timeout * (s.retries + 1) * 0.999:
+            raise s._silence_error(self.what, self.answered_any)
+        # Waiting for the rest of a "frame" behind a header that only looked valid would
+        # hold up every real answer after it.
+        s.deframer.give_up_partial()
+        # Nothing is resent yet: the device may only be slow (QEMU on a loaded host stalls
+        # for a second), and what it still holds would overflow its receive ring behind
+        # the resends. A probe asks: its answer, in order behind every request in flight,
+        # proves the unanswered ones lost (then resent at once, `_settle`); their own late
+        # answers settle them. Each timeout counts an attempt, so a device that never
+        # answers a request is still given up. (A short probe also shows the device is
+        # there when a long frame on a noisy link keeps being damaged.)
+        for tx in list(self.outstanding.values()):
+            if tx.request.probe:
+                self._lose(tx)  # an earlier probe's answer is overdue too
+            else:
+                tx.suspect = True
+                self._count_attempt(tx.request)
+        self.resend.appendleft(_probe())
+        self.last_progress = now
+        self.alive = False
+        self.crc_errors_at_timeout = s.deframer.stats.crc_errors
+
+
+def _probe() -> _Request:
+    """An empty ECHO that only asks "is the device there?" (12 bytes each way)."""
+    return _Request(None, P.ECHO, b"", lambda frame: None, probe=True)
 
 
 def _disable_nagle(port) -> None:
@@ -161,6 +524,7 @@ class DeviceSession:
         self.timeout = timeout
         self.retries = retries
         self.rtt = RttEstimator(timeout)
+        self.loss = LossEstimator()
         self._probes_in_flight: set[int] = set()  # seqs of probes an exchange left behind
         self._last_rx = 0.0
         self.on_text = on_text
@@ -179,6 +543,7 @@ class DeviceSession:
         self._garbage_tail = b""
         self._garbage_sample = bytearray()
         self._info: P.DeviceInfo | None = None
+        self._info_tag = 0  # of the last INFO read in chunks
         self._answered_once = False
         self.expected_hash4: bytes | None = None
         self.window_bytes = 0  # 0: one request at a time (until INFO says more)
@@ -211,17 +576,7 @@ class DeviceSession:
         """The device's INFO; the first call also sizes the pipelining window."""
         if self._info is not None and not refresh:
             return self._info
-
-        def check(frame: P.Frame) -> P.DeviceInfo:
-            try:
-                return P.parse_info(frame.payload)
-            except P.ProtocolError as exc:
-                raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
-
-        # INFO's ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy
-        # link; each attempt costs about one round trip (the tail probe), so allow more.
-        request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
-        ((_, info),) = list(self._exchange([request], what="INFO"))
+        info = self._read_info()
         for key in ("model_hash", "input_size", "output_size"):
             if key not in info.fields:
                 raise LenetEdgeError(f"device INFO lacks {key!r}: firmware too old or not lenet-edge")
@@ -236,6 +591,66 @@ class DeviceSession:
         if self.expected_hash4 is None:
             self.expected_hash4 = P.hash_prefix(info.model_hash)
         self.encoder = InputEncoder.for_device(info)  # the densest encoding it decodes
+        return info
+
+    def _read_info(self) -> P.DeviceInfo:
+        """INFO's text in chunks of REPLY_CHUNK_BYTES, each retried on its own, all read
+        from one snapshot of its values (one tag); checked against the text's CRC. An
+        agent without INFO_CHUNK answers it as an unknown type: then one whole INFO."""
+        for _ in range(INFO_ROUNDS):
+            self._info_tag = self._info_tag % 255 + 1  # 1..255: 0 asks for fresh values
+            (first,) = self._info_chunks([0])
+            if first is None:
+                return self._whole_info()
+            if first.size and not first.chunk:
+                raise LenetEdgeError(f"device at {self.url} answered INFO_CHUNK with an empty chunk")
+            rest = self._info_chunks(range(len(first.chunk), first.size, len(first.chunk)))
+            text = bytearray(first.size)
+            covered = 0
+            for chunk in (first, *rest):
+                if (chunk.size, chunk.text_crc) != (first.size, first.text_crc):
+                    break  # another text (the device reset meanwhile): read it again
+                text[chunk.offset : chunk.offset + len(chunk.chunk)] = chunk.chunk
+                covered += len(chunk.chunk)
+            else:
+                if covered == first.size and P.crc32(bytes(text)) == first.text_crc:
+                    return P.parse_info_text(bytes(text))
+        raise LenetEdgeError(f"the INFO of the device at {self.url} kept changing while it was read")
+
+    def _info_chunks(self, offsets) -> list[P.InfoChunk | None]:
+        """INFO_CHUNK replies for these offsets (None: the agent does not know INFO_CHUNK)."""
+        tag = self._info_tag
+
+        def request(offset: int) -> _Request:
+            def check(frame: P.Frame) -> P.InfoChunk | None:
+                if frame.type == P.ERROR:
+                    return None
+                try:
+                    chunk = P.parse_info_chunk(frame.payload)
+                except P.ProtocolError as exc:
+                    raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
+                if chunk.tag != tag or chunk.offset != offset:
+                    raise _Retry("INFO chunk answer for another chunk")
+                return chunk
+
+            payload = P.info_chunk_request(tag, offset, REPLY_CHUNK_BYTES)
+            return _Request(offset, P.INFO_CHUNK, payload, check, unknown_ok=True)
+
+        offsets = list(offsets)
+        got = dict(self._exchange([request(off) for off in offsets], what="INFO"))
+        return [got[off] for off in offsets]
+
+    def _whole_info(self) -> P.DeviceInfo:
+        def check(frame: P.Frame) -> P.DeviceInfo:
+            try:
+                return P.parse_info(frame.payload)
+            except P.ProtocolError as exc:
+                raise LenetEdgeError(f"device at {self.url} answered INFO with an error: {exc}")
+
+        # A ~500-byte answer is damaged ~10x as often as an INFER answer on a noisy link;
+        # each attempt costs about one round trip (the late probe), so allow more.
+        request = _Request("info", P.INFO, b"", check, max_attempts=INFO_ATTEMPTS)
+        ((_, info),) = list(self._exchange([request], what="INFO"))
         return info
 
     def expect_model(self, model_hash_hex: str) -> None:
@@ -303,7 +718,7 @@ class DeviceSession:
         encoded = self.encoder.encode(values)
         want_crc = P.input_crc(values)
         max_payload = max(info.int("max_payload"), 64)
-        max_chunk = max_payload - P.TRACE_HEAD.size - 4 * layers
+        max_chunk = min(max_payload - P.TRACE_HEAD.size - 4 * layers, REPLY_CHUNK_BYTES)
 
         def request(layer: int, offset: int) -> _Request:
             def check(frame: P.Frame) -> P.TraceReply:
@@ -352,211 +767,26 @@ class DeviceSession:
 
     def _exchange(self, requests: Iterable[_Request], what: str) -> Iterator[tuple[object, object]]:
         """Send requests with up to `window_bytes` in flight; yield (key, checked result)."""
-        source = iter(requests)
-        resend: deque[_Request] = deque()
-        outstanding: OrderedDict[int, _Tx] = OrderedDict()  # by tx id = send order
-        by_seq: dict[int, _Tx] = {}  # every transmission of a request not yet answered
-        in_flight = 0
-        exhausted = False
-        last_progress = time.monotonic()
-        silent_since = time.monotonic()  # nothing intact arrived since then
-        answered_any = False
-        crc_errors_at_timeout = self.deframer.stats.crc_errors
-        alive = False  # since the last timeout, some intact frame (or frame header) came back
-
-        boot_resend_at: float | None = None
-        boot_errors = 0
-
-        def lose(tx: _Tx, counted: bool = True) -> None:
-            nonlocal in_flight
-            outstanding.pop(tx.tx_id, None)
-            in_flight -= tx.size
-            request = tx.request
-            if request.probe:
-                request.done = True  # a probe is never resent: the next timeout sends another
-                return
-            if request.done or request in resend:
-                return
-            if not counted:  # sent while the device booted: not a fault of the link
-                resend.append(request)
-                return
-            request.attempts += 1
-            if request.attempts >= request.max_attempts:
-                raise LenetEdgeError(
-                    f"{what} request failed {request.attempts} times: the serial link to "
-                    f"{self.url} loses or corrupts too much data (check cable, baud rate)"
-                )
-            self.stats.retransmissions += 1
-            resend.append(request)
-
-        def settle(tx: _Tx) -> None:
-            """`tx` was answered: its request is done, every transmission of it is
-            forgotten, and (the device answers in order) anything sent before it is lost."""
-            nonlocal in_flight
-            request = tx.request
-            request.done = True
-            for other in [t for t in by_seq.values() if t.request is request]:
-                del by_seq[other.tx_id & 0xFFFF]
-                if other.tx_id in outstanding:
-                    outstanding.pop(other.tx_id)
-                    in_flight -= other.size
-            for earlier in [t for t in outstanding.values() if t.tx_id < tx.tx_id]:
-                lose(earlier)
-            if request in resend:
-                resend.remove(request)
-
-        last_send = time.monotonic()
-
-        def send(request: _Request) -> None:
-            nonlocal in_flight, last_progress, last_send
-            last_send = time.monotonic()
-            frame_len = len(request.payload) + P.OVERHEAD
-            tx = _Tx(self._next_tx, request, frame_len, time.monotonic())
-            self._next_tx += 1
-            seq = tx.tx_id & 0xFFFF
-            stale = by_seq.pop(seq, None)  # 65536 sends ago: forget it
-            if stale is not None:
-                outstanding.pop(stale.tx_id, None)
-            by_seq[seq] = tx
-            outstanding[tx.tx_id] = tx
-            in_flight += frame_len
-            request.sends += 1
-            self._write(P.encode_frame(request.type, seq, request.payload))
-            if len(outstanding) == 1:
-                last_progress = time.monotonic()
-
-        while True:
-            # 1. Send while the window allows (always at least one request in flight).
-            while True:
-                if resend:
-                    request = resend[0]
-                elif not exhausted:
-                    try:
-                        request = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    resend.append(request)
-                else:
-                    break
-                frame_len = len(request.payload) + P.OVERHEAD
-                if outstanding and in_flight + frame_len > self.window_bytes:
-                    break
-                resend.popleft()
-                send(request)
-            if not resend and exhausted and all(t.request.probe for t in outstanding.values()):
-                # Their answers may still come, in a later exchange: expected, not stale.
-                self._probes_in_flight.update(t.tx_id & 0xFFFF for t in outstanding.values())
-                return
-            if (not resend and exhausted and outstanding
-                    and not any(t.request.probe for t in outstanding.values())
-                    and time.monotonic() - last_send > self._tail_probe_delay()):
-                # Nothing left to send and an answer is late: a short probe behind the last
-                # requests. The device answers in order, so its answer proves any earlier
-                # missing answer lost (resent at once) instead of waiting for a timeout.
-                # (Late only: a probe arriving mid-inference would add its receive
-                # interrupt to the device's measured count.)
-                send(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
-
-            # 2. Read what came back.
-            errors_before = self._frame_errors()
-            frames = self.deframer.feed(self._read())
-            if self._scan_garbage():
-                if self._answered_once:
-                    # The device rebooted mid-run: whatever it had queued is gone.
-                    for tx in list(outstanding.values()):
-                        lose(tx)
-                else:
-                    # The boot we connected to: what was sent meanwhile may still be read.
-                    boot_resend_at = time.monotonic() + min(self.timeout, BOOT_GRACE_S)
-                    boot_errors = errors_before  # this read may hold a damaged answer too
-            progressed = False
-            for frame in frames:
-                alive = True
-                tx = by_seq.get(frame.seq)
-                if tx is None and frame.seq in self._probes_in_flight:
-                    self._probes_in_flight.discard(frame.seq)
-                    continue
-                if tx is None or tx.request.done:
-                    self.stats.stale_answers += 1
-                    continue
-                request = tx.request
-                if request.probe:
-                    settle(tx)
-                    # A short round trip, but a measured one: after a timeout (a lost INFO,
-                    # say) it brings the timeout back down instead of doubling it again.
-                    self.rtt.sample(time.monotonic() - tx.sent_at)
-                    continue
-                if frame.type == P.ERROR:
-                    _, text = P.response_status(frame.payload)
-                    raise LenetEdgeError(f"the device rejected {what}: {text} (firmware too old?)")
-                if frame.type != request.type | P.RESPONSE:
-                    self.stats.stale_answers += 1
-                    continue
-                try:
-                    result = request.check(frame)
-                except _Retry:
-                    self.stats.bad_echoes += 1
-                    lose(tx)
-                    continue
-                settle(tx)
-                if request.sends == 1:  # Karn: a resent request's round trip is ambiguous
-                    self.rtt.sample(time.monotonic() - tx.sent_at)
-                progressed = True
-                answered_any = True
-                self._answered_once = True
-                yield request.key, result
-
-            now = time.monotonic()
-            if boot_resend_at is not None and (progressed or now >= boot_resend_at):
-                if not progressed:
-                    # Damaged frames since the banner: the device answered, the link lost it.
-                    damaged = self._frame_errors() != boot_errors
-                    for tx in list(outstanding.values()):
-                        lose(tx, counted=damaged)
-                boot_resend_at = None
-                last_progress = now
-            if progressed:
-                last_progress = now
-                silent_since = now
-            elif outstanding and self._timed_out(now - last_progress, now):
-                self.stats.timeouts += 1
-                self.rtt.back_off()
-                # A device that sends intact frames (or intact frame headers whose payload
-                # was then damaged) is there: the link is noisy and each request is
-                # bounded by MAX_ATTEMPTS. Nothing intact at all for (retries + 1) x
-                # timeout seconds means nobody (or no lenet-edge firmware) is answering.
-                alive = alive or self.deframer.stats.crc_errors != crc_errors_at_timeout
-                if alive:
-                    silent_since = now
-                elif now - silent_since >= self.timeout * (self.retries + 1) * 0.999:
-                    raise self._silence_error(what, answered_any)
-                # Waiting for the rest of a "frame" behind a header that only looked valid
-                # would hold up every real answer after it.
-                self.deframer.give_up_partial()
-                for tx in list(outstanding.values()):
-                    lose(tx)
-                # A lost request says nothing about whether the device is there (a long
-                # frame on a noisy link is often damaged); a short probe sent first does.
-                resend.appendleft(_Request(None, P.ECHO, b"", lambda frame: None, probe=True))
-                last_progress = now
-                alive = False
-                crc_errors_at_timeout = self.deframer.stats.crc_errors
+        return _Exchange(self, requests, what).run()
 
     def _tail_probe_delay(self) -> float:
         """How long after the last send an answer counts as late: twice the smoothed
-        round trip once measured, else TAIL_PROBE_S; never beyond the timeout."""
-        late = 2 * self.rtt.srtt if self.rtt.srtt is not None else TAIL_PROBE_S
+        round trip once measured (once on a lossy link, where a probe is cheap next to
+        the answers it saves waiting for: ~7 % faster at 5e-3 faults per byte), else
+        TAIL_PROBE_S; never beyond the timeout."""
+        factor = 1 if self.loss.lossy else 2
+        late = factor * self.rtt.srtt if self.rtt.srtt is not None else TAIL_PROBE_S
         return min(max(late, 0.02), self.rtt.rto)
 
     def _timed_out(self, waited: float, now: float) -> bool:
         """No answer for one retransmission timeout, unless a reply is still arriving
         (a valid frame header in, its bytes flowing); never longer than `timeout`."""
+        rto = self.rtt.rto if self.loss.lossy else max(self.rtt.rto, min(CLEAN_MIN_RTO_S, self.timeout))
         if waited > self.timeout:
             return True
-        if waited <= self.rtt.rto:
+        if waited <= rto:
             return False
-        return not (self.deframer.in_frame() and now - self._last_rx < self.rtt.rto)
+        return not (self.deframer.in_frame() and now - self._last_rx < rto)
 
     def _frame_errors(self) -> int:
         return self.deframer.stats.crc_errors + self.deframer.stats.header_errors

@@ -69,6 +69,8 @@ def test_board_matches_tflm_over_serial(board_name, variant, request, mnist_digi
             results = dict(session.infer_stream((i, inputs[i]) for i in range(len(inputs))))
             got = np.stack([results[i].output.reshape(-1) for i in range(len(inputs))])
             np.testing.assert_array_equal(got, expected)  # byte-identical logits, all 100
+            # A clean link: nothing resent (the device's receive ring never overflowed).
+            assert session.link_stats["retransmissions"] == 0, session.link_stats
             counts = np.array([results[i].count for i in range(len(inputs))])
             # A LeNet-5 inference is millions of guest instructions, not zero or noise.
             assert counts.min() > 100_000 and counts.max() < 10 * counts.min()

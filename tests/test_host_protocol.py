@@ -22,6 +22,7 @@ from tests.host_fixtures import (  # noqa: F401
     mnist_test,
     modern_export,
     run_host_device,
+    tcp_server,
 )
 
 
@@ -90,6 +91,12 @@ def test_a_false_header_holds_up_frames_only_until_the_host_gives_up_on_it():
     assert deframer.give_up_partial()
     assert [f.seq for f in deframer.feed(b"")] == [1, 2]
     assert not deframer.give_up_partial()
+    # A partial frame with nothing intact behind it may be a slow device's real answer
+    # (QEMU stalled mid-frame): it is kept, and completes when its bytes come.
+    answer = P.encode_frame(0x82, 3, b"a slow answer")
+    slow = P.Deframer()
+    assert slow.feed(answer[:12]) == [] and not slow.give_up_partial()
+    assert [f.seq for f in slow.feed(answer[12:])] == [3] and slow.stats.garbage_bytes == 0
     # Lengths beyond max_payload are rejected at once.
     head = struct.pack("<BHH", 0x82, 99, P.MIN_MAX_PAYLOAD + 1)
     assert [f.seq for f in P.Deframer().feed(P.SYNC + head + bytes([P.crc8(head)]) + real)] == [1, 2]
@@ -170,7 +177,7 @@ def test_host_build_through_faulty_link_gives_clean_results(host_device_binary, 
 class _DamageLongChunks(FaultProxy):
     """Flips byte `min_len - 1` of the first `count` chunks longer than `min_len` going one
     way (inside the chunk's first, long frame, whose CRC then fails; a short frame sent
-    right behind it, such as the host's tail probe, may share the chunk and pass);
+    right behind it, such as the host's late probe, may share the chunk and pass);
     everything else passes untouched."""
 
     def __init__(self, port, *, upstream: bool, min_len: int, count: int):
@@ -200,6 +207,44 @@ class _GoesDeaf(FaultProxy):
             yield data, 0.0
 
 
+class _StallsOnce(FaultProxy):
+    """Holds the device's answers back for `seconds` once, after `after` bytes (what QEMU
+    on a loaded host does); loses nothing."""
+
+    def __init__(self, port, *, after: int, seconds: float):
+        super().__init__(port, FaultRates())
+        self.after, self.seconds = after, seconds
+
+    def _mangle(self, data, upstream):
+        if not upstream and self.after is not None:
+            self.counts.bytes_down += len(data)
+            if self.counts.bytes_down >= self.after:
+                self.after = None
+                yield b"", self.seconds
+        yield data, 0.0
+
+
+def test_a_slow_device_is_not_taken_for_a_lossy_link(host_device_binary, mnist_test):
+    """Answers held back for 1.5 s mid-run, several retransmission timeouts long: the
+    timeouts only probe, nothing is resent, every result arrives once."""
+    images, _ = mnist_test
+    inputs = pixels_to_int8(images[:60]).reshape(60, -1)
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as clean:
+            expected = dict(clean.infer_stream(enumerate(inputs)))
+    with run_host_device(host_device_binary) as (url, _):
+        with _StallsOnce(int(url.rsplit(":", 1)[1]), after=1500, seconds=1.5) as proxy:
+            with DeviceSession(proxy.url) as session:
+                got = dict(session.infer_stream(enumerate(inputs)))
+                stats = session.link_stats
+    assert stats["timeouts"] >= 1 and session.rtt.rto < 1.5  # the stall outlasted the timeout
+    assert stats["retransmissions"] == 0 and stats["stale_answers"] == 0
+    assert stats["garbage_bytes"] == 0 and stats["header_errors"] == 0
+    assert sorted(got) == list(range(60))
+    for i in range(60):
+        assert np.array_equal(got[i].output, expected[i].output)
+
+
 @pytest.mark.parametrize("upstream", [True, False], ids=["requests-damaged", "answers-damaged"])
 def test_a_device_that_is_there_is_not_given_up_after_the_silence_limit(host_device_binary, mnist_test, upstream):
     """Long frames damaged more times in a row than `retries`: the device still answers
@@ -212,8 +257,8 @@ def test_a_device_that_is_there_is_not_given_up_after_the_silence_limit(host_dev
             expected = clean.infer(digit).output
     with run_host_device(host_device_binary) as (url, _):
         port = int(url.rsplit(":", 1)[1])
-        # Upstream: the INFER request (~200 bytes); downstream: the INFO answer (~500 bytes).
-        with _DamageLongChunks(port, upstream=upstream, min_len=100 if upstream else 300, count=retries + 3) as proxy:
+        # Upstream: the INFER request (~200 bytes); downstream: INFO's chunks (~150 bytes).
+        with _DamageLongChunks(port, upstream=upstream, min_len=100, count=retries + 3) as proxy:
             with DeviceSession(proxy.url, timeout=0.2, retries=retries) as session:
                 got = session.infer(digit).output
                 stats = session.link_stats
@@ -270,3 +315,94 @@ def test_retransmission_timeout_adapts_to_measured_round_trips():
     for _ in range(5):
         rtt.back_off()
     assert rtt.rto == 2.0  # never beyond the configured timeout
+
+
+def _ask(sock, deframer: P.Deframer, msg_type: int, seq: int, payload: bytes = b"") -> P.Frame:
+    """One request to the host build over a raw socket (a clean link): its answer."""
+    sock.sendall(P.encode_frame(msg_type, seq, payload))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for frame in deframer.feed(sock.recv(4096)):
+            if frame.seq == seq:
+                return frame
+    raise AssertionError("no answer")
+
+
+def test_info_chunks_come_from_one_snapshot_per_tag(host_device_binary):
+    """INFO_CHUNK: the text INFO sends whole, in chunks that each carry its size and CRC;
+    every chunk of one tag comes from the same text (the frame counters and uptime held
+    at its first request), a new tag reads the values afresh."""
+    import socket
+
+    with run_host_device(host_device_binary) as (url, _):
+        host, port = url.removeprefix("socket://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            d = P.Deframer()
+            whole = P.parse_info(_ask(sock, d, P.INFO, 1).payload)
+
+            def chunk(seq, tag, offset, max_chunk):
+                frame = _ask(sock, d, P.INFO_CHUNK, seq, P.info_chunk_request(tag, offset, max_chunk))
+                assert frame.type == P.INFO_CHUNK | P.RESPONSE
+                return P.parse_info_chunk(frame.payload)
+
+            first = chunk(2, 7, 0, 100)
+            assert (first.tag, first.offset, len(first.chunk)) == (7, 0, 100)
+            time.sleep(0.02)  # uptime moves on, and more frames arrive: the text does not
+            assert _ask(sock, d, P.ECHO, 3, b"x").payload == b"\x00x"
+            parts, seq = [first], 4
+            while sum(len(c.chunk) for c in parts) < first.size:
+                parts.append(chunk(seq, 7, sum(len(c.chunk) for c in parts), 100))
+                seq += 1
+            assert {(c.size, c.text_crc) for c in parts} == {(first.size, first.text_crc)}
+            text = b"".join(c.chunk for c in parts)
+            assert len(parts) > 4 and P.crc32(text) == first.text_crc
+            held = P.parse_info_text(text)
+            assert set(held.fields) == set(whole.fields)
+            changing = {"frames_ok", "uptime_ms", "stack_used", "rx_dropped", "frames_bad", "garbage_bytes"}
+            assert {k: v for k, v in held.fields.items() if k not in changing} == \
+                {k: v for k, v in whole.fields.items() if k not in changing}
+            assert held.int("frames_ok") == whole.int("frames_ok") + 1  # held at chunk 0
+            # A new tag: values read again (more frames since), so another text.
+            fresh = chunk(seq, 8, 0, 100)
+            assert fresh.text_crc != first.text_crc
+            # Past the end, and a zero-length chunk: empty chunks; a short request: refused.
+            assert chunk(seq + 1, 8, first.size + 50, 100).chunk == b""
+            assert chunk(seq + 2, 8, 10, 0).chunk == b""
+            short = _ask(sock, d, P.INFO_CHUNK, seq + 3, b"\x08\x00")
+            assert P.response_status(short.payload)[0] == 1  # bad request length
+
+
+def test_session_reads_info_in_chunks_and_an_older_agent_whole(host_device_binary):
+    """The session reads INFO in chunks of at most REPLY_CHUNK_BYTES; an agent that answers
+    INFO_CHUNK as an unknown type gets one whole INFO instead."""
+    from lenet_edge.host.session import REPLY_CHUNK_BYTES
+
+    with run_host_device(host_device_binary) as (url, _):
+        with DeviceSession(url) as session:
+            info = session.info()
+            assert info.int("input_size") == 784 and info.get("board") == "host"
+            stats = session.link_stats
+    # One frame per chunk (one request at a time before INFO gives the window), no resend.
+    size = len("".join(f"{k}={v}\n" for k, v in info.fields.items()))
+    assert stats["sent_frames"] == -(-size // REPLY_CHUNK_BYTES) and stats["retransmissions"] == 0
+
+    text = b"protocol=1\nmodel_hash=" + b"ab" * 32 + b"\ninput_size=784\noutput_size=10\n"
+    asked = []
+
+    def old_agent(conn, stop):
+        d = P.Deframer()
+        while not stop.is_set():
+            data = conn.recv(4096)
+            if not data:
+                return
+            for f in d.feed(data):
+                asked.append(f.type)
+                if f.type == P.INFO:
+                    conn.sendall(P.encode_frame(P.INFO | P.RESPONSE, f.seq, b"\x00" + text))
+                else:
+                    conn.sendall(P.encode_frame(P.ERROR, f.seq, b"\x05"))
+
+    with tcp_server(old_agent) as url:
+        with DeviceSession(url) as session:
+            assert session.info().int("output_size") == 10
+    assert asked == [P.INFO_CHUNK, P.INFO]

@@ -47,11 +47,10 @@ def test_validate_on_qemu_is_bit_exact_with_tflm(modern_export, tmp_path, capsys
     assert set(report["agreement"]) == {"device_tflm_exact_logits", "device_float_argmax", "device_tflite_argmax"}
     assert {"unit", "min", "median", "max"} <= set(report["latency"])
     assert report["count"] == 300 and report["partial"] is False
-    # A clean link looks clean: the boot banner is expected text, not garbage or a fault.
-    # A clean link: no garbage; at most one resend, of an answer that was late, not lost
-    # (QEMU on a loaded host can stall past the adaptive timeout).
+    # A clean link looks clean: the boot banner is expected text, not garbage or a fault;
+    # nothing is resent, however long QEMU on a loaded host stalls (a timeout only probes).
     assert report["link"]["garbage_bytes"] == 0 and report["link"]["crc_errors"] == 0
-    assert report["link"]["retransmissions"] <= 2  # summed over the two devices
+    assert report["link"]["retransmissions"] == 0 and report["link"]["stale_answers"] == 0
     assert [d["board"] for d in report["devices"]] == [QEMU_BOARD] * 2
     assert sum(d["count"] for d in report["devices"]) == 300 and min(d["count"] for d in report["devices"]) > 0
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
@@ -121,7 +120,7 @@ def test_harder_link_and_a_reset_give_the_clean_result(qemu_elf, modern_export, 
         reports[rate] = result.report
         assert result.exit_code == 0 and not result.report["partial"]
     clean, faulty = reports[0.0], reports[5e-3]
-    assert clean["link"]["retransmissions"] <= 1 and clean["link"]["garbage_bytes"] == 0
+    assert clean["link"]["retransmissions"] == 0 and clean["link"]["garbage_bytes"] == 0
     assert faulty["link"]["resets_seen"] >= 1 and faulty["link"]["retransmissions"] > 0
     assert faulty["count"] == n and faulty["agreement"]["device_tflm_exact_logits"] == 1.0
     assert faulty["accuracy"] == clean["accuracy"]
@@ -230,7 +229,5 @@ def test_clean_link_to_a_booting_device_reports_no_garbage_and_no_retransmission
         result = validate(qemu.url, model_dir=modern_export, count=20, out_dir=tmp_path)
     link = result.report["link"]
     assert result.exit_code == 0, link
-    # At most one resend, of a late (not lost) answer: QEMU on a loaded host can stall past
-    # the adaptive timeout; the host-built device below is checked for exactly 0.
-    assert link["garbage_bytes"] == 0 and link["crc_errors"] == 0 and link["retransmissions"] <= 1
-    assert link["resets_seen"] == 0 and link["stale_answers"] <= link["retransmissions"]
+    assert link["garbage_bytes"] == 0 and link["crc_errors"] == 0 and link["retransmissions"] == 0
+    assert link["resets_seen"] == 0 and link["stale_answers"] == 0

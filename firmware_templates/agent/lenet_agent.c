@@ -451,6 +451,14 @@ static void tx_byte(struct lenet_agent *a, uint32_t byte)
     tx_bytes(a, &b, 1);
 }
 
+/* The n low bytes of v, little-endian. */
+static void tx_le(struct lenet_agent *a, uint32_t v, uint32_t n)
+{
+    uint8_t b[4];
+    put_u32(b, v);
+    tx_bytes(a, b, n);
+}
+
 static void send_status(struct lenet_agent *a, uint32_t type, uint32_t seq, uint32_t status)
 {
     tx_begin(a, type, seq, 1);
@@ -460,18 +468,28 @@ static void send_status(struct lenet_agent *a, uint32_t type, uint32_t seq, uint
 
 /* ---- INFO: key=value lines, measured first, then sent ------------------------------- */
 
+/* The text is written twice: once to measure it (its length, and its CRC in tx_crc, which
+ * no reply uses yet), then to send the part [from, to) of it. */
 struct lenet_agent_info {
     struct lenet_agent *agent;
-    uint32_t len;  /* bytes so far */
-    int sending;   /* 0: only count */
+    uint32_t len;      /* text bytes so far */
+    int sending;       /* 0: only measure */
+    uint32_t from, to; /* sending: the text bytes that go out */
 };
 
 static void info_put(struct lenet_agent_info *w, const char *s)
 {
+    struct lenet_agent *a = w->agent;
     const uint32_t n = (uint32_t)strlen(s);
-    const uint32_t room = w->agent->max_payload - w->len;
+    const uint32_t room = a->max_payload - 1u - w->len;
     const uint32_t take = n < room ? n : room;
-    if (w->sending) tx_bytes(w->agent, (const uint8_t *)s, take);
+    if (!w->sending) {
+        for (uint32_t i = 0; i < take; i++) a->tx_crc = crc32_raw_byte(a->tx_crc, (uint8_t)s[i]);
+    } else if (w->len + take > w->from && w->len < w->to) {
+        const uint32_t lo = w->from > w->len ? w->from - w->len : 0u;
+        const uint32_t hi = w->to - w->len < take ? w->to - w->len : take;
+        tx_bytes(a, (const uint8_t *)s + lo, hi - lo);
+    }
     w->len += take;
 }
 
@@ -514,11 +532,6 @@ void lenet_agent_info_int(struct lenet_agent_info *w, const char *key, int32_t v
     lenet_agent_info_text(w, key, buf);
 }
 
-/* Values that change while the agent runs, read once per INFO so both passes agree. */
-struct info_snapshot {
-    uint32_t stack_used, rx_dropped, uptime_ms;
-};
-
 /* Whether io->keys has an entry named `key` (it then replaces the standard one). */
 static int in_keys(const struct lenet_agent_io *io, const char *key)
 {
@@ -528,8 +541,9 @@ static int in_keys(const struct lenet_agent_io *io, const char *key)
     return 0;
 }
 
-/* The INFO keys (PROTOCOL.md), then the I/O's own (io->info_keys). */
-static void info_keys(struct lenet_agent_info *w, const struct info_snapshot *s)
+/* The INFO keys (PROTOCOL.md), then the I/O's own (io->info_keys); the values that change
+ * while the agent runs are those read by info_hold. */
+static void info_keys(struct lenet_agent_info *w)
 {
     const struct lenet_agent *a = w->agent;
     const struct lenet_agent_io *io = a->io;
@@ -558,12 +572,12 @@ static void info_keys(struct lenet_agent_info *w, const struct info_snapshot *s)
     lenet_agent_info_int(w, "output_zero_point", m->output_zero_point);
     lenet_agent_info_uint(w, "arena_bytes", m->arena_bytes);
     lenet_agent_info_uint(w, "traced_tensors", m->traced_tensors);
-    lenet_agent_info_uint(w, "stack_used", s->stack_used);
-    lenet_agent_info_uint(w, "rx_dropped", s->rx_dropped);
-    lenet_agent_info_uint(w, "frames_ok", a->frames_ok);
-    lenet_agent_info_uint(w, "frames_bad", a->frames_bad);
-    lenet_agent_info_uint(w, "garbage_bytes", a->garbage_bytes);
-    lenet_agent_info_uint(w, "uptime_ms", s->uptime_ms);
+    lenet_agent_info_uint(w, "stack_used", a->held.info.stack_used);
+    lenet_agent_info_uint(w, "rx_dropped", a->held.info.rx_dropped);
+    lenet_agent_info_uint(w, "frames_ok", a->held.info.frames_ok);
+    lenet_agent_info_uint(w, "frames_bad", a->held.info.frames_bad);
+    lenet_agent_info_uint(w, "garbage_bytes", a->held.info.garbage_bytes);
+    lenet_agent_info_uint(w, "uptime_ms", a->held.info.uptime_ms);
     if (io->info_keys) io->info_keys(io->ctx, w);
     for (uint32_t i = 0; io->keys && i < io->key_count; i++) {
         const struct lenet_agent_key *k = &io->keys[i];
@@ -575,20 +589,59 @@ static void info_keys(struct lenet_agent_info *w, const struct info_snapshot *s)
     }
 }
 
-static void handle_info(struct lenet_agent *a, uint32_t seq)
+/* Read the values of INFO that change while the agent runs. */
+static void info_hold(struct lenet_agent *a)
 {
     const struct lenet_agent_io *io = a->io;
-    struct info_snapshot snap;
-    snap.stack_used = io->stack_used ? io->stack_used(io->ctx) : 0u;
-    snap.rx_dropped = a->rx_lost + (io->rx_dropped ? io->rx_dropped(io->ctx) : 0u);
-    snap.uptime_ms = io->millis(io->ctx);
-    struct lenet_agent_info w = {a, 1u, 0};
-    info_keys(&w, &snap);
-    tx_begin(a, LENET_AGENT_INFO | LENET_AGENT_RESPONSE, seq, w.len);
-    tx_byte(a, LENET_AGENT_OK);
-    w.len = 1u;
+    a->held.info.stack_used = io->stack_used ? io->stack_used(io->ctx) : 0u;
+    a->held.info.rx_dropped = a->rx_lost + (io->rx_dropped ? io->rx_dropped(io->ctx) : 0u);
+    a->held.info.uptime_ms = io->millis(io->ctx);
+    a->held.info.frames_ok = a->frames_ok;
+    a->held.info.frames_bad = a->frames_bad;
+    a->held.info.garbage_bytes = a->garbage_bytes;
+}
+
+/* INFO (the whole text, values read now) or INFO_CHUNK (`max_chunk` bytes of the text from
+ * `offset`, values read at the first request of its tag: every chunk of one tag comes
+ * from the same text, whose size and CRC each chunk's reply carries). */
+static void handle_info(struct lenet_agent *a, uint32_t type, uint32_t seq, uint32_t len)
+{
+    struct lenet_agent_info w = {a, 0, 0, 0, 0};
+    uint32_t tag = 0, max_chunk = 0;
+    if (type == LENET_AGENT_INFO_CHUNK) {
+        if (len < LENET_AGENT_INFO_CHUNK_REQUEST) {
+            send_status(a, type | LENET_AGENT_RESPONSE, seq, LENET_AGENT_BAD_LENGTH);
+            return;
+        }
+        tag = rx_at(a, LENET_AGENT_HEADER_SIZE);
+        w.from = (uint32_t)rx_at(a, LENET_AGENT_HEADER_SIZE + 1u) |
+                 ((uint32_t)rx_at(a, LENET_AGENT_HEADER_SIZE + 2u) << 8);
+        max_chunk = (uint32_t)rx_at(a, LENET_AGENT_HEADER_SIZE + 3u) |
+                    ((uint32_t)rx_at(a, LENET_AGENT_HEADER_SIZE + 4u) << 8);
+        if (max_chunk > a->max_payload - LENET_AGENT_INFO_CHUNK_HEAD) {
+            max_chunk = a->max_payload - LENET_AGENT_INFO_CHUNK_HEAD;
+        }
+    }
+    if (tag == 0u || tag != a->info_tag) info_hold(a);
+    a->info_tag = (uint8_t)tag;
+    a->tx_crc = 0xFFFFFFFFu;
+    info_keys(&w); /* measures: w.len, the text's CRC in tx_crc */
+    const uint32_t size = w.len, text_crc = ~a->tx_crc;
+    w.to = size;
+    if (type == LENET_AGENT_INFO_CHUNK) {
+        if (w.from > size) w.from = size;
+        if (w.to - w.from > max_chunk) w.to = w.from + max_chunk;
+        tx_begin(a, type | LENET_AGENT_RESPONSE, seq, LENET_AGENT_INFO_CHUNK_HEAD + w.to - w.from);
+        tx_le(a, LENET_AGENT_OK | tag << 8 | size << 16, 4); /* status, tag, size u16 */
+        tx_le(a, text_crc, 4);
+        tx_le(a, w.from, 2);
+    } else {
+        tx_begin(a, type | LENET_AGENT_RESPONSE, seq, 1u + size);
+        tx_byte(a, LENET_AGENT_OK);
+    }
+    w.len = 0;
     w.sending = 1;
-    info_keys(&w, &snap);
+    info_keys(&w);
     tx_end(a);
 }
 
@@ -597,7 +650,7 @@ static void handle_info(struct lenet_agent *a, uint32_t seq)
 /* status, hash4, input crc, count: the head of INFER and TRACE replies. */
 static void tx_result_head(struct lenet_agent *a, uint32_t in_crc, uint32_t count)
 {
-    uint8_t head[13];
+    uint8_t head[LENET_AGENT_RESULT_HEAD];
     head[0] = LENET_AGENT_OK;
     memcpy(head + 1, a->hash4, 4);
     put_u32(head + 5, in_crc);
@@ -628,7 +681,7 @@ static void handle_infer(struct lenet_agent *a, uint32_t seq, uint32_t len)
         send_status(a, type, seq, LENET_AGENT_INVOKE_FAILED);
         return;
     }
-    tx_begin(a, type, seq, 13u + m->output_size);
+    tx_begin(a, type, seq, LENET_AGENT_RESULT_HEAD + m->output_size);
     tx_result_head(a, in_crc, elapsed);
     tx_bytes(a, (const uint8_t *)m->output, m->output_size);
     tx_end(a);
@@ -645,7 +698,7 @@ static void trace_fn(void *ctx, int tensor_index, const int8_t *data, int32_t si
     const struct lenet_agent_io *io = a->io;
     if (a->trace_pass == 1u) {
         const uint32_t now = io->counter(io->ctx);
-        if (a->trace_calls < LENET_AGENT_MAX_LAYERS) a->trace_counts[a->trace_calls] = now - a->trace_last;
+        if (a->trace_calls < LENET_AGENT_MAX_LAYERS) a->held.trace_counts[a->trace_calls] = now - a->trace_last;
         if (a->trace_calls == a->trace_layer) {
             a->trace_tensor = tensor_index;
             a->trace_size = (uint32_t)size;
@@ -663,7 +716,9 @@ static void trace_fn(void *ctx, int tensor_index, const int8_t *data, int32_t si
 static uint32_t trace_pass(struct lenet_agent *a, uint32_t pass, uint32_t len)
 {
     const struct lenet_agent_model *m = a->model;
-    if (decode_request(a, 5, len - 5u) != 0) return LENET_AGENT_BAD_ENCODING;
+    if (decode_request(a, LENET_AGENT_TRACE_REQUEST, len - LENET_AGENT_TRACE_REQUEST) != 0) {
+        return LENET_AGENT_BAD_ENCODING;
+    }
     a->trace_pass = (uint8_t)pass;
     a->trace_calls = 0;
     a->trace_last = a->io->counter(a->io->ctx);
@@ -675,8 +730,9 @@ static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
     const uint32_t type = LENET_AGENT_TRACE | LENET_AGENT_RESPONSE;
     const uint32_t layers = a->model->traced_tensors;
     /* status hash4 crc(4) layers layer tensor(4) size(4) offset(4), counts, chunk */
-    const uint32_t head = 23u + 4u * layers;
-    if (len < 5u || layers > LENET_AGENT_MAX_LAYERS || head > a->max_payload) {
+    const uint32_t head = LENET_AGENT_TRACE_HEAD + 4u * layers;
+    a->info_tag = 0; /* the per-layer counts take the place of INFO's held values */
+    if (len < LENET_AGENT_TRACE_REQUEST || layers > LENET_AGENT_MAX_LAYERS || head > a->max_payload) {
         send_status(a, type, seq, LENET_AGENT_BAD_LENGTH);
         return;
     }
@@ -703,7 +759,8 @@ static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
         if (a->trace_chunk > max_chunk) a->trace_chunk = max_chunk;
     }
     /* The input's CRC before the second pass (which overwrites an input in the arena). */
-    (void)decode_request(a, 5, len - 5u); /* decoded fine in the first pass */
+    /* decoded fine in the first pass */
+    (void)decode_request(a, LENET_AGENT_TRACE_REQUEST, len - LENET_AGENT_TRACE_REQUEST);
     const uint32_t in_crc = input_crc(a);
     tx_begin(a, type, seq, head + a->trace_chunk);
     /* TRACE has no single count: bytes 9.. carry layers, layer, ... (see PROTOCOL.md). */
@@ -719,7 +776,7 @@ static void handle_trace(struct lenet_agent *a, uint32_t seq, uint32_t len)
     put_u32(buf + 4, a->trace_offset);
     tx_bytes(a, buf, 8);
     for (uint32_t i = 0; i < layers; i++) {
-        put_u32(buf, a->trace_counts[i]);
+        put_u32(buf, a->held.trace_counts[i]);
         tx_bytes(a, buf, 4);
     }
     (void)trace_pass(a, 2, len); /* same input, same result: streams the chunk */
@@ -749,7 +806,8 @@ static void dispatch(struct lenet_agent *a, uint32_t type, uint32_t seq, uint32_
 {
     switch (type) {
     case LENET_AGENT_INFO:
-        handle_info(a, seq);
+    case LENET_AGENT_INFO_CHUNK:
+        handle_info(a, type, seq, len);
         break;
     case LENET_AGENT_INFER:
         handle_infer(a, seq, len);

@@ -40,6 +40,7 @@ extern "C" {
 #define LENET_AGENT_TRACE 0x03u
 #define LENET_AGENT_ECHO 0x04u
 #define LENET_AGENT_RESET 0x05u
+#define LENET_AGENT_INFO_CHUNK 0x06u /* INFO's text in chunks, from one frozen snapshot */
 #define LENET_AGENT_RESPONSE 0x80u
 #define LENET_AGENT_ERROR 0xFFu
 
@@ -50,6 +51,19 @@ extern "C" {
 #define LENET_AGENT_INVOKE_FAILED 3u
 #define LENET_AGENT_BAD_LAYER 4u
 #define LENET_AGENT_UNKNOWN_TYPE 5u
+
+/* Fixed parts of messages, in bytes (PROTOCOL.md, "Messages"; host/protocol.py has the
+ * same, tests/test_protocol_constants.py compares them).
+ * INFER/TRACE reply head: status, hash4[4], in_crc u32, then count u32 (INFER) or
+ * layers u8, layer u8, tensor i32, size u32, offset u32 (TRACE), then counts u32[layers]. */
+#define LENET_AGENT_RESULT_HEAD 13u
+#define LENET_AGENT_TRACE_HEAD 23u
+/* TRACE request: layer u8, offset u16, max_chunk u16, then the encoded input. */
+#define LENET_AGENT_TRACE_REQUEST 5u
+/* INFO_CHUNK request: tag u8, offset u16, max_chunk u16; reply head: status, tag u8,
+ * size u16, text_crc u32, offset u16, then the chunk. */
+#define LENET_AGENT_INFO_CHUNK_REQUEST 5u
+#define LENET_AGENT_INFO_CHUNK_HEAD 10u
 
 /* Input encodings. */
 #define LENET_AGENT_ENC_RAW 0u
@@ -74,10 +88,12 @@ extern "C" {
 
 /* Receive ring bytes that hold the longest request (a TRACE with a raw input), plus the
  * one slot a ring keeps empty. A larger ring lets the host keep more requests in flight. */
+#define LENET_AGENT_RX_PAYLOAD(input_size)                                                  \
+    ((uint32_t)(input_size) + LENET_AGENT_TRACE_REQUEST + 1u > LENET_AGENT_MIN_PAYLOAD       \
+         ? (uint32_t)(input_size) + LENET_AGENT_TRACE_REQUEST + 1u                           \
+         : LENET_AGENT_MIN_PAYLOAD)
 #define LENET_AGENT_RX_BYTES(input_size)                                                    \
-    (((uint32_t)(input_size) + 6u > LENET_AGENT_MIN_PAYLOAD ? (uint32_t)(input_size) + 6u \
-                                                             : LENET_AGENT_MIN_PAYLOAD) +  \
-     LENET_AGENT_HEADER_SIZE + LENET_AGENT_TRAILER_SIZE + 1u)
+    (LENET_AGENT_RX_PAYLOAD(input_size) + LENET_AGENT_HEADER_SIZE + LENET_AGENT_TRAILER_SIZE + 1u)
 
 /* ---- the model ------------------------------------------------------------------ */
 
@@ -164,7 +180,8 @@ struct lenet_agent_io {
     uint32_t (*rx_dropped)(void *ctx);  /* bytes your driver lost (added to INFO rx_dropped) */
     void (*reset)(void *ctx);           /* RESET: called after the answer is written */
     /* Extra INFO lines: call lenet_agent_info_text/_uint for each key=value. Called twice
-     * per INFO (once to measure the reply, once to send it): write the same both times. */
+     * per INFO reply (once to measure it, once to send it): write the same every time
+     * (the host reads INFO in chunks and checks that they come from one text). */
     void (*info_keys)(void *ctx, struct lenet_agent_info *info);
     /* Extra INFO keys read where their values live (no callback, so the table can sit in
      * flash and nothing is called back from inside the agent): `key_count` entries. An
@@ -199,11 +216,19 @@ struct lenet_agent {
     uint32_t frames_ok, frames_bad, garbage_bytes;
     uint8_t hash4[4];
     uint32_t tx_crc; /* running CRC-32 of the reply being written */
-    /* TRACE: per-layer counts of the first pass, and what the chunk pass needs. */
-    uint32_t trace_counts[LENET_AGENT_MAX_LAYERS];
+    /* Never needed at once, so they share RAM: TRACE's per-layer counts of its first pass,
+     * and INFO's changing values, read once per INFO and kept for the chunks of the same
+     * tag (info_tag; 0: none kept), so that every chunk comes from one text. */
+    union {
+        uint32_t trace_counts[LENET_AGENT_MAX_LAYERS];
+        struct {
+            uint32_t stack_used, rx_dropped, uptime_ms, frames_ok, frames_bad, garbage_bytes;
+        } info;
+    } held;
     uint32_t trace_calls, trace_last, trace_layer, trace_offset, trace_chunk, trace_size;
     int32_t trace_tensor;
     uint8_t trace_pass;
+    uint8_t info_tag;
 };
 
 /* Set up an agent; rx must stay valid (LENET_AGENT_RX_BYTES(model->input_size) or more;
