@@ -41,8 +41,8 @@ import numpy as np
 
 from lenet_edge.host import protocol as P
 
-ENC_PIXELS = 2
-ENCODING_NAMES = {0: "raw", 1: "runs", ENC_PIXELS: "pixels"}
+ENC_PIXELS = P.ENC_PIXELS
+ENCODING_NAMES = {P.ENC_RAW: "raw", P.ENC_RUNS: "runs", ENC_PIXELS: "pixels"}
 
 TOP_DEPTH = 2  # tree levels coded with the full neighbour context
 N_CTX = 256

@@ -53,6 +53,7 @@ STATUS_TEXT = {
 # Input encodings (first byte of an encoded input).
 ENC_RAW = 0
 ENC_RUNS = 1
+ENC_PIXELS = 2  # the range-coded form (host/pixel_coder.py)
 MAX_RUN = 128
 
 

@@ -33,6 +33,7 @@ HOST = {
     "INFO_CHUNK_HEAD": P.INFO_CHUNK_HEAD.size,
     "ENC_RAW": P.ENC_RAW,
     "ENC_RUNS": P.ENC_RUNS,
+    "ENC_PIXELS": P.ENC_PIXELS,
 }
 # Status codes: C name -> the host's text for that code.
 STATUS = {
@@ -44,7 +45,7 @@ STATUS = {
     "UNKNOWN_TYPE": "unknown message type",
 }
 # Device-only tunables (no host counterpart).
-DEVICE_ONLY = {"BYTE_TIMEOUT_MS", "MAX_LAYERS"}
+DEVICE_ONLY = {"BYTE_TIMEOUT_MS", "MAX_LAYERS", "MIN_PAYLOAD"}
 
 
 def _defines(header: Path = HEADER) -> dict[str, int]:
