@@ -39,7 +39,8 @@ def program_stats(program: Program, plan: MemoryPlan) -> Stats:
         macs_dense=sum(s.macs_dense for s in program.steps),
         macs_executed=sum(s.macs_executed for s in program.steps),
         # What scalar and DSP cores compile; Helium swaps sparse packs for dense rows.
-        weights_bytes=sum(c.nbytes for c in program.constants if c.feature != "mve"),
+        weights_bytes=sum(c.nbytes for c in program.constants
+                          if c.feature not in ("mve", "dsp")),
         arena_bytes=plan.arena_bytes,
     )
 
@@ -82,7 +83,12 @@ def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]
     return (offsets.pop() if len(offsets) == 1 else None), table
 
 
-_GUARDS = {"mve": "LENET5_HELIUM", "scalar": "!LENET5_HELIUM"}
+# A constant's feature -> the kernel variants that read it, and the guard that compiles
+# it only for them (it is dropped when none of them is emitted).
+_USERS = {"mve": {"mve"}, "scalar": {"dsp", "portable"}, "dsp": {"dsp"},
+          "nodsp": {"mve", "portable"}, "portable": {"portable"}}
+_GUARDS = {"mve": "LENET5_HELIUM", "scalar": "!LENET5_HELIUM", "dsp": "LENET5_DSP",
+           "nodsp": "!LENET5_DSP", "portable": "!LENET5_HELIUM && !LENET5_DSP"}
 
 
 def kernel_paths(cpus) -> tuple[str, ...]:
@@ -130,9 +136,9 @@ def render(program: Program, plan: MemoryPlan,
     stats = program_stats(program, plan)
     x, y = graph.tensor(program.input), graph.tensor(program.output)
     offset, pixel_table = pixel_offset(x.quant.scale, x.quant.zero_point)
-    mve = "mve" in paths
-    constants = [c for c in program.constants if c.feature != "mve" or mve]
-    guards = {c.name: _GUARDS[c.feature] for c in constants if c.feature and mve}
+    constants = [c for c in program.constants if not c.feature or _USERS[c.feature] & set(paths)]
+    guards = {c.name: _GUARDS[c.feature] for c in constants
+              if c.feature and not set(paths) <= _USERS[c.feature]}
     if offset is None:
         constants.append(ConstArray("lenet5_pixel_table", "int8_t", pixel_table,
                                     "raw pixel -> int8 input"))
@@ -144,7 +150,9 @@ def render(program: Program, plan: MemoryPlan,
         code = None
         if not step.alias:
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
-            kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
+            kernels.append(template.render(s=step, p=step.params, paths=paths,
+                                           scratch=plan.scratch.get(step.name))
+                           .rstrip("\n"))
             extra = "".join(f"{_expr(plan.locations[t])}, " for t in step.extra_inputs)
             code = f"{step.name}({in_expr}, {extra}{out_expr});"
         call_traced = []

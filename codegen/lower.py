@@ -63,6 +63,9 @@ class Step:
     title: str = ""  # "op 3 CONV_2D", set by the emitter
     # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
     extra_inputs: tuple[int, ...] = ()
+    # Working memory of one kernel variant (the DSP conv's widened window): the memory plan
+    # places it in an arena gap if one fits, else the kernel keeps it on its stack.
+    scratch_bytes: int = 0
 
 
 @dataclass
@@ -262,6 +265,15 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
                                     "lanes of the packed pool window",
                                     feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
+    dsp = None
+    if not sparse:
+        dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
+                          else (1, 1))
+        dense.feature = "nodsp" if dense.feature == "" else "portable"
+        constants.append(ConstArray(f"{prefix}_weights_dsp", "int8_t", dsp.pop("weights"),
+                                    "OHWI rows padded to whole words, each word's bytes "
+                                    "[0, 2, 1, 3] (SXTB16 then gives in-order pairs)",
+                                    feature="dsp"))
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
@@ -276,14 +288,44 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         else 0,
         window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
+        dsp=dsp,
     )
     fused = len(group) > 1
     steps.append(Step(
         name=prefix + ("_fused" if fused else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
-        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
+        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active),
+        scratch_bytes=dsp["scratch_bytes"] if dsp else 0))
     return steps
+
+
+def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tuple[int, int],
+                pool: tuple[int, int]) -> dict:
+    """The DSP conv kernel's plan (templates/kernels/conv2d_dsp.c.j2). Each pool window's
+    input rows are widened once to int16 in a scratch buffer (natural order, `pitch`
+    elements a row), so each pixel's kernel row is int16 pairs read as words; the weights
+    stay int8, each word's bytes stored [0, 2, 1, 3] so that SXTB16 and SXTB16 ROR #8 give
+    the pairs (w0, w1) and (w2, w3). Kernel rows are zero-padded to whole words; a pixel's
+    reads past its row (at most to `pitch`) meet zero weights, and the scratch pads are 0."""
+    oc, kh, kw, ic = weights.shape
+    sh, sw = stride
+    row_len = kw * ic
+    words = -(-row_len // 4)
+    tail = row_len % 4
+    read_len = row_len + (row_len % 2 if tail != 3 else 1)  # elements a pixel's row reads
+    win_len = ((pool[1] - 1) * sw + kw) * ic  # elements of a window row the input holds
+    pitch = (pool[1] - 1) * sw * ic + read_len
+    pitch += pitch % 2  # even: every scratch row starts on a word
+    rows = (pool[0] - 1) * sh + kh
+    padded = np.zeros((oc, kh, 4 * words), dtype=np.int8)
+    padded[:, :, :row_len] = weights.reshape(oc, kh, row_len)
+    reordered = padded.reshape(oc, kh, words, 4)[:, :, :, [0, 2, 1, 3]]
+    return dict(weights=reordered.reshape(-1), words=words,
+                half_last=0 < tail <= 2,  # the last word holds one pair only
+                pitch=pitch, rows=rows, win_len=win_len,
+                poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
+                scratch_bytes=2 * rows * pitch)
 
 
 def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
