@@ -279,6 +279,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
         output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
         right_only=all(s <= 0 for _, s in multipliers),
+        right_shift=all(s <= -1 for _, s in multipliers),  # lenet5_requantize_right
         pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
@@ -442,7 +443,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
     pad_to = padded_out - n_out
     bias = np.concatenate([_folded_bias(graph, op, weights, -x.quant.zero_point),
                            np.zeros(pad_to, np.int32)])
-    pairs = pairs + [(0, 0)] * pad_to
+    pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
     post = _post_ops(graph, group)
     constants = [ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
                             f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows"),
@@ -456,6 +457,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
                                         y.quant.zero_point)
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
                   right_only=all(s <= 0 for _, s in pairs),
+                  right_shift=all(s <= -1 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
                   prefix=prefix, lut=post["lut_table"] is not None,
                   row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
