@@ -324,6 +324,7 @@ def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tupl
     reordered = padded.reshape(oc, kh, words, 4)[:, :, :, [0, 2, 1, 3]]
     return dict(weights=reordered.reshape(-1), words=words,
                 half_last=0 < tail <= 2,  # the last word holds one pair only
+                one_tap=tail == 1,  # ... of which only the low tap is a weight
                 pitch=pitch, rows=rows, win_len=win_len,
                 poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
                 scratch_bytes=2 * rows * pitch)
