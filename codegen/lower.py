@@ -38,7 +38,9 @@ class ConstArray:
     ctype: str  # "int8_t", "int32_t", "uint16_t", ...
     values: np.ndarray  # flat
     comment: str = ""
-    feature: str = ""  # "" (always), "mve" (Helium only), "scalar" (all but Helium)
+    # The kernel variants that read it: "" (all), "scalar" (all but Helium), or names
+    # joined by "+" ("mve", "dsp", "mlal+portable", ...); see emit._users.
+    feature: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -265,15 +267,23 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
                                     "lanes of the packed pool window",
                                     feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
-    dsp = None
+    dsp = mlal = None
     if not sparse:
         dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
                           else (1, 1))
-        dense.feature = "nodsp" if dense.feature == "" else "portable"
         constants.append(ConstArray(f"{prefix}_weights_dsp", "int8_t", dsp.pop("weights"),
                                     "OHWI rows padded to whole words, each word's bytes "
                                     "[0, 2, 1, 3] (SXTB16 then gives in-order pairs)",
                                     feature="dsp"))
+        mlal = _mlal_pairs(weights)
+        if mlal is not None:
+            constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
+                                        "[out channel pair][ky][kx][in]: w(2j) + w(2j+1) * 2^24",
+                                        feature="mlal"))
+        # The int8 rows stay for the variants without a layout of their own.
+        dense.feature = "+".join(v for v in ("mve", "mlal", "portable")
+                                 if not (v == "mve" and window is not None)
+                                 and not (v == "mlal" and mlal is not None))
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
@@ -290,6 +300,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
         dsp=dsp,
+        mlal=not sparse and mlal is not None,
     )
     fused = len(group) > 1
     steps.append(Step(
@@ -328,6 +339,24 @@ def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tupl
                 pitch=pitch, rows=rows, win_len=win_len,
                 poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
                 scratch_bytes=2 * rows * pitch)
+
+
+def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
+    """Two out channels' weights in one int32, w(2j) + w(2j+1) * 2^24, for the SMLAL kernel
+    (templates/kernels/conv2d_mlal.c.j2): x * word accumulated in 64 bits is the sum of
+    channel 2j plus 2^24 times that of channel 2j+1. The low sum is recovered exactly (its
+    24 low bits, sign-extended) when |sum| < 2^23 for every int8 input, i.e. when the
+    channel's sum of |w| times 128 stays below 2^23; None when a channel breaks that."""
+    oc = weights.shape[0]
+    flat = weights.reshape(oc, -1).astype(np.int64)
+    if oc < 2 or (np.abs(flat).sum(axis=1) * 128 >= 1 << 23).any():
+        return None
+    if oc % 2:
+        flat = np.concatenate([flat, np.zeros((1, flat.shape[1]), np.int64)])
+    packed = flat[0::2] + flat[1::2] * (1 << 24)
+    if (packed < -(1 << 31)).any():  # only a weight of -128 in the high channel gets here
+        return None
+    return packed.astype(np.int32).reshape(-1)
 
 
 def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
