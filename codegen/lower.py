@@ -204,8 +204,12 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     # Dense: every tap of every output (padding taps included, as a MAC count usually is).
     macs_dense = oh * ow * kh * kw * ic * oc
     steps: list[Step] = []
-    # An input exactly the kernel's size with one output pixel is a fully connected layer.
-    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
+    # An input exactly the kernel's size with one output pixel is a fully connected layer,
+    # unless a connection table zeroes whole (out, in) channel slices (LeNet-4's F5): the
+    # conv kernel skips those exactly, the dense fully connected one would store and
+    # multiply them.
+    table = sum(len(a) for a in active) < oc * ic
+    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
         return [_lower_fc(graph, group, conv=True)]
     pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
