@@ -27,6 +27,7 @@ from lenet_edge.codegen.quantmath import (
     fc_per_tensor_multiplier,
     padding_offsets,
 )
+from lenet_edge.errors import LenetEdgeError
 
 FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
 MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
@@ -96,7 +97,15 @@ def int8_body(graph: Graph) -> tuple[list[Op], int, int]:
     return ops, c_input, c_output
 
 
-def lower(graph: Graph, fuse: bool = True) -> Program:
+OPTIMIZE = ("size", "speed")  # export --optimize: speed may trade flash for instructions
+
+
+def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
+    """``optimize="speed"``: the fully connected layers also get weight layouts that cost
+    flash (int16 pairs for the DSP cores, two outputs an int32 for the SMLAL ones); "size"
+    keeps the constant data within a few percent of the int8 weights."""
+    if optimize not in OPTIMIZE:
+        raise LenetEdgeError(f"--optimize must be one of {', '.join(OPTIMIZE)}, not {optimize!r}")
     ops, c_input, c_output = int8_body(graph)
     readers: dict[int, int] = {}
     for op in ops:
@@ -111,11 +120,11 @@ def lower(graph: Graph, fuse: bool = True) -> Program:
         if fuse and op.kind in ("CONV_2D", "FULLY_CONNECTED"):
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
-            steps += _lower_conv(graph, group)
+            steps += _lower_conv(graph, group, optimize)
         elif op.kind == "DEPTHWISE_CONV_2D":
             steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
-            steps.append(_lower_fc(graph, group))
+            steps.append(_lower_fc(graph, group, optimize=optimize))
         else:
             steps.append(_LOWER[op.kind](graph, op))
         i += len(group)
@@ -185,7 +194,7 @@ def _post_ops(graph: Graph, group: list[Op]) -> dict:
     return post
 
 
-def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
+def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[Step]:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
@@ -210,7 +219,7 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     # multiply them.
     table = sum(len(a) for a in active) < oc * ic
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
-        return [_lower_fc(graph, group, conv=True)]
+        return [_lower_fc(graph, group, conv=True, optimize=optimize)]
     pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = _post_ops(graph, group)
@@ -457,7 +466,7 @@ def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tenso
     return t
 
 
-def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
+def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
@@ -479,17 +488,40 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
                            np.zeros(pad_to, np.int32)])
     pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
     post = _post_ops(graph, group)
-    constants = [ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
-                            f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows"),
+    dense = ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
+                       f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows")
+    dsp16 = mlal = None
+    if optimize == "speed":
+        if n_in % 4 == 0:  # int16 pairs in SXTB16's order: (w0, w2), (w1, w3) per 4 inputs
+            quads = padded.astype(np.int64).reshape(padded_out, n_in // 4, 4)
+            dsp16 = np.stack([(quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16),
+                              (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)], axis=-1)
+            # [block][in / 4][out of the block][2]: one step's 8 words are contiguous.
+            dsp16 = dsp16.reshape(blocks, FC_BLOCK, n_in // 4, 2).transpose(0, 2, 1, 3)
+            dsp16 = ((dsp16 + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
+        mlal = _mlal_pairs(padded.reshape(padded_out, n_in, 1, 1))
+        dense.feature = "+".join(v for v in ("mve", "dsp", "mlal", "portable")
+                                 if not (v == "dsp" and dsp16 is not None)
+                                 and not (v == "mlal" and mlal is not None))
+    constants = [dense,
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
     constants += _requant_constants(prefix, pairs)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
+    if dsp16 is not None:
+        constants.append(ConstArray(f"{prefix}_weights_dsp16", "int32_t", dsp16,
+                                    "--optimize speed: [block][in / 4][out][2] int16 pairs "
+                                    "(w0, w2), (w1, w3)", feature="dsp"))
+    if mlal is not None:
+        constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
+                                    "--optimize speed: [out pair][in] w(2j) + w(2j+1) * 2^24",
+                                    feature="mlal"))
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
+                  dsp16=dsp16 is not None, mlal=mlal is not None,
                   right_only=all(s <= 0 for _, s in pairs),
                   right_shift=all(s <= -1 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,

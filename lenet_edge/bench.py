@@ -251,11 +251,14 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
               default=None, metavar="DIR",
               help="A CMSIS-NN checkout: also build the same model on CMSIS-NN's kernels per "
                    "board, check it against TFLM and report both side by side.")
+@click.option("--optimize", "optimize", multiple=True, type=click.Choice(("size", "speed")),
+              help="Export builds to measure (repeatable; default: size, what `export` "
+                   "ships). A speed build is reported as VARIANT+speed.")
 @click.option("--cycles/--no-cycles", default=True, show_default=True,
               help="Estimate cycles too (QEMU plugin with the cores' timing tables; one "
                    "more short QEMU run per build).")
 def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir, data_dir,
-          cmsis_nn, cycles):
+          cmsis_nn, optimize, cycles):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -299,34 +302,39 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     console = Console(width=max(Console().width, 120))
     results: dict[str, dict] = {b.name: {} for b in boards}
     tflm_arena: dict[str, int] = {}
+    builds = [(v, o) for v in variants for o in (list(dict.fromkeys(optimize)) or ["size"])]
     with Progress(console=console, transient=True) as progress:
         per_board = 2 if cmsis_nn else 1
-        task = progress.add_task("bench", total=len(variants) * (1 + per_board * len(boards)))
-        for variant in variants:
-            progress.update(task, description=f"{variant}: export")
+        task = progress.add_task("bench", total=len(builds) * (1 + per_board * len(boards)))
+        for variant, build_kind in builds:
+            key = variant if build_kind == "size" else f"{variant}+{build_kind}"
+            progress.update(task, description=f"{key}: export")
             model = bundled_model(variant).read_bytes()
-            exported = export(model, out_dir / variant / "export", cpus=cpus)
+            exported = export(model, out_dir / key / "export", cpus=cpus, optimize=build_kind)
             report = exported.report
-            tflm_arena[variant] = report.get("tflm_arena_bytes")
+            tflm_arena[key] = report.get("tflm_arena_bytes")
             tflm = TflmModel(model)
             expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
-            if cmsis_nn:
+            variant_cmsis = cmsis_nn if build_kind == "size" else None  # the anchor once
+            if variant_cmsis:
                 from lenet_edge.cmsis_nn import write_cmsis_nn_library
 
                 cmsis_library = write_cmsis_nn_library(model, exported.out_dir, cmsis_nn,
                                                        out_dir / variant / "cmsis_nn")
             progress.advance(task)
             for board in boards:
-                progress.update(task, description=f"{variant}: {board.name}")
-                results[board.name][variant] = measure(board, variant, exported.out_dir, report,
-                                                  out_dir / variant, inputs, expected, stream,
-                                                  cycles=cycles)
+                progress.update(task, description=f"{key}: {board.name}")
+                results[board.name][key] = measure(board, key, exported.out_dir, report,
+                                                   out_dir / key, inputs, expected, stream,
+                                                   cycles=cycles)
                 progress.advance(task)
-                if cmsis_nn:
-                    progress.update(task, description=f"{variant}: {board.name} (CMSIS-NN)")
-                    results[board.name][variant]["cmsis_nn"] = measure_cmsis_nn(
-                        board, variant, cmsis_library, report, out_dir / variant, inputs,
+                if variant_cmsis:
+                    progress.update(task, description=f"{key}: {board.name} (CMSIS-NN)")
+                    results[board.name][key]["cmsis_nn"] = measure_cmsis_nn(
+                        board, key, cmsis_library, report, out_dir / key, inputs,
                         expected, stream, cycles)
+                    progress.advance(task)
+                elif cmsis_nn:
                     progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
