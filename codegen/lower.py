@@ -284,10 +284,9 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     if not sparse:
         dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
                           else (1, 1))
-        constants.append(ConstArray(f"{prefix}_weights_dsp", "int8_t", dsp.pop("weights"),
-                                    "OHWI rows padded to whole words, each word's bytes "
-                                    "[0, 2, 1, 3] (SXTB16 then gives in-order pairs)",
-                                    feature="dsp"))
+        constants.append(ConstArray(f"{prefix}_weights_dsp", "int32_t", dsp.pop("weights"),
+                                    "[oc][ky][pair]: in-order int16 pairs (w0, w1), (w2, w3) "
+                                    "of each OHWI row, zero-padded", feature="dsp"))
         mlal = _mlal_pairs(weights)
         if mlal is not None:
             constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
@@ -328,27 +327,24 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
 def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tuple[int, int],
                 pool: tuple[int, int]) -> dict:
     """The DSP conv kernel's plan (templates/kernels/conv2d_dsp.c.j2). Each pool window's
-    input rows are widened once to int16 in a scratch buffer (natural order, `pitch`
-    elements a row), so each pixel's kernel row is int16 pairs read as words; the weights
-    stay int8, each word's bytes stored [0, 2, 1, 3] so that SXTB16 and SXTB16 ROR #8 give
-    the pairs (w0, w1) and (w2, w3). Kernel rows are zero-padded to whole words; a pixel's
-    reads past its row (at most to `pitch`) meet zero weights, and the scratch pads are 0."""
+    input rows are widened once to in-order int16 in a scratch buffer (`pitch` elements a
+    row); the weights are stored as in-order int16 pairs (w0, w1), (w2, w3)... one int32
+    each, a kernel row zero-padded to whole pairs (conv weights only: within the 5 % rule).
+    A pixel's reads past its row (at most to `pitch`) meet zero weights; the pads are 0."""
     oc, kh, kw, ic = weights.shape
     sh, sw = stride
     row_len = kw * ic
-    words = -(-row_len // 4)
-    tail = row_len % 4
-    read_len = row_len + (row_len % 2 if tail != 3 else 1)  # elements a pixel's row reads
+    pairs = -(-row_len // 2)
     win_len = ((pool[1] - 1) * sw + kw) * ic  # elements of a window row the input holds
-    pitch = (pool[1] - 1) * sw * ic + read_len
+    pitch = (pool[1] - 1) * sw * ic + 2 * pairs
     pitch += pitch % 2  # even: every scratch row starts on a word
     rows = (pool[0] - 1) * sh + kh
-    padded = np.zeros((oc, kh, 4 * words), dtype=np.int8)
+    padded = np.zeros((oc, kh, 2 * pairs), dtype=np.int64)
     padded[:, :, :row_len] = weights.reshape(oc, kh, row_len)
-    reordered = padded.reshape(oc, kh, words, 4)[:, :, :, [0, 2, 1, 3]]
-    return dict(weights=reordered.reshape(-1), words=words,
-                half_last=0 < tail <= 2,  # the last word holds one pair only
-                one_tap=tail == 1,  # ... of which only the low tap is a weight
+    words = (padded[..., 0::2] & 0xFFFF) | (padded[..., 1::2] << 16)
+    words = ((words + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return dict(weights=words.reshape(-1), pairs=pairs,
+                one_tap=row_len % 2 == 1,  # the last pair is (w, 0)
                 pitch=pitch, rows=rows, win_len=win_len,
                 poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
                 scratch_bytes=2 * rows * pitch)
