@@ -128,9 +128,7 @@ def measure_cmsis_nn(board, variant: str, library: Path, report: dict, work: Pat
         return measure(board, variant, library, report, work / "cmsis_nn_firmware", inputs,
                        expected, throughput_inputs, require_exact=False, cycles=cycles)
     except LenetEdgeError as exc:  # e.g. its arena does not fit a 16 KB part: say so, go on
-        lines = str(exc).splitlines()
-        overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line]
-        return {"error": (overflow or lines)[0]}
+        return _build_error(exc)
 
 
 def _cmsis_nn_source(cmsis_dir: Path) -> dict:
@@ -148,7 +146,15 @@ def _cmsis_nn_source(cmsis_dir: Path) -> dict:
 def _rows(results: dict):
     for board, per_variant in results.items():
         for variant, r in per_variant.items():
-            yield board, variant, r
+            if "error" not in r:  # a speed build that does not fit the board
+                yield board, variant, r
+
+
+def _build_error(exc: LenetEdgeError) -> dict:
+    """A build's failure as one line (e.g. the linker's region overflow)."""
+    lines = str(exc).splitlines()
+    overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line or "fit in region" in line]
+    return {"error": (overflow or lines)[0]}
 
 
 def _speed_table(results: dict) -> Table:
@@ -324,9 +330,15 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
             progress.advance(task)
             for board in boards:
                 progress.update(task, description=f"{key}: {board.name}")
-                results[board.name][key] = measure(board, key, exported.out_dir, report,
-                                                   out_dir / key, inputs, expected, stream,
-                                                   cycles=cycles)
+                try:
+                    results[board.name][key] = measure(board, key, exported.out_dir, report,
+                                                       out_dir / key, inputs, expected, stream,
+                                                       cycles=cycles)
+                except LenetEdgeError as exc:
+                    if build_kind == "size":
+                        raise
+                    # The speed build may not fit a small part's flash: say so, go on.
+                    results[board.name][key] = _build_error(exc)
                 progress.advance(task)
                 if variant_cmsis:
                     progress.update(task, description=f"{key}: {board.name} (CMSIS-NN)")
@@ -338,6 +350,10 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
                     progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
+    for board, per_variant in results.items():
+        for key, r in per_variant.items():
+            if "error" in r:
+                console.print(f"{board} {key}: not built ({r['error']})")
     if cmsis_nn:
         console.print(_cmsis_nn_table(results))
         console.print(_cmsis_nn_layer_table(results))
