@@ -110,11 +110,16 @@ def test_right_shift_requantization_is_tflms():
                     (a, m, shift)
 
 
+@pytest.mark.parametrize("asm", [True, False], ids=["asm", "c-forms"])
 @pytest.mark.parametrize("board_name", ["qemu-mps2-an385", "qemu-mps2-an386"])
-def test_speed_build_exact_on_random_and_extreme_inputs(board_name, tmp_path_factory, tmp_path):
+def test_speed_build_exact_on_random_and_extreme_inputs(board_name, asm, tmp_path_factory,
+                                                        tmp_path):
     # `export --optimize speed`: the widened fully connected layouts (int16 pairs on the
-    # DSP cores, SMLAL output pairs on the M3) give TFLM's bytes too.
+    # DSP cores, SMLAL output pairs on the M3) give TFLM's bytes too, and so do the C forms
+    # the DSP and SMLAL kernels keep beside their inline asm (compiled here with __GNUC__
+    # undefined, as a compiler without GNU asm would see them).
     from lenet_edge.codegen.export import export
+    from lenet_edge.firmware_templates.render import DEFAULT_OPT, render_firmware
     from lenet_edge.host.session import DeviceSession
     from lenet_edge.quantize.tflm import TflmModel
     from tests.firmware_fixtures import firmware_model_bytes
@@ -128,6 +133,7 @@ def test_speed_build_exact_on_random_and_extreme_inputs(board_name, tmp_path_fac
     tflm = TflmModel(out / "model" / "lenet5_int8.tflite")
     inputs = _hard_inputs(784)
     board = get_board(board_name)
+    render_firmware(board, out, tmp_path / "fw", opt=DEFAULT_OPT if asm else "-O2 -U__GNUC__")
     elf = build_firmware(board, out, tmp_path / "fw").elf
     with run_qemu(board, elf, emulate=True) as url, DeviceSession(url) as session:
         got = np.stack([session.infer(x).output.reshape(-1) for x in inputs])
