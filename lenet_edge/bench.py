@@ -15,7 +15,9 @@ QEMU with `-icount shift=0`, and measures over the real serial link:
 - estimated cycles, total and per layer (lenet_edge/cycles.py: a second, short QEMU run
   under the project's TCG plugin with the core's timing table), unless --no-cycles;
 - with --cmsis-nn DIR, all of the above for the same model built on CMSIS-NN's kernels
-  (lenet_edge/cmsis_nn.py), side by side.
+  (lenet_edge/cmsis_nn.py), side by side;
+- with --optimize speed, the `export --optimize speed` build too, as ``VARIANT+speed``
+  (a build that does not fit a board's flash is reported as ``{"error": ...}``).
 
 Prints a table and writes bench.json:
 ``bench["boards"][BOARD][VARIANT]`` with ``instructions``, ``instructions_per_layer``,
