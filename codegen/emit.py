@@ -41,8 +41,9 @@ def program_stats(program: Program, plan: MemoryPlan) -> Stats:
     return Stats(
         macs_dense=sum(s.macs_dense for s in program.steps),
         macs_executed=sum(s.macs_executed for s in program.steps),
-        # What scalar and DSP cores compile; Helium swaps sparse packs for dense rows.
-        weights_bytes=sum(c.nbytes for c in program.constants if c.feature != "mve"),
+        # What the portable C compiles; the other variants swap in their own layouts.
+        weights_bytes=sum(c.nbytes for c in program.constants
+                          if not c.feature or "portable" in _users(c.feature)),
         arena_bytes=plan.arena_bytes,
     )
 
@@ -85,14 +86,29 @@ def pixel_offset(scale: float, zero_point: int) -> tuple[int | None, np.ndarray]
     return (offsets.pop() if len(offsets) == 1 else None), table
 
 
-_GUARDS = {"mve": "LENET5_HELIUM", "scalar": "!LENET5_HELIUM"}
+# A constant's feature names the kernel variants that read it ("" = all; "a+b" = a and b;
+# "scalar" = all but Helium); it is compiled only for them (guard) and dropped when none
+# of them is emitted.
+_PATH_MACROS = {"mve": "LENET5_HELIUM", "dsp": "LENET5_DSP", "mlal": "LENET5_MLAL",
+                "portable": "LENET5_PORTABLE"}
+
+
+def _users(feature: str) -> set[str]:
+    return {"dsp", "mlal", "portable"} if feature == "scalar" else set(feature.split("+"))
+
+
+def _guard(feature: str, paths: tuple[str, ...]) -> str | None:
+    users = _users(feature) & set(paths)
+    if not feature or set(paths) <= users:
+        return None
+    return " || ".join(_PATH_MACROS[p] for p in paths if p in users)
 
 
 def kernel_paths(cpus) -> tuple[str, ...]:
     """Which kernel variants to emit for these -mcpu names (order: preferred first); the
     portable one always (the host build uses it)."""
     wanted = {get_cpu(cpu).kernels for cpu in cpus} | {"portable"}
-    return tuple(p for p in ("mve", "dsp", "portable") if p in wanted)
+    return tuple(p for p in ("mve", "dsp", "mlal", "portable") if p in wanted)
 
 
 def check_name(name: str) -> str:
@@ -133,9 +149,8 @@ def render(program: Program, plan: MemoryPlan,
     stats = program_stats(program, plan)
     x, y = graph.tensor(program.input), graph.tensor(program.output)
     offset, pixel_table = pixel_offset(x.quant.scale, x.quant.zero_point)
-    mve = "mve" in paths
-    constants = [c for c in program.constants if c.feature != "mve" or mve]
-    guards = {c.name: _GUARDS[c.feature] for c in constants if c.feature and mve}
+    constants = [c for c in program.constants if not c.feature or _users(c.feature) & set(paths)]
+    guards = {c.name: _guard(c.feature, paths) for c in constants if _guard(c.feature, paths)}
     if offset is None:
         constants.append(ConstArray("lenet5_pixel_table", "int8_t", pixel_table,
                                     "raw pixel -> int8 input"))
@@ -147,7 +162,9 @@ def render(program: Program, plan: MemoryPlan,
         code = None
         if not plan.is_alias(step):
             template = env.get_template(f"kernels/{step.kernel}.c.j2")
-            kernels.append(template.render(s=step, p=step.params, paths=paths).rstrip("\n"))
+            kernels.append(template.render(s=step, p=step.params, paths=paths,
+                                           scratch=plan.scratch.get(step.name))
+                           .rstrip("\n"))
             extra = "".join(f"{_expr(plan.locations[t])}, " for t in step.extra_inputs)
             code = f"{step.name}({in_expr}, {extra}{out_expr});"
         call_traced = []

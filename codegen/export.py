@@ -62,15 +62,18 @@ def export(model_bytes: bytes, out_dir: str | Path = DEFAULT_EXPORT_DIR, *, targ
            cpus: tuple[str, ...] = cross.CPUS,
            measure_tflm: bool = True, measure_code: bool = True,
            model_label: str = MODEL_NAME, fuse: bool = True,
-           float_model: str | Path | None = None, name: str = "lenet5") -> ExportResult:
+           float_model: str | Path | None = None, name: str = "lenet5",
+           optimize: str = "size") -> ExportResult:
     """``cpus``: the Cortex-M CPUs the C is for (their kernel variants are generated and
     their code size measured); ``fuse=False``: one step per op, every tensor traced;
     ``float_model``: the .keras the .tflite was converted from, kept beside it as
     DIR/model/lenet5.keras (validate's float reference); ``name``: prefix of every public
-    symbol, macro and file (several models in one image)."""
+    symbol, macro and file (several models in one image); ``optimize``: "size" (default)
+    or "speed" (weight layouts that cost flash for fewer instructions)."""
     out_dir = Path(out_dir)
     layout = ExportLayout(out_dir)
-    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus, prefix=name)
+    library = generate_c(model_bytes, model_label, fuse=fuse, cpus=cpus, prefix=name,
+                         optimize=optimize)
     model_path = layout.model
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(model_bytes)
@@ -122,6 +125,7 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
     report = dict(
         model=MODEL_NAME, model_sha256=graph.sha256, model_bytes=len(model_bytes),
         target=target, fused=program.fused, kernel_paths=list(library.paths),
+        optimize=library.optimize,
         macs_dense=stats.macs_dense, macs_executed=stats.macs_executed,
         weights_bytes=stats.weights_bytes, arena_bytes=stats.arena_bytes,
         traced_tensors=[t for t, _ in library.traced_tensors], layers=layers,

@@ -22,6 +22,7 @@ class GeneratedLibrary:
     stats: Stats
     paths: tuple[str, ...] = ("portable",)  # kernel variants in the C (mve, dsp, portable)
     prefix: str = DEFAULT_NAME  # export --name: NAME_invoke, NAME_model.h, ...
+    optimize: str = "size"  # export --optimize
 
     @property
     def traced_tensors(self) -> list[tuple[int, int]]:
@@ -38,16 +39,18 @@ class GeneratedLibrary:
 
 
 def generate_c(model: bytes, name: str = "model.tflite", *, fuse: bool = True,
-               cpus=CPUS, prefix: str = DEFAULT_NAME) -> GeneratedLibrary:
+               cpus=CPUS, prefix: str = DEFAULT_NAME, optimize: str = "size") -> GeneratedLibrary:
     """``fuse=False``: one step per op, every op output traced (the test build);
     ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted;
-    ``prefix``: the library's name (`export --name`)."""
+    ``prefix``: the library's name (`export --name`); ``optimize``: "size" or "speed"
+    (`export --optimize`, lower.lower)."""
     check_name(prefix)
     graph = fold_batch_shape(parse_model(model, name))
     validate_graph(graph)
-    program = lower(graph, fuse=fuse)
+    program = lower(graph, fuse=fuse, optimize=optimize)
     plan = plan_memory(program)
     paths = kernel_paths(cpus)
     files = render(program, plan, paths, prefix)
     return GeneratedLibrary(files=files, program=program, plan=plan,
-                            stats=program_stats(program, plan), paths=paths, prefix=prefix)
+                            stats=program_stats(program, plan), paths=paths, prefix=prefix,
+                            optimize=optimize)

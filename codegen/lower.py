@@ -29,6 +29,7 @@ from lenet_edge.quantmath import (
     fc_per_tensor_multiplier,
     padding_offsets,
 )
+from lenet_edge.errors import LenetEdgeError
 
 FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
 MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
@@ -40,7 +41,9 @@ class ConstArray:
     ctype: str  # "int8_t", "int32_t", "uint16_t", ...
     values: np.ndarray  # flat
     comment: str = ""
-    feature: str = ""  # "" (always), "mve" (Helium only), "scalar" (all but Helium)
+    # The kernel variants that read it: "" (all), "scalar" (all but Helium), or names
+    # joined by "+" ("mve", "dsp", "mlal+portable", ...); see emit._users.
+    feature: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -64,6 +67,9 @@ class Step:
     title: str = ""  # "op 3 CONV_2D", set by the emitter
     # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
     extra_inputs: tuple[int, ...] = ()
+    # Working memory of one kernel variant (the DSP conv's widened window): the memory plan
+    # places it in an arena gap if one fits, else the kernel keeps it on its stack.
+    scratch_bytes: int = 0
 
 
 @dataclass
@@ -92,7 +98,15 @@ def int8_body(graph: Graph) -> tuple[list[Op], int, int]:
     return ops, c_input, c_output
 
 
-def lower(graph: Graph, fuse: bool = True) -> Program:
+OPTIMIZE = ("size", "speed")  # export --optimize: speed may trade flash for instructions
+
+
+def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
+    """``optimize="speed"``: the fully connected layers also get weight layouts that cost
+    flash (int16 pairs for the DSP cores, two outputs an int32 for the SMLAL ones); "size"
+    keeps the constant data within a few percent of the int8 weights."""
+    if optimize not in OPTIMIZE:
+        raise LenetEdgeError(f"--optimize must be one of {', '.join(OPTIMIZE)}, not {optimize!r}")
     ops, c_input, c_output = int8_body(graph)
     readers: dict[int, int] = {}
     for op in ops:
@@ -107,11 +121,11 @@ def lower(graph: Graph, fuse: bool = True) -> Program:
         if fuse and op.kind in ("CONV_2D", "FULLY_CONNECTED"):
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
-            steps += _lower_conv(graph, group)
+            steps += _lower_conv(graph, group, optimize)
         elif op.kind == "DEPTHWISE_CONV_2D":
             steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
-            steps.append(_lower_fc(graph, group))
+            steps.append(_lower_fc(graph, group, optimize=optimize))
         else:
             steps.append(_LOWER[op.kind](graph, op))
         i += len(group)
@@ -181,7 +195,7 @@ def _post_ops(graph: Graph, group: list[Op]) -> dict:
     return post
 
 
-def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
+def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[Step]:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
@@ -200,9 +214,13 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
     # Dense: every tap of every output (padding taps included, as a MAC count usually is).
     macs_dense = oh * ow * kh * kw * ic * oc
     steps: list[Step] = []
-    # An input exactly the kernel's size with one output pixel is a fully connected layer.
-    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0:
-        return [_lower_fc(graph, group, conv=True)]
+    # An input exactly the kernel's size with one output pixel is a fully connected layer,
+    # unless a connection table zeroes whole (out, in) channel slices (LeNet-4's F5): the
+    # conv kernel skips those exactly, the dense fully connected one would store and
+    # multiply them.
+    table = sum(len(a) for a in active) < oc * ic
+    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
+        return [_lower_fc(graph, group, conv=True, optimize=optimize)]
     pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = _post_ops(graph, group)
@@ -263,11 +281,28 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
                                     "lanes of the packed pool window",
                                     feature="mve"))
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
+    dsp = mlal = None
+    if not sparse:
+        dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
+                          else (1, 1))
+        constants.append(ConstArray(f"{prefix}_weights_dsp", "int32_t", dsp.pop("weights"),
+                                    "[oc][ky][pair]: in-order int16 pairs (w0, w1), (w2, w3) "
+                                    "of each OHWI row, zero-padded", feature="dsp"))
+        mlal = _mlal_pairs(weights)
+        if mlal is not None:
+            constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
+                                        "[out channel pair][ky][kx][in]: w(2j) + w(2j+1) * 2^24",
+                                        feature="mlal"))
+        # The int8 rows stay for the variants without a layout of their own.
+        dense.feature = "+".join(v for v in ("mve", "mlal", "portable")
+                                 if not (v == "mve" and window is not None)
+                                 and not (v == "mlal" and mlal is not None))
     params = dict(
         prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
         gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
         output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
         right_only=all(s <= 0 for _, s in multipliers),
+        right_shift=all(s <= -1 for _, s in multipliers),  # lenet5_requantize_right
         pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
         lut=post["lut_table"] is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
@@ -277,14 +312,61 @@ def _lower_conv(graph: Graph, group: list[Op]) -> list[Step]:
         else 0,
         window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
+        dsp=dsp,
+        mlal=not sparse and mlal is not None,
     )
     fused = len(group) > 1
     steps.append(Step(
         name=prefix + ("_fused" if fused else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
         params=params, constants=constants, macs_dense=macs_dense,
-        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active)))
+        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active),
+        scratch_bytes=dsp["scratch_bytes"] if dsp else 0))
     return steps
+
+
+def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tuple[int, int],
+                pool: tuple[int, int]) -> dict:
+    """The DSP conv kernel's plan (templates/kernels/conv2d_dsp.c.j2). Each pool window's
+    input rows are widened once to in-order int16 in a scratch buffer (`pitch` elements a
+    row); the weights are stored as in-order int16 pairs (w0, w1), (w2, w3)... one int32
+    each, a kernel row zero-padded to whole pairs (conv weights only: within the 5 % rule).
+    A pixel's reads past its row (at most to `pitch`) meet zero weights; the pads are 0."""
+    oc, kh, kw, ic = weights.shape
+    sh, sw = stride
+    row_len = kw * ic
+    pairs = -(-row_len // 2)
+    win_len = ((pool[1] - 1) * sw + kw) * ic  # elements of a window row the input holds
+    pitch = (pool[1] - 1) * sw * ic + 2 * pairs
+    pitch += pitch % 2  # even: every scratch row starts on a word
+    rows = (pool[0] - 1) * sh + kh
+    padded = np.zeros((oc, kh, 2 * pairs), dtype=np.int64)
+    padded[:, :, :row_len] = weights.reshape(oc, kh, row_len)
+    words = (padded[..., 0::2] & 0xFFFF) | (padded[..., 1::2] << 16)
+    words = ((words + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return dict(weights=words.reshape(-1), pairs=pairs,
+                one_tap=row_len % 2 == 1,  # the last pair is (w, 0)
+                pitch=pitch, rows=rows, win_len=win_len,
+                poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
+                scratch_bytes=2 * rows * pitch)
+
+
+def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
+    """Two out channels' weights in one int32, w(2j) + w(2j+1) * 2^24, for the SMLAL kernel
+    (templates/kernels/conv2d_mlal.c.j2): x * word accumulated in 64 bits is the sum of
+    channel 2j plus 2^24 times that of channel 2j+1. The low sum is recovered exactly (its
+    24 low bits, sign-extended) when |sum| < 2^23 for every int8 input, i.e. when the
+    channel's sum of |w| times 128 stays below 2^23; None when a channel breaks that."""
+    oc = weights.shape[0]
+    flat = weights.reshape(oc, -1).astype(np.int64)
+    if oc < 2 or (np.abs(flat).sum(axis=1) * 128 >= 1 << 23).any():
+        return None
+    if oc % 2:
+        flat = np.concatenate([flat, np.zeros((1, flat.shape[1]), np.int64)])
+    packed = flat[0::2] + flat[1::2] * (1 << 24)
+    if (packed < -(1 << 31)).any():  # only a weight of -128 in the high channel gets here
+        return None
+    return packed.astype(np.int32).reshape(-1)
 
 
 def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
@@ -381,7 +463,7 @@ def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tenso
     return t
 
 
-def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
+def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
@@ -401,20 +483,44 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False) -> Step:
     pad_to = padded_out - n_out
     bias = np.concatenate([_folded_bias(graph, op, weights, -x.quant.zero_point),
                            np.zeros(pad_to, np.int32)])
-    pairs = pairs + [(0, 0)] * pad_to
+    pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
     post = _post_ops(graph, group)
-    constants = [ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
-                            f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows"),
+    dense = ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
+                       f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows")
+    dsp16 = mlal = None
+    if optimize == "speed":
+        if n_in % 4 == 0:  # int16 pairs in SXTB16's order: (w0, w2), (w1, w3) per 4 inputs
+            quads = padded.astype(np.int64).reshape(padded_out, n_in // 4, 4)
+            dsp16 = np.stack([(quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16),
+                              (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)], axis=-1)
+            # [block][in / 4][out of the block][2]: one step's 8 words are contiguous.
+            dsp16 = dsp16.reshape(blocks, FC_BLOCK, n_in // 4, 2).transpose(0, 2, 1, 3)
+            dsp16 = ((dsp16 + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
+        mlal = _mlal_pairs(padded.reshape(padded_out, n_in, 1, 1))
+        dense.feature = "+".join(v for v in ("mve", "dsp", "mlal", "portable")
+                                 if not (v == "dsp" and dsp16 is not None)
+                                 and not (v == "mlal" and mlal is not None))
+    constants = [dense,
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
     constants += _requant_constants(prefix, pairs)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
+    if dsp16 is not None:
+        constants.append(ConstArray(f"{prefix}_weights_dsp16", "int32_t", dsp16,
+                                    "--optimize speed: [block][in / 4][out][2] int16 pairs "
+                                    "(w0, w2), (w1, w3)", feature="dsp"))
+    if mlal is not None:
+        constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
+                                    "--optimize speed: [out pair][in] w(2j) + w(2j+1) * 2^24",
+                                    feature="mlal"))
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
     params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
+                  dsp16=dsp16 is not None, mlal=mlal is not None,
                   right_only=all(s <= 0 for _, s in pairs),
+                  right_shift=all(s <= -1 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
                   prefix=prefix, lut=post["lut_table"] is not None,
                   row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),

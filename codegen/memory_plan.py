@@ -8,7 +8,7 @@ packed greedily, largest first, at the lowest offset that fits (TFLM's greedy st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lenet_edge.codegen.lower import Program
 
@@ -39,6 +39,9 @@ class MemoryPlan:
 
     def is_in_place(self, step) -> bool:
         return step.output in self.in_place
+    # Step name -> arena offset of its scratch (Step.scratch_bytes), where a gap fits it
+    # without growing the arena; a step missing here keeps its scratch on the stack.
+    scratch: dict[str, int] = field(default_factory=dict)
 
 
 def plan_memory(program: Program) -> MemoryPlan:
@@ -103,10 +106,18 @@ def plan_memory(program: Program) -> MemoryPlan:
     input_root = find(program.input)
     input_size = graph.tensor(program.input).size
     slot = _lowest_fit(input_size, [(o, s) for _, o, s, f, _ in placed if f <= last.get(input_root, 0)])
+    scratch = {}
+    for i, step in enumerate(program.steps):
+        if step.scratch_bytes:
+            at = _lowest_fit(step.scratch_bytes, [(o, s) for _, o, s, f, l in placed
+                                                  if f <= i <= l])
+            if at + step.scratch_bytes <= arena:
+                scratch[step.name] = at
     return MemoryPlan(arena_bytes=arena, locations=locations,
                       buffers=sorted(placed, key=lambda b: (b[1], b[0])),
                       input_slot=slot if slot + input_size <= arena else None,
-                      aliased=frozenset(aliased), in_place=frozenset(in_place_steps))
+                      aliased=frozenset(aliased), in_place=frozenset(in_place_steps),
+                      scratch=scratch)
 
 
 def _lowest_fit(size: int, busy: list[tuple[int, int]]) -> int:

@@ -15,7 +15,9 @@ QEMU with `-icount shift=0`, and measures over the real serial link:
 - estimated cycles, total and per layer (lenet_edge/cycles.py: a second, short QEMU run
   under the project's TCG plugin with the core's timing table), unless --no-cycles;
 - with --cmsis-nn DIR, all of the above for the same model built on CMSIS-NN's kernels
-  (lenet_edge/cmsis_nn.py), side by side.
+  (lenet_edge/cmsis_nn.py), side by side;
+- with --optimize speed, the `export --optimize speed` build too, as ``VARIANT+speed``
+  (a build that does not fit a board's flash is reported as ``{"error": ...}``).
 
 Prints a table and writes bench.json:
 ``bench["boards"][BOARD][VARIANT]`` with ``instructions``, ``instructions_per_layer``,
@@ -127,9 +129,7 @@ def measure_cmsis_nn(board, variant: str, library: Path, report: dict, work: Pat
         return measure(board, variant, library, report, work / "cmsis_nn_firmware", inputs,
                        expected, throughput_inputs, require_exact=False, cycles=cycles)
     except LenetEdgeError as exc:  # e.g. its arena does not fit a 16 KB part: say so, go on
-        lines = str(exc).splitlines()
-        overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line]
-        return {"error": (overflow or lines)[0]}
+        return _build_error(exc)
 
 
 def _cmsis_nn_source(cmsis_dir: Path) -> dict:
@@ -147,7 +147,15 @@ def _cmsis_nn_source(cmsis_dir: Path) -> dict:
 def _rows(results: dict):
     for board, per_variant in results.items():
         for variant, r in per_variant.items():
-            yield board, variant, r
+            if "error" not in r:  # a speed build that does not fit the board
+                yield board, variant, r
+
+
+def _build_error(exc: LenetEdgeError) -> dict:
+    """A build's failure as one line (e.g. the linker's region overflow)."""
+    lines = str(exc).splitlines()
+    overflow = [line.split("ld: ")[-1] for line in lines if "overflowed" in line or "fit in region" in line]
+    return {"error": (overflow or lines)[0]}
 
 
 def _speed_table(results: dict) -> Table:
@@ -261,11 +269,14 @@ def _bench_inputs(model: bytes, data_dir, count: int, throughput_count: int):
               default=None, metavar="DIR",
               help="A CMSIS-NN checkout: also build the same model on CMSIS-NN's kernels per "
                    "board, check it against TFLM and report both side by side.")
+@click.option("--optimize", "optimize", multiple=True, type=click.Choice(("size", "speed")),
+              help="Export builds to measure (repeatable; default: size, what `export` "
+                   "ships). A speed build is reported as VARIANT+speed.")
 @click.option("--cycles/--no-cycles", default=True, show_default=True,
               help="Estimate cycles too (QEMU plugin with the cores' timing tables; one "
                    "more short QEMU run per build).")
 def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir, data_dir,
-          cmsis_nn, cycles):
+          cmsis_nn, optimize, cycles):
     """Benchmark the generated firmware on every emulated Cortex-M core.
 
     Exports each bundled variant, builds the firmware per QEMU board, runs it under
@@ -304,38 +315,54 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     console = Console(width=max(Console().width, 120))
     results: dict[str, dict] = {b.name: {} for b in boards}
     tflm_arena: dict[str, int] = {}
+    builds = [(v, o) for v in variants for o in (list(dict.fromkeys(optimize)) or ["size"])]
     with Progress(console=console, transient=True) as progress:
         per_board = 2 if cmsis_nn else 1
-        task = progress.add_task("bench", total=len(variants) * (1 + per_board * len(boards)))
-        for variant in variants:
-            progress.update(task, description=f"{variant}: export")
+        task = progress.add_task("bench", total=len(builds) * (1 + per_board * len(boards)))
+        for variant, build_kind in builds:
+            key = variant if build_kind == "size" else f"{variant}+{build_kind}"
+            progress.update(task, description=f"{key}: export")
             model = bundled_model(variant).read_bytes()
             inputs, stream = _bench_inputs(model, data_dir, count, throughput_count)
-            exported = flows.export_model(model, out_dir / variant / "export", cpus=cpus)
+            exported = flows.export_model(model, out_dir / key / "export", cpus=cpus,
+                                          optimize=build_kind)
             report = exported.report
-            tflm_arena[variant] = report.get("tflm_arena_bytes")
+            tflm_arena[key] = report.get("tflm_arena_bytes")
             tflm = TflmModel(model)
             expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
-            if cmsis_nn:
+            variant_cmsis = cmsis_nn if build_kind == "size" else None  # the anchor once
+            if variant_cmsis:
                 from lenet_edge.cmsis_nn import write_cmsis_nn_library
 
                 cmsis_library = write_cmsis_nn_library(model, exported.out_dir, cmsis_nn,
                                                        out_dir / variant / "cmsis_nn")
             progress.advance(task)
             for board in boards:
-                progress.update(task, description=f"{variant}: {board.name}")
-                results[board.name][variant] = measure(board, variant, exported.out_dir, report,
-                                                  out_dir / variant, inputs, expected, stream,
-                                                  cycles=cycles)
+                progress.update(task, description=f"{key}: {board.name}")
+                try:
+                    results[board.name][key] = measure(board, key, exported.out_dir, report,
+                                                       out_dir / key, inputs, expected, stream,
+                                                       cycles=cycles)
+                except LenetEdgeError as exc:
+                    if build_kind == "size":
+                        raise
+                    # The speed build may not fit a small part's flash: say so, go on.
+                    results[board.name][key] = _build_error(exc)
                 progress.advance(task)
-                if cmsis_nn:
-                    progress.update(task, description=f"{variant}: {board.name} (CMSIS-NN)")
-                    results[board.name][variant]["cmsis_nn"] = measure_cmsis_nn(
-                        board, variant, cmsis_library, report, out_dir / variant, inputs,
+                if variant_cmsis:
+                    progress.update(task, description=f"{key}: {board.name} (CMSIS-NN)")
+                    results[board.name][key]["cmsis_nn"] = measure_cmsis_nn(
+                        board, key, cmsis_library, report, out_dir / key, inputs,
                         expected, stream, cycles)
+                    progress.advance(task)
+                elif cmsis_nn:
                     progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
+    for board, per_variant in results.items():
+        for key, r in per_variant.items():
+            if "error" in r:
+                console.print(f"{board} {key}: not built ({r['error']})")
     if cmsis_nn:
         console.print(_cmsis_nn_table(results))
         console.print(_cmsis_nn_layer_table(results))

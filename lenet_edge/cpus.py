@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from lenet_edge.errors import LenetEdgeError
 
 # Kernel variants of the generated C (codegen/templates/kernels): portable C on every core,
-# SMLAD dual 16-bit MACs with the DSP extension, Helium (MVE) 16-lane int8 vectors.
-PORTABLE, DSP, MVE = "portable", "dsp", "mve"
+# SMLAD dual 16-bit MACs with the DSP extension, Helium (MVE) 16-lane int8 vectors, and on
+# Thumb-2 cores without DSP (Cortex-M3) SMLAL with two out channels' weights in one word.
+PORTABLE, DSP, MVE, MLAL = "portable", "dsp", "mve", "mlal"
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Cpu:
     name: str  # gcc's -mcpu
     title: str  # for people
     arch: str  # gcc's architecture name for this core
-    kernels: str  # PORTABLE, DSP or MVE
+    kernels: str  # PORTABLE, MLAL, DSP or MVE
     float_flags: tuple[str, ...]  # float ABI / FPU: the library uses no floating point
     has_fpu: bool
     cycle_table: str  # the cycle-estimate plugin's timing table (lenet_edge/cycles_plugin.c)
@@ -53,7 +54,7 @@ CPU_TABLE: dict[str, Cpu] = {
     for c in (
         Cpu("cortex-m0", "Cortex-M0", "armv6-m", PORTABLE, _SOFT, False, "m0"),
         Cpu("cortex-m0plus", "Cortex-M0+", "armv6-m", PORTABLE, _SOFT, False, "m0"),
-        Cpu("cortex-m3", "Cortex-M3", "armv7-m", PORTABLE, _SOFT, False, "m3"),
+        Cpu("cortex-m3", "Cortex-M3", "armv7-m", MLAL, _SOFT, False, "m3"),
         Cpu("cortex-m4", "Cortex-M4F", "armv7e-m", DSP,
             ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), True, "m4"),
         Cpu("cortex-m7", "Cortex-M7 (double-precision FPU)", "armv7e-m", DSP,

@@ -45,7 +45,8 @@ def test_cross_compiles_with_werror(cpu, exports, tmp_path):
 
 # The instruction that shows which kernel variant a core compiled (the compiler picks it
 # from -mcpu's feature macros; the CPU table says which one each core should get).
-SIGNATURE = {"portable": None, "dsp": "smlad", "mve": "vmladava.s8"}
+SIGNATURE = {"portable": None, "dsp": "smlad", "mve": "vmladava.s8",
+             "mlal": "_weights_mlal"}  # SMLAL is also GCC's int64 multiply: the table's name
 
 
 @pytest.mark.arm
@@ -58,15 +59,16 @@ def test_each_core_compiles_its_kernel_variant(cpu, exports, tmp_path):
     subprocess.run([cross.GCC, *get_cpu(cpu).gcc_flags, *cross.CFLAGS, f"-I{c_dir}", "-S",
                     str(c_dir / "lenet5_model.c"), "-o", str(asm)], check=True)
     text = asm.read_text()
-    for mnemonic in ("smlad", "vmladava.s8"):
+    for mnemonic in ("smlad", "vmladava.s8", "_weights_mlal"):
         assert (mnemonic in text) == (SIGNATURE[get_cpu(cpu).kernels] == mnemonic), (cpu, mnemonic)
 
 
 def test_cpu_table_kernels():
-    """The cores with the DSP extension get SMLAD, the M55 Helium, v6-M and M3 portable C."""
+    """The cores with the DSP extension get SMLAD, the M55 Helium, the M3 SMLAL with paired
+    channels, v6-M portable C."""
     kernels = {cpu: get_cpu(cpu).kernels for cpu in cross.CPUS}
     assert kernels == {"cortex-m0": "portable", "cortex-m0plus": "portable",
-                       "cortex-m3": "portable", "cortex-m4": "dsp", "cortex-m7": "dsp",
+                       "cortex-m3": "mlal", "cortex-m4": "dsp", "cortex-m7": "dsp",
                        "cortex-m33": "dsp", "cortex-m55": "mve"}
 
 

@@ -82,3 +82,59 @@ def test_helium_vector_requantization_is_tflms():
             for a in accs:
                 assert _helium_requantize(a, m, shift) == _gemmlowp_requantize(a, m, shift), \
                     (a, m, shift)
+
+
+def _right_shift_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """codegen's lenet5_requantize_right (shift <= -1), in the C's arithmetic: the high
+    multiply, then x >> r plus the carry of (x's low bits + half - (x < 0)) in uint32."""
+    high = (acc * multiplier + (1 << 30)) >> 31
+    r = -shift
+    unit = 1 << r
+    low = ((high & (unit - 1)) + (unit >> 1) - (1 if high < 0 else 0)) % 2**32
+    return (high >> r) + (low >> r)
+
+
+def test_right_shift_requantization_is_tflms():
+    # Used wherever every shift of a layer is <= -1 (known at export), on every core but
+    # Thumb-1; ties of both signs and the int32 extremes included.
+    rng = np.random.default_rng(5)
+    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
+    accs += [int(v) for v in rng.integers(-2**31, 2**31, 500)]
+    accs += [int(v) for v in rng.integers(-5000, 5000, 500)]
+    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, 10)]
+    for shift in range(-1, -32, -1):
+        for m in mults:
+            ties = [((k << -shift) + (1 << (-shift - 1))) for k in (-3, -1, 0, 2)]
+            for a in accs + [t for t in ties if -2**31 <= t < 2**31]:
+                assert _right_shift_requantize(a, m, shift) == _gemmlowp_requantize(a, m, shift), \
+                    (a, m, shift)
+
+
+@pytest.mark.parametrize("asm", [True, False], ids=["asm", "c-forms"])
+@pytest.mark.parametrize("board_name", ["qemu-mps2-an385", "qemu-mps2-an386"])
+def test_speed_build_exact_on_random_and_extreme_inputs(board_name, asm, tmp_path_factory,
+                                                        tmp_path):
+    # `export --optimize speed`: the widened fully connected layouts (int16 pairs on the
+    # DSP cores, SMLAL output pairs on the M3) give TFLM's bytes too, and so do the C forms
+    # the DSP and SMLAL kernels keep beside their inline asm (compiled here with __GNUC__
+    # undefined, as a compiler without GNU asm would see them).
+    from lenet_edge.codegen.export import export
+    from lenet_edge.firmware_templates.render import DEFAULT_OPT, render_firmware
+    from lenet_edge.host.session import DeviceSession
+    from lenet_edge.quantize.tflm import TflmModel
+    from tests.firmware_fixtures import firmware_model_bytes
+
+    out = tmp_path / "speed"
+    result = export(firmware_model_bytes(tmp_path_factory), out, measure_tflm=False,
+                    measure_code=False, optimize="speed")
+    assert result.report["optimize"] == "speed"
+    names = (out / "c" / "lenet5_weights.h").read_text()
+    assert "_weights_dsp16" in names and "_weights_mlal" in names
+    tflm = TflmModel(out / "model" / "lenet5_int8.tflite")
+    inputs = _hard_inputs(784)
+    board = get_board(board_name)
+    render_firmware(board, out, tmp_path / "fw", opt=DEFAULT_OPT if asm else "-O2 -U__GNUC__")
+    elf = build_firmware(board, out, tmp_path / "fw").elf
+    with run_qemu(board, elf, emulate=True) as url, DeviceSession(url) as session:
+        got = np.stack([session.infer(x).output.reshape(-1) for x in inputs])
+    np.testing.assert_array_equal(got, tflm.run_batch(inputs))

@@ -41,6 +41,23 @@ static inline int32_t lenet5_requantize(int32_t acc, int32_t multiplier, int shi
     return lenet5_rounding_divide_by_pot(high, right);
 }
 
+/* lenet5_requantize for a right shift of 1..31 (every shift of the layer <= -1, known at
+ * export): the same two roundings. Rounding half away from zero is x >> right plus the
+ * carry of (x's low bits + half - (x < 0)), which lies in [0, 2^(right+1)): no compare,
+ * no overflow. */
+static inline int32_t lenet5_requantize_right(int32_t acc, int32_t multiplier, int right)
+{
+#if defined(__ARM_ARCH_6M__)
+    /* Thumb-1 (Cortex-M0/M0+): the general form compiles to fewer instructions there. */
+    return lenet5_requantize(acc, multiplier, -right);
+#else
+    const int32_t high = (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << 30)) >> 31);
+    const uint32_t unit = (uint32_t)1 << right;
+    const uint32_t low = ((uint32_t)high & (unit - 1u)) + (unit >> 1) - (uint32_t)(high < 0);
+    return (high >> right) + (int32_t)(low >> right);
+#endif
+}
+
 /* gemmlowp's SaturatingRoundingMultiplyByPOT for a positive exponent. */
 static inline int32_t lenet5_saturating_shift_left(int32_t x, int shift)
 {
@@ -51,6 +68,19 @@ static inline int32_t lenet5_saturating_shift_left(int32_t x, int shift)
         return INT32_MIN;
     }
     return (int32_t)((uint32_t)x << shift);
+}
+
+/* lenet5_clamp_int8(v, -128, 127): one SSAT where the core has it (GCC writes the
+ * compares as branches). */
+static inline int8_t lenet5_sat_int8(int32_t v)
+{
+#if defined(__GNUC__) && defined(__ARM_FEATURE_SAT)
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return (int8_t)r;
+#else
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+#endif
 }
 
 static inline int8_t lenet5_clamp_int8(int32_t v, int32_t lo, int32_t hi)
