@@ -1,0 +1,78 @@
+"""BENCHMARKS.md's firmware tables from `lenet-edge bench`'s bench.json (markdown on stdout).
+
+    python benchmarks/bench_tables.py bench_out/bench.json main|family|layers|memory|cmsis|lcycles|linstr|speed
+
+Every figure comes from the JSON; nothing is typed in.
+"""
+import json
+import sys
+
+d = json.load(open(sys.argv[1]))
+B = d["boards"]
+order = ["qemu-mps2-an385", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps3-an547",
+         "nucleo-f446re", "bbc-microbit", "stm32vldiscovery"]
+order = [b for b in order if b in B]
+short = {"cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7", "cortex-m33": "M33", "cortex-m55": "M55",
+         "cortex-m0": "M0"}
+
+
+def n(v):
+    return f"{v:,}"
+
+
+which = sys.argv[2]
+if which == "main":
+    print("| board | core | variant | instructions | per MAC | cycles (est.) | MACs executed | instructions per tick |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for v in ["modern","classic"]:
+        for b in order:
+            r = B[b][v]
+            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {r['counter_resolution']} |")
+if which == "family":
+    print("| board | core | variant | instructions | per MAC | cycles (est.) | MACs executed | flash | weights | arena | RAM |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for v in ["lenet1","lenet4"]:
+        for b in order:
+            r = B[b][v]
+            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
+if which == "layers":
+    print("| board | C1+S2 (117,600 MACs) | C3+S4 (240,000) | C5 (48,000) | F6 (10,080) | output (840) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for b in order:
+        r = B[b]["modern"]
+        L = r["instructions_per_layer"]
+        vals = [L[k] for k in sorted(L, key=lambda k: int(k.split("#")[1]))]
+        print(f"| {b} ({r['cpu']}) | " + " | ".join(n(x) for x in vals) + " |")
+if which == "memory":
+    print("| board | variant | flash | weights | code | inference code | arena | TFLM arena | stack, measured | stack, bound | stack, reserved | RAM |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for v in ["modern","classic"]:
+        for b in order:
+            r = B[b][v]
+            print(f"| {b} | {v} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['code_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['arena_bytes'])} | {n(d['tflm_arena_bytes'][v])} | {r['stack_bytes']} | {r['stack_bound_bytes']} | {r['stack_reserved_bytes']} | **{n(r['ram_bytes'])}** |")
+if which == "cmsis":
+    print("| board | core | variant | instructions | CMSIS-NN | x | cycles (est.) | CMSIS-NN | x | flash | CMSIS-NN | RAM | CMSIS-NN |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for v in ["modern","classic"]:
+        for b in order:
+            r = B[b][v]; c = r.get("cmsis_nn") or {}
+            if "error" in c or not c:
+                print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | does not fit (b) | | {n(r['cycles_est'])} | | | {n(r['flash_bytes'])} | | {n(r['ram_bytes'])} | |")
+                continue
+            print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | {n(c['instructions'])} | {c['instructions']/r['instructions']:.2f} | {n(r['cycles_est'])} | {n(c['cycles_est'])} | {c['cycles_est']/r['cycles_est']:.2f} | {n(r['flash_bytes'])} | {n(c['flash_bytes'])} | {n(r['ram_bytes'])} | {n(c['ram_bytes'])} |")
+if which in ("lcycles", "linstr"):
+    key = "cycles_est_per_layer" if which == "lcycles" else "cycles_est_instructions_per_layer"
+    print("| board | C1+S2 | C3+S4 | C5 | F6 | output |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for b in ["qemu-mps2-an385","qemu-mps2-an386","qemu-mps2-an500","qemu-mps2-an505","qemu-mps3-an547","bbc-microbit"]:
+        r = B[b]["modern"]; c = r["cmsis_nn"]
+        ks = sorted(r[key], key=lambda k: int(k.split("#")[1]))
+        print(f"| {b} ({short[r['cpu']]}) | " + " | ".join(f"{n(r[key][k])} / {n(c[key][k])}" for k in ks) + " |")
+if which == "speed":
+    print("| board | core | build | instructions | per MAC | cycles (est.) | flash | weights | inference code | RAM |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for b in order:
+        if b not in B: continue
+        for v in ["modern", "modern+speed"]:
+            r = B[b][v]
+            print(f"| {b} | {r['cpu']} | {'default (size)' if v == 'modern' else 'speed'} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['ram_bytes'])} |")
