@@ -149,3 +149,24 @@ def test_train_cli_refuses_net1_for_other_variants(tmp_path, capsys):
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error: --net1 is for --variant boosted-lenet4 only" in err and "Traceback" not in err
+
+
+@pytest.mark.qemu
+@pytest.mark.arm
+def test_zoo_row_of_the_ensemble(tmp_path):
+    """`zoo --variants boosted-lenet4`: the TFLM ensemble's figures, the average MACs and
+    instructions over the mix of early exits and full runs, device answers checked."""
+    from lenet_edge.cli import main
+
+    out = tmp_path / "zoo"
+    assert main(["zoo", "--variants", "boosted-lenet4", "--board", "qemu-mps2-an386",
+                 "--count", "3", "--limit", "500", "--out", str(out)]) == 0
+    row = json.loads((out / "zoo.json").read_text())["variants"]["boosted-lenet4"]
+    board = row["boards"]["qemu-mps2-an386"]
+    assert row["paper"]["error"] == 0.7 and row["test_digits"] == 500
+    assert row["parameters"] == 3 * 17_650 and row["device_bit_exact_digits"] >= 3
+    one, three = board["instructions_one_net"], board["instructions_three_nets"]
+    assert 0 < one < three and one <= board["instructions"] <= three  # both kinds ran
+    share3 = (row["nets_per_digit"] - 1) / 2
+    assert row["macs_executed"] == round(247_600 * (1 + 2 * share3))
+    assert row["macs_executed_all_nets"] == 3 * 247_600
