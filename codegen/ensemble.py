@@ -29,6 +29,7 @@ from lenet_edge.codegen.emit import check_name
 from lenet_edge.ensemble import CLASSES, OUTPUT_BYTES, WEIGHT_ONE, Ensemble, read_ensemble
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.layout import ExportLayout
+from lenet_edge.quantize.ensemble import check_nets, check_quantization
 
 DEFAULT_NAME = "boosted"
 MARKER = "ensemble.json"  # in DIR/c/: the library's name is the ensemble's, not a net's
@@ -48,29 +49,29 @@ def export_ensemble(ensemble: Ensemble | str | Path, out_dir: str | Path,
     if not isinstance(ensemble, Ensemble):
         ensemble = read_ensemble(ensemble)
     check_name(name)
+    # Each net through the code generator's own checks (a malformed .tflite is refused
+    # there) before anything reads its quantization or anything is written.
+    libraries = [generate_c(model, ensemble.meta["nets"][k], cpus=cpus or CPUS,
+                            prefix=f"{name}{k + 1}") for k, model in enumerate(ensemble.models)]
+    check_quantization(ensemble)
+    check_nets(ensemble.models)
     layout = ExportLayout(out_dir)
     c_dir = layout.c_dir
     if c_dir.is_dir():
         shutil.rmtree(c_dir)
     c_dir.mkdir(parents=True)
     nets, net_reports = [], []
-    for k, model in enumerate(ensemble.models):
-        prefix = f"{name}{k + 1}"
-        library = generate_c(model, ensemble.meta["nets"][k], cpus=cpus or CPUS, prefix=prefix)
+    for library in libraries:
+        prefix = library.prefix
         for file_name, text in sorted(library.files.items()):
             if file_name.endswith((".c", ".h")):
                 (c_dir / file_name).write_text(text, encoding="utf-8", newline="\n")
-        if library.program.graph.tensor(library.program.graph.outputs[0]).size != CLASSES:
-            raise LenetEdgeError(f"ensemble net {k + 1} does not give {CLASSES} outputs")
         nets.append({"name": prefix, "NAME": prefix.upper()})
         net_reports.append({"name": prefix, "model_sha256": library.program.graph.sha256,
                             "macs_executed": library.stats.macs_executed,
                             "macs_dense": library.stats.macs_dense,
                             "arena_bytes": library.stats.arena_bytes,
                             "weights_bytes": library.stats.weights_bytes})
-    inputs = {tuple(_input_of(m)) for m in ensemble.models}
-    if len(inputs) != 1:
-        raise LenetEdgeError("the ensemble's nets take different inputs (shape or quantization)")
     rule = ensemble.rule
     context = dict(version=__version__, title="Boosted LeNet-4", name=name, NAME=name.upper(),
                    nets=nets, first=nets[0], classes=CLASSES, weights=list(rule.weights),
@@ -104,13 +105,6 @@ def export_ensemble(ensemble: Ensemble | str | Path, out_dir: str | Path,
               "arena_bytes": sum(n["arena_bytes"] for n in net_reports)}
     layout.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
-
-
-def _input_of(model: bytes):
-    from lenet_edge.quantize.evaluate import input_spec
-
-    shape, scale, zero_point = input_spec(model)
-    return (tuple(shape), float(scale), int(zero_point))
 
 
 def ensemble_name(c_dir: str | Path) -> str | None:

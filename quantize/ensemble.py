@@ -23,6 +23,7 @@ def tflm_ensemble(ensemble: Ensemble, inputs: np.ndarray, progress=None):
     2 and 3 only on the digits where the rule needs them (rows elsewhere are zero)."""
     from lenet_edge.quantize.tflm import TflmModel
 
+    check_quantization(ensemble)
     nets = [TflmModel(m) for m in ensemble.models]
     outs = [nets[0].run_batch(inputs, progress)]
     need = np.flatnonzero(~ensemble.rule.confident(outs[0]))
@@ -33,6 +34,18 @@ def tflm_ensemble(ensemble: Ensemble, inputs: np.ndarray, progress=None):
         outs.append(out)
     scores, nets_run = ensemble.rule.scores(outs)
     return scores, nets_run, outs
+
+
+def check_quantization(ensemble: Ensemble) -> None:
+    """ensemble.json's output scales and zero points must be the nets' own (the rule's W_k
+    and z_k come from them; the generated C reads z_k from the nets' headers)."""
+    for k, model in enumerate(ensemble.models):
+        out = model_summary(model)["output"]
+        if (out["scale"], out["zero_point"]) != (ensemble.scales[k], ensemble.rule.zero_points[k]):
+            raise LenetEdgeError(
+                f"{ensemble.folder}: ensemble.json gives net {k + 1} output scale "
+                f"{ensemble.scales[k]} and zero point {ensemble.rule.zero_points[k]}, its "
+                f".tflite {out['scale']} and {out['zero_point']}")
 
 
 def check_nets(models) -> None:

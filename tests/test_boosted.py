@@ -170,3 +170,28 @@ def test_zoo_row_of_the_ensemble(tmp_path):
     share3 = (row["nets_per_digit"] - 1) / 2
     assert row["macs_executed"] == round(247_600 * (1 + 2 * share3))
     assert row["macs_executed_all_nets"] == 3 * 247_600
+
+
+def test_export_ensemble_is_deterministic_and_checks_the_nets(ensemble_export, tmp_path, capsys):
+    from lenet_edge.cli import main
+    from lenet_edge.codegen.ensemble import export_ensemble
+
+    out, _ = ensemble_export
+    again = tmp_path / "again"
+    export_ensemble(BUNDLED, again, cpus=("cortex-m4",))  # the fixture's board's CPU
+    first = {p.name: p.read_bytes() for p in sorted((out / "c").iterdir())}
+    assert first == {p.name: p.read_bytes() for p in sorted((again / "c").iterdir())}
+    # ensemble.json naming another zero point than net 2's .tflite: refused.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in BUNDLED.glob("*_int8.tflite"):
+        (bad / p.name).write_bytes(p.read_bytes())
+    meta = json.loads((BUNDLED / "ensemble.json").read_text())
+    meta["zero_points"][1] += 1
+    (bad / "ensemble.json").write_text(json.dumps(meta))
+    with pytest.raises(LenetEdgeError, match="gives net 2 output scale .* its .tflite"):
+        export_ensemble(bad, tmp_path / "x")
+    assert main(["export", "--ensemble", str(BUNDLED), "--model", str(bad / "net1_int8.tflite"),
+                 "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "error: --ensemble takes the ensemble's own nets" in err and "Traceback" not in err
