@@ -149,6 +149,9 @@ def test_train_cli_refuses_net1_for_other_variants(tmp_path, capsys):
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error: --net1 is for --variant boosted-lenet4 only" in err and "Traceback" not in err
+    assert main(["train", "--variant", "boosted-lenet4", "--no-augment", "--out",
+                 str(tmp_path)]) == 2
+    assert "error: --no-augment does not apply to boosted-lenet4" in capsys.readouterr().err
 
 
 @pytest.mark.qemu

@@ -50,12 +50,17 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment, net1):
     Writes OUT/lenet5.keras (float model, input pixel/255) and OUT/train_metrics.json
     (test accuracy, per-class accuracy, parameter count, epochs, wall seconds).
     The next step is `lenet-edge quantize --model OUT/lenet5.keras --out OUT`.
+    boosted-lenet4 writes OUT/net{1,2,3}.keras and quantizes them itself: the ensemble
+    folder (net{1,2,3}_int8.tflite + ensemble.json) for `lenet-edge export --ensemble OUT`.
     """
     from lenet_edge.optional import require_tensorflow
     from lenet_edge.train.mnist import resolve_source
 
     if net1 is not None and variant != BOOSTED:
         raise LenetEdgeError("--net1 is for --variant boosted-lenet4 only")
+    if no_augment and variant == BOOSTED:
+        raise LenetEdgeError("--no-augment does not apply to boosted-lenet4: its nets 2 and 3 "
+                             "are filtered from shifted (distorted) patterns")
     require_tensorflow("`lenet-edge train`")  # before anything slow
     resolve_source(data_dir)  # fail on missing data before TensorFlow starts
     import_tensorflow_quietly("`lenet-edge train`")
