@@ -131,8 +131,10 @@ def validate_on_emulator(board, model_dir, out_dir: Path, console, *, emulate: b
     import contextlib
     import os
 
+    from lenet_edge.host.references import refuse_ensemble
     from lenet_edge.host.summary import run_and_summarise
 
+    refuse_ensemble(model_dir)  # before building anything
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
     if jobs > 1:
         # Each emulator would pin itself to the CPU idlest at its start: the same one, as
