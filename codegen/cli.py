@@ -50,10 +50,18 @@ BACKENDS = ("float", "tflite", "tflm", "c")
               help="speed: the fully connected layers' weights also stored widened (int16 "
                    "pairs on DSP cores, two outputs per int32 on the Cortex-M3) for fewer "
                    "instructions, at about twice their flash.")
+@click.option("--ensemble", "ensemble_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="An ensemble folder (Boosted LeNet-4: `train --variant boosted-lenet4`'s "
+                   "OUT, or the bundled lenet_edge/assets/boosted_lenet4): its three nets and "
+                   "the C of its rule as one library, NAME_invoke (--name default: boosted).")
 def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tflm_arena, unfused,
-           name, optimize):
+           name, optimize, ensemble_dir):
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
+
+    if ensemble_dir is not None:
+        return _export_ensemble(ensemble_dir, out_dir, board, cpus, name, model, board_file,
+                                optimize)
 
     from lenet_edge.codegen.export import resolve_model
     from lenet_edge.codegen.report import print_export_table
@@ -71,6 +79,24 @@ def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tf
                             model_label=model.name if model else f"bundled {variant} model",
                             float_model=model if model and model.suffix == ".keras" else None)
     print_export_table(result, console)
+    return 0
+
+
+def _export_ensemble(ensemble_dir, out_dir, board, cpus, name, model, board_file,
+                     optimize) -> int:
+    from lenet_edge.errors import LenetEdgeError
+    from lenet_edge.flows import export_ensemble_model
+
+    if model is not None or board_file is not None:
+        raise LenetEdgeError("--ensemble takes the ensemble's own nets: give no --model or "
+                             "--board-file")
+    report = export_ensemble_model(ensemble_dir, out_dir, board=board, cpus=tuple(cpus) or None,
+                                   name="boosted" if name == "lenet5" else name,
+                                   optimize=optimize)
+    macs = ", ".join(f"{n['macs_executed']:,}" for n in report["nets"])
+    click.echo(f"ensemble {report['name']}: nets {', '.join(n['name'] for n in report['nets'])}"
+               f" (MACs executed {macs}), W = {report['weights']}, T = {report['threshold']}; "
+               f"wrote {out_dir}/c/" + (f" and {out_dir}/firmware/" if board else ""))
     return 0
 
 

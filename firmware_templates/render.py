@@ -60,7 +60,12 @@ def firmware_dir_of(export_dir: str | Path, firmware_dir: str | Path | None = No
 
 
 def model_name(c_dir: Path) -> str:
-    """The export's --name (its C library is NAME_model.h/.c); one clear error otherwise."""
+    """The export's --name (its C library is NAME_model.h/.c); one clear error otherwise.
+    An ensemble's c/ holds its nets' libraries too: its marker names the one to run."""
+    from lenet_edge.codegen.ensemble import ensemble_name
+
+    if (name := ensemble_name(c_dir)) is not None:
+        return name
     headers = sorted(p.name for p in Path(c_dir).glob("*_model.h")) if Path(c_dir).is_dir() else []
     if len(headers) != 1:
         found = f" (found {', '.join(headers)})" if headers else " (no *_model.h)"

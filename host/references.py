@@ -31,6 +31,19 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def refuse_ensemble(model_dir: str | Path | None) -> None:
+    """validate checks one model against TFLM: an ensemble (its folder or its export) gets
+    one error saying where its device check lives instead."""
+    if model_dir is None or not Path(model_dir).is_dir():
+        return
+    path = Path(model_dir)
+    if (path / "ensemble.json").is_file() or (ExportLayout(path).c_dir / "ensemble.json").is_file():
+        raise LenetEdgeError(
+            f"{path} is an ensemble (Boosted LeNet-4); validate checks one model against TFLM. "
+            "The ensemble's firmware is checked against the TFLM ensemble by `lenet-edge zoo "
+            "--variants boosted-lenet4` and benchmarks/boosted_lenet4.py")
+
+
 def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     """The .tflite to validate (and its .keras when there is one).
 
@@ -43,6 +56,7 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
         tflite = bundled_model(kind="tflite")
         keras = bundled_model(kind="keras") if (tflite.parent / KERAS_NAME).is_file() else None
         return ModelFiles(tflite, keras, sha256_file(tflite), "bundled model")
+    refuse_ensemble(model_dir)
     path = Path(model_dir)
     if path.is_file() and path.suffix == ".tflite":
         tflite, folders = path, [path.parent, path.parent.parent]

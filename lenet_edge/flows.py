@@ -131,8 +131,10 @@ def validate_on_emulator(board, model_dir, out_dir: Path, console, *, emulate: b
     import contextlib
     import os
 
+    from lenet_edge.host.references import refuse_ensemble
     from lenet_edge.host.summary import run_and_summarise
 
+    refuse_ensemble(model_dir)  # before building anything
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
     if jobs > 1:
         # Each emulator would pin itself to the CPU idlest at its start: the same one, as
@@ -155,3 +157,60 @@ def check_board_name(ctx, param, value):
     if isinstance(value, tuple):  # a repeatable option (bench --boards)
         return tuple(get_board(v).name for v in value)
     return get_board(value).name
+
+
+def train_boosted_ensemble(out_dir: str | Path, *, net1: str | Path | None = None,
+                           seed: int = 0, epochs: int | None = None, data_dir=None,
+                           train_limit: int | None = None, eval_limit: int | None = None,
+                           pool_copies: int | None = None, log=print):
+    """Boosted LeNet-4 end to end (train, then quantize): OUT/net{1,2,3}.keras,
+    OUT/train_metrics.json and the ensemble folder in OUT (net{1,2,3}_int8.tflite +
+    ensemble.json with W_k, T and the int8 figures). ``net1``: a .keras to reuse as net 1."""
+    import json
+    import time
+
+    from lenet_edge.quantize.convert import load_keras_model
+    from lenet_edge.quantize.ensemble import THRESHOLD_DIGITS, quantize_ensemble
+    from lenet_edge.train.boosted import POOL_COPIES, train_boosted
+    from lenet_edge.train.training import save_keras
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    given = load_keras_model(net1) if net1 is not None else None
+    result = train_boosted(given, seed=seed, data_dir=data_dir, epochs=epochs,
+                           train_limit=train_limit, pool_copies=pool_copies or POOL_COPIES,
+                           log=log)
+    if net1 is not None:
+        result.metrics["net1"] = f"reused: {net1}"
+    for k, model in enumerate(result.models):
+        save_keras(model, out_dir / f"net{k + 1}.keras")
+    (out_dir / "train_metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    log("quantizing the three nets, choosing T on TFLM's outputs, evaluating under TFLM")
+    ensemble = quantize_ensemble(result.models, out_dir, data_dir, eval_limit,
+                                 extra={"float": result.metrics},
+                                 threshold_digits=min(train_limit or THRESHOLD_DIGITS,
+                                                      THRESHOLD_DIGITS))
+    ensemble.meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / "ensemble.json").write_text(json.dumps(ensemble.meta, indent=2) + "\n")
+    return ensemble
+
+
+def export_ensemble_model(ensemble, out_dir: str | Path = DEFAULT_EXPORT_DIR, *, board=None,
+                          name: str = "boosted", cpus=None, optimize: str = "size") -> dict:
+    """An ensemble folder (Boosted LeNet-4) exported as one C library with the model API
+    (codegen/ensemble.py), plus the agent and, with ``board``, the firmware project: the
+    firmware runs the ensemble (early exit and sum) as it runs one model."""
+    from lenet_edge.codegen.ensemble import export_ensemble
+    from lenet_edge.firmware_templates.agent_files import write_agent
+    from lenet_edge.firmware_templates.boards import get_board
+    from lenet_edge.firmware_templates.render import render_firmware
+
+    if board is not None:
+        board = get_board(board)
+        cpus = cpus or (board.cpu,)
+    report = export_ensemble(ensemble, out_dir, name=name, cpus=cpus, optimize=optimize)
+    write_agent(ExportLayout(out_dir).agent_dir)
+    if board is not None:
+        render_firmware(board, out_dir)
+    return report
