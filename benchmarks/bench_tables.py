@@ -29,12 +29,12 @@ if which == "main":
             r = B[b][v]
             print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {r['counter_resolution']} |")
 if which == "family":
-    print("| board | core | variant | instructions | per MAC | cycles (est.) | MACs executed | flash | weights | arena | RAM |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| board | core | variant | instructions | per MAC | MACs executed | flash | weights | arena | RAM |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for v in ["lenet1","lenet4"]:
         for b in order:
             r = B[b][v]
-            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
+            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
 if which == "layers":
     print("| board | C1+S2 (117,600 MACs) | C3+S4 (240,000) | C5 (48,000) | F6 (10,080) | output (840) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
