@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lenet_edge.host.faultproxy import FaultProxy, FaultRates
 from tests.codegen_fixtures import lenet_model_files, mnist_test  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +93,20 @@ def tcp_server(behaviour):
     finally:
         stop.set()
         server.close()
+
+
+class GoesDeaf(FaultProxy):
+    """A proxy that passes the first `up_bytes` host bytes, then swallows everything the
+    host sends (a dead link, or a device that hung); answers still pass."""
+
+    def __init__(self, port, up_bytes: int):
+        super().__init__(port, FaultRates())
+        self.allowance = up_bytes
+
+    def _mangle(self, data, upstream):
+        if upstream:
+            passed, self.allowance = data[: max(self.allowance, 0)], self.allowance - len(data)
+            yield passed, 0.0
+        else:
+            yield data, 0.0
+

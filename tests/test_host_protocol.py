@@ -17,6 +17,7 @@ from lenet_edge.host.session import DeviceSession
 from lenet_edge.quantize.evaluate import pixels_to_int8
 from lenet_edge.quantize.tflm import TflmModel
 from tests.host_fixtures import (  # noqa: F401
+    GoesDeaf,
     host_device_binary,
     lenet_model_files,
     mnist_test,
@@ -192,21 +193,6 @@ class _DamageLongChunks(FaultProxy):
         yield data, 0.0
 
 
-class _GoesDeaf(FaultProxy):
-    """Passes the first `up_bytes` host bytes, then swallows everything (a device that hung)."""
-
-    def __init__(self, port, up_bytes: int):
-        super().__init__(port, FaultRates())
-        self.allowance = up_bytes
-
-    def _mangle(self, data, upstream):
-        if upstream:
-            passed, self.allowance = data[: max(self.allowance, 0)], self.allowance - len(data)
-            yield passed, 0.0
-        else:
-            yield data, 0.0
-
-
 class _StallsOnce(FaultProxy):
     """Holds the device's answers back for `seconds` once, after `after` bytes (what QEMU
     on a loaded host does); loses nothing."""
@@ -272,7 +258,7 @@ def test_a_device_that_stops_answering_mid_run_fails_in_bounded_time(host_device
     images, _ = mnist_test
     inputs = pixels_to_int8(images[:200]).reshape(200, -1)
     with run_host_device(host_device_binary) as (url, _):
-        with _GoesDeaf(int(url.rsplit(":", 1)[1]), up_bytes=5000) as proxy:
+        with GoesDeaf(int(url.rsplit(":", 1)[1]), up_bytes=5000) as proxy:
             with DeviceSession(proxy.url, timeout=0.2, retries=3) as session:
                 started = time.monotonic()
                 answered = []

@@ -12,9 +12,9 @@ import pytest
 
 from lenet_edge.cli import main
 from lenet_edge.errors import LenetEdgeError
-from lenet_edge.host.faultproxy import FaultProxy, FaultRates
 from lenet_edge.host.validate import validate
 from tests.host_fixtures import (  # noqa: F401
+    GoesDeaf,
     compile_host_device,
     host_device_binary,
     lenet_model_files,
@@ -22,7 +22,6 @@ from tests.host_fixtures import (  # noqa: F401
     modern_export,
     run_host_device,
 )
-
 
 
 def test_two_devices_share_the_digits_and_merge_one_report(host_device_binary, modern_export, tmp_path):
@@ -56,24 +55,9 @@ def test_every_devices_model_hash_is_checked(host_device_binary, modern_export, 
             validate([url1, url2], model_dir=modern_export, count=20, out_dir=tmp_path / "r")
 
 
-class _GoesDeaf(FaultProxy):
-    """Passes the first `up_bytes` host bytes, then swallows everything (a dead link)."""
-
-    def __init__(self, port, up_bytes: int):
-        super().__init__(port, FaultRates())
-        self.allowance = up_bytes
-
-    def _mangle(self, data, upstream):
-        if upstream:
-            passed, self.allowance = data[: max(self.allowance, 0)], self.allowance - len(data)
-            yield passed, 0.0
-        else:
-            yield data, 0.0
-
-
 def test_a_device_that_stops_ends_the_run_with_a_partial_report(host_device_binary, modern_export, tmp_path):
     with run_host_device(host_device_binary) as (url1, _), run_host_device(host_device_binary) as (url2, _):
-        with _GoesDeaf(int(url2.rsplit(":", 1)[1]), up_bytes=4000) as deaf:
+        with GoesDeaf(int(url2.rsplit(":", 1)[1]), up_bytes=4000) as deaf:
             result = validate([url1, deaf.url], model_dir=modern_export, count=2000,
                               out_dir=tmp_path, timeout=0.2)
     report = result.report

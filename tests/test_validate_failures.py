@@ -12,30 +12,15 @@ import pytest
 
 from lenet_edge.cli import main
 from lenet_edge.host import references
-from lenet_edge.host.faultproxy import FaultProxy, FaultRates
 from lenet_edge.host.validate import validate
 from tests.host_fixtures import (  # noqa: F401
+    GoesDeaf,
     host_device_binary,
     lenet_model_files,
     mnist_test,
     modern_export,
     run_host_device,
 )
-
-
-class _GoesDeaf(FaultProxy):
-    """Passes the first `up_bytes` host bytes, then swallows everything (a dead link)."""
-
-    def __init__(self, port, up_bytes: int):
-        super().__init__(port, FaultRates())
-        self.allowance = up_bytes
-
-    def _mangle(self, data, upstream):
-        if upstream:
-            passed, self.allowance = data[: max(self.allowance, 0)], self.allowance - len(data)
-            yield passed, 0.0
-        else:
-            yield data, 0.0
 
 
 def test_clean_link_reports_no_garbage_and_no_retransmissions(host_device_binary, modern_export, tmp_path):
@@ -54,7 +39,7 @@ def _report(out):
 
 def test_link_giving_up_mid_run_keeps_a_partial_report(host_device_binary, modern_export, tmp_path):
     with run_host_device(host_device_binary) as (url, _):
-        with _GoesDeaf(int(url.rsplit(":", 1)[1]), up_bytes=8000) as proxy:
+        with GoesDeaf(int(url.rsplit(":", 1)[1]), up_bytes=8000) as proxy:
             result = validate(proxy.url, model_dir=modern_export, count=100, out_dir=tmp_path,
                               timeout=0.2)
     report = _report(tmp_path)
