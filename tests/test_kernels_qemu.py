@@ -157,5 +157,6 @@ def test_cortex_m0_firmware_runs_the_thumb1_kernels(export_dir, tmp_path):
         return out
 
     assert "#define LENET5_V6M 1" in macros("-mcpu=cortex-m0", "-O2")
-    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m0", "-Os")
+    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m0", "-Os")  # GCC: too few registers
+    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m0", "-O0")
     assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m3", "-O2")
