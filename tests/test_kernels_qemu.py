@@ -138,3 +138,25 @@ def test_speed_build_exact_on_random_and_extreme_inputs(board_name, asm, tmp_pat
     with run_qemu(board, elf, emulate=True) as url, DeviceSession(url) as session:
         got = np.stack([session.infer(x).output.reshape(-1) for x in inputs])
     np.testing.assert_array_equal(got, tflm.run_batch(inputs))
+
+
+def test_cortex_m0_firmware_runs_the_thumb1_kernels(export_dir, tmp_path):
+    # The micro:bit runs above on -O2 firmware, which must take the hand-written Thumb-1
+    # (LENET5_V6M) conv and fully connected loops, not silently the portable C.
+    import subprocess
+
+    source = export_dir / "c" / "lenet5_model.c"
+    text = source.read_text()
+    assert "#if LENET5_V6M" in text and '"ldrsb %[xv], [%[kp], %[d1]]' in text
+    assert '"ldrsb %[t], [%[kp], %[e0]]' in text
+
+    def macros(*flags):
+        out = subprocess.run(["arm-none-eabi-gcc", "-mthumb", *flags, f"-I{source.parent}",
+                              "-E", "-dM", str(source)], check=True, capture_output=True,
+                             text=True).stdout
+        return out
+
+    assert "#define LENET5_V6M 1" in macros("-mcpu=cortex-m0", "-O2")
+    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m0", "-Os")  # GCC: too few registers
+    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m0", "-O0")
+    assert "#define LENET5_V6M 0" in macros("-mcpu=cortex-m3", "-O2")

@@ -45,6 +45,7 @@ def fixedpoint_lib(tmp_path_factory):
 int32_t t_srdhm(int32_t a, int32_t b) {{ return lenet5_sat_rounding_doubling_high_mul(a, b); }}
 int32_t t_rdpot(int32_t x, int e) {{ return lenet5_rounding_divide_by_pot(x, e); }}
 int32_t t_requantize(int32_t acc, int32_t m, int s) {{ return lenet5_requantize(acc, m, s); }}
+int32_t t_high_halves(int32_t a, int32_t m) {{ return lenet5_high_mul_halves(a, m); }}
 int32_t t_shift_left(int32_t x, int s) {{ return lenet5_saturating_shift_left(x, s); }}
 int32_t t_clamp(int32_t v, int32_t lo, int32_t hi) {{ return lenet5_clamp_int8(v, lo, hi); }}
 ''')
@@ -54,7 +55,7 @@ int32_t t_clamp(int32_t v, int32_t lo, int32_t hi) {{ return lenet5_clamp_int8(v
     dll = ctypes.CDLL(str(lib))
     i32 = ctypes.c_int32
     for name, args in (("t_srdhm", [i32, i32]), ("t_rdpot", [i32, ctypes.c_int]),
-                       ("t_requantize", [i32, i32, ctypes.c_int]),
+                       ("t_requantize", [i32, i32, ctypes.c_int]), ("t_high_halves", [i32, i32]),
                        ("t_shift_left", [i32, ctypes.c_int]), ("t_clamp", [i32, i32, i32])):
         getattr(dll, name).argtypes = args
         getattr(dll, name).restype = i32
@@ -78,6 +79,19 @@ def test_fixedpoint_header_matches_python(fixedpoint_lib):
             assert lib.t_shift_left(a, s) == quantmath.saturating_shift_left(a, s), (a, s)
         for lo, hi in ((-128, 127), (-128, 0), (-5, 6)):
             assert lib.t_clamp(a, lo, hi) == max(lo, min(hi, a))
+
+
+def test_high_multiply_from_halves_is_the_64_bit_one(fixedpoint_lib):
+    # ARMv6-M's requantization (no long multiply there) builds the high multiply from
+    # 16-bit halves; it must equal the 64-bit one for every multiplier >= 0.
+    rng = np.random.default_rng(11)
+    multipliers = [0, 1, 0xFFFF, 0x10000, 1 << 30, (1 << 30) + 0xFFFF, 0x7FFF0000, INT32_MAX]
+    multipliers += [int(v) for v in rng.integers(0, INT32_MAX, 40, endpoint=True)]
+    values = _values(300) + [v for k in range(31) for v in (1 << k, -(1 << k), (1 << k) - 1)]
+    for a in values:
+        for m in multipliers:
+            assert fixedpoint_lib.t_high_halves(a, m) == \
+                quantmath.sat_rounding_doubling_high_mul(a, m), (a, m)
 
 
 def test_requantize_matches_python_and_tflm(fixedpoint_lib):

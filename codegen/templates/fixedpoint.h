@@ -29,6 +29,25 @@ static inline int32_t lenet5_rounding_divide_by_pot(int32_t x, int exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* (a * m + 2^30) >> 31 for m >= 0 (the high multiply below) in 32-bit arithmetic, for
+ * ARMv6-M: it has no long multiply and GCC calls a 64 x 64 library multiply. With
+ * a = ah * 2^16 + al and m = mh * 2^16 + ml: a * m + 2^30 = ah*mh * 2^32 + (s1 + s2) * 2^16
+ * + (al*ml mod 2^16), s1 = ah*ml (within int32), s2 = al*mh + (al*ml >> 16) + 2^14
+ * (< 2^31). The low 16 bits never reach bit 31, so the floor by 2^31 is 2*ah*mh +
+ * floor((s1 + s2) / 2^15), summed as halves plus their carry; the total is the int32
+ * result, added modulo 2^32. */
+static inline int32_t lenet5_high_mul_halves(int32_t a, int32_t m)
+{
+    const int32_t ah = a >> 16;
+    const uint32_t al = (uint32_t)a & 0xffffu;
+    const uint32_t mh = (uint32_t)m >> 16;
+    const uint32_t ml = (uint32_t)m & 0xffffu;
+    const int32_t s1 = ah * (int32_t)ml;
+    const uint32_t s2 = al * mh + ((al * ml) >> 16) + (1u << 14);
+    const uint32_t carry = (((uint32_t)s1 & 0x7fffu) + (s2 & 0x7fffu)) >> 15;
+    return (int32_t)(2u * (uint32_t)(ah * (int32_t)mh) + (uint32_t)(s1 >> 15) + (s2 >> 15) + carry);
+}
+
 static inline int32_t lenet5_requantize(int32_t acc, int32_t multiplier, int shift)
 {
     const int left = shift > 0 ? shift : 0;
@@ -37,7 +56,11 @@ static inline int32_t lenet5_requantize(int32_t acc, int32_t multiplier, int shi
     const int32_t scaled = (int32_t)((uint32_t)acc << left);
     /* The generator's multipliers are never negative, so the high multiply cannot
      * saturate (that needs both factors INT32_MIN): its saturation test is skipped. */
+#if defined(__ARM_ARCH_6M__)
+    const int32_t high = lenet5_high_mul_halves(scaled, multiplier);
+#else
     const int32_t high = (int32_t)(((int64_t)scaled * multiplier + ((int64_t)1 << 30)) >> 31);
+#endif
     return lenet5_rounding_divide_by_pot(high, right);
 }
 
