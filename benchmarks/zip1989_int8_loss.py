@@ -8,7 +8,13 @@ Two tables (markdown on stdout, the figures in the JSON):
    conversion with `quantize --argmax-range` (quantize/output_range.py): errors, argmax
    flips against float, and ties (the two highest int8 logits equal; argmax takes the first);
 2. the bundled model run under TFLM up to one op, its int8 output dequantized and the rest
-   of the net in float (numpy, the Keras weights): how many test digits each step flips.
+   of the net in float (numpy, the Keras weights): how many test digits each step flips;
+3. the float net (numpy from the float flattened H2) with one rounding of the int8 model
+   at a time: H3's weights (symmetric per channel, as the converter), H3's output (the
+   bundled scale and zero point), the output layer's weights, the output (the float logits
+   rounded at the bundled output's scale and zero point).
+Then the standard deviation of the int8 logits (dequantized) minus float, and the first
+percentile of the float margin (top minus second logit) on the test digits.
 """
 import argparse
 import json
@@ -69,7 +75,39 @@ def per_op(model_bytes, keras_model, images, labels, float_logit):
              np.maximum(dequantized(outs[4]) @ w3 + b3, 0) @ wl + bl,
              "H1, H2, H3 (int8 up to H3)": dequantized(outs[5]) @ wl + bl,
              "all (the int8 logits)": dequantized(outs[6])}
-    return {name: counts(float_logit, logit, labels) for name, logit in steps.items()}
+    results = {name: counts(float_logit, logit, labels) for name, logit in steps.items()}
+    noise = float((dequantized(outs[6]) - float_logit).std())
+    return results, noise, (graph, outs, dequantized)
+
+
+def one_rounding(keras_model, images, labels, float_logit, h3_params, out_params):
+    """Float net from the flattened H2 on, with one int8 rounding at a time (numpy)."""
+    import keras
+
+    x = images.astype(np.float32)[..., None] / np.float32(255.0)
+    flat = keras.Model(keras_model.inputs, keras_model.get_layer("flatten").output).predict(
+        x, batch_size=500, verbose=0)
+    w3, b3 = keras_model.get_layer("h3").get_weights()
+    wl, bl = keras_model.get_layer("logits").get_weights()
+
+    def weights(w):  # symmetric int8 per output channel
+        s = np.abs(w).max(axis=0) / 127
+        return np.round(w / s) * s
+
+    def rounded(params):
+        scale, zero_point = params
+        return lambda v: (np.clip(np.round(v / scale) + zero_point, -128, 127)
+                          - zero_point) * scale
+
+    h3_output = rounded(h3_params)
+
+    cases = {"H3's weights": (weights(w3), lambda h: h, wl),
+             "H3's output": (w3, h3_output, wl),
+             "the output layer's weights": (w3, lambda h: h, weights(wl))}
+    found = {name: counts(float_logit, out_q(np.maximum(flat @ w + b3, 0)) @ v + bl, labels)
+             for name, (w, out_q, v) in cases.items()}
+    found["the output (logits)"] = counts(float_logit, rounded(out_params)(float_logit), labels)
+    return found
 
 
 def main():
@@ -96,7 +134,15 @@ def main():
             "scale": scale, "zero_point": zero_point,
             **{s: counts(floats[s], tflm_logits(model_bytes, images), labels)
                for s, (images, labels) in sets.items()}}
-    result["per_op_test"] = per_op(bundled, model, test_images, test_labels, floats["test"])
+    result["per_op_test"], noise, (graph, outs, _) = per_op(bundled, model, test_images,
+                                                             test_labels, floats["test"])
+    q = graph.Tensors(outs[5]).Quantization()
+    result["one_rounding_test"] = one_rounding(model, test_images, test_labels, floats["test"],
+                                               (q.Scale(0), q.ZeroPoint(0)),
+                                               output_quant(bundled))
+    top2 = np.sort(floats["test"], axis=1)[:, -2:]
+    result["int8_minus_float_logit_std"] = noise
+    result["float_margin_p1"] = float(np.percentile(top2[:, 1] - top2[:, 0], 1))
 
     print(f"| output range | scale | set | digits | float errors | int8 errors | flips | ties | tie errors |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -111,6 +157,14 @@ def main():
     rest = {0: "H3, output", 1: "output", 2: "nothing"}
     for k, (name, c) in enumerate(result["per_op_test"].items()):
         print(f"| {name} | {rest[k]} | {c['int8_errors']} | {c['flips_against_float']} |")
+    print()
+    print("| float net with one int8 rounding: | test errors | flips against float | ties |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, c in result["one_rounding_test"].items():
+        print(f"| {name} | {c['int8_errors']} | {c['flips_against_float']} | {c['ties']} |")
+    print()
+    print(f"int8 minus float logits, standard deviation: {noise:.3f}; first percentile of the "
+          f"float margin: {result['float_margin_p1']:.3f}")
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
