@@ -21,7 +21,11 @@ from lenet_edge.quiet import import_tensorflow_quietly
                    "`eval --data` takes (calibrated on its x_train when it has one).")
 @click.option("--limit", type=click.IntRange(min=1),
               help="Evaluate on the first N test images only. [default: all]")
-def quantize(model_path, out_dir, data_dir, limit):
+@click.option("--argmax-range", is_flag=True,
+              help="Quantize the output (logits) over the calibration images' argmax range "
+                   "only (lowest top logit to highest logit; below it saturates at -128): a "
+                   "finer output step, fewer int8 ties. [default: the whole range]")
+def quantize(model_path, out_dir, data_dir, limit, argmax_range):
     """Convert a float LeNet-5 to a full-integer int8 TFLite model and measure it.
 
     int8 input (pixel - 128) and output (logits), per-channel int8 weights, int32
@@ -47,7 +51,7 @@ def quantize(model_path, out_dir, data_dir, limit):
     check_image_shape(test.images.shape[1:], tuple(model.input_shape[1:]), test.name)
     with StageProgress(console) as progress:
         report = run_quantize(model_path, out_dir, data_dir=data_dir, eval_limit=limit,
-                              progress=progress.update)
+                              progress=progress.update, argmax_range=argmax_range)
     print_report(report, console)
     console.print(f"wrote {Path(out_dir) / report['tflite']} and "
                   f"{Path(out_dir) / 'quant_report.json'}")

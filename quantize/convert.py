@@ -11,6 +11,8 @@
 - Calibration: training images. The representative set always includes an all-0 and an
   all-255 image, so the observed input range is exactly [0, 1] and the input gets scale
   1/255, zero point -128: the int8 input is then simply pixel - 128.
+- ``argmax_range`` (`quantize --argmax-range`): the output's range is only where the
+  calibration images' argmax is decided (quantize/output_range.py), a finer output step.
 """
 
 from __future__ import annotations
@@ -72,15 +74,22 @@ def load_keras_model(path: str | os.PathLike):
 def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,
                        seed: int = 0) -> np.ndarray:
     """A fixed sample of training images plus an all-0 and an all-255 image (uint8)."""
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(train_images), size=min(count, len(train_images)), replace=False)
     shape = train_images.shape[1:]
     extremes = np.stack([np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)])
-    return np.concatenate([extremes, train_images[np.sort(pick)]])
+    return np.concatenate([extremes, train_images[calibration_pick(len(train_images), count,
+                                                                   seed)]])
 
 
-def convert_int8(model, calibration: np.ndarray) -> bytes:
-    """The int8 .tflite bytes of a float Keras ``model``, calibrated on uint8 images."""
+def calibration_pick(total: int, count: int = CALIBRATION_IMAGES, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the training images that `calibration_images` takes (the rest can
+    serve as a validation set the conversion never saw)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(total, size=min(count, total), replace=False))
+
+
+def convert_int8(model, calibration: np.ndarray, argmax_range: bool = False) -> bytes:
+    """The int8 .tflite bytes of a float Keras ``model``, calibrated on uint8 images;
+    ``argmax_range``: the output quantized over the calibration logits' argmax range."""
     import tensorflow as tf
 
     from lenet_edge.quantize.evaluate import check_image_shape
@@ -109,6 +118,13 @@ def convert_int8(model, calibration: np.ndarray) -> bytes:
                          input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         data = _convert(converter, representative)
+    if argmax_range:
+        from lenet_edge.quantize.evaluate import float_logits
+        from lenet_edge.quantize.output_range import (argmax_range as span, int8_params,
+                                                      set_output_quantization)
+
+        data = set_output_quantization(data, *int8_params(*span(float_logits(model,
+                                                                             calibration))))
     check_int8_model(data, lenet=variant is not None)
     return bytes(data)
 

@@ -15,11 +15,13 @@ REPORT_NAME = "quant_report.json"
 
 def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
              data_dir: str | os.PathLike | None = None, eval_limit: int | None = None,
-             calibration_count: int | None = None, progress=None) -> dict:
+             calibration_count: int | None = None, progress=None,
+             argmax_range: bool = False) -> dict:
     """Write ``out_dir/lenet5_int8.tflite`` and ``quant_report.json``; return the report.
 
     ``eval_limit`` evaluates only the first N test images (tests); the default is the full
-    10,000. ``progress(stage, done, total)`` reports long steps.
+    10,000. ``progress(stage, done, total)`` reports long steps. ``argmax_range``: the
+    output's range from the calibration logits' argmax range (quantize/output_range.py).
     """
     from lenet_edge.quantize.convert import (CALIBRATION_IMAGES, calibration_images,
                                              convert_int8, load_keras_model)
@@ -40,7 +42,7 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
                                      calibration_count or CALIBRATION_IMAGES)
 
     _step(progress, "converting", 0, 1)
-    model_bytes = convert_int8(model, calibration)
+    model_bytes = convert_int8(model, calibration, argmax_range)
     _step(progress, "converting", 1, 1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,7 @@ def quantize(model_path: str | os.PathLike, out_dir: str | os.PathLike,
         "test_images": int(len(test_labels)),
         "test_set": test.name,
         "calibration_images": int(len(calibration)),
+        "output_range": "argmax" if argmax_range else "calibrated",
         "float_accuracy": float_acc["accuracy"],
         "int8_tflm_accuracy": tflm_acc["accuracy"],
         "int8_tflite_accuracy": lite_acc["accuracy"],
