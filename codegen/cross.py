@@ -10,13 +10,14 @@ from lenet_edge import toolchain
 from lenet_edge.cpus import CPUS, get_cpu
 from lenet_edge.errors import LenetEdgeError
 
-CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections",
+CFLAGS = ["-std=c99", "-ffunction-sections", "-fdata-sections",
           "-Wall", "-Wextra", "-Werror", "-pedantic"]
+OPT = "-Os"  # the export's code-size figure; the firmware compiles at -O2 (render.DEFAULT_OPT)
 GCC = toolchain.GCC
 have_arm_gcc = toolchain.have_arm_gcc
 
 
-def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Path]:
+def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path, opt: str = OPT) -> list[Path]:
     """Compile every .c of the library to objects for ``cpu``; returns the object paths."""
     flags = get_cpu(cpu).gcc_flags
     toolchain.check_toolchain(("gcc",), make=False, newlib=False)
@@ -25,7 +26,7 @@ def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path) -> list[Pa
     objects = []
     for source in sorted(c_dir.glob("*.c")):
         obj = out_dir / (source.stem + ".o")
-        cmd = [GCC, *flags, *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
+        cmd = [GCC, *flags, opt, *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LenetEdgeError(f"{cpu} build failed:\n{' '.join(cmd)}\n{proc.stderr.strip()}")
@@ -43,13 +44,13 @@ def section_sizes(objects: list[Path]) -> dict[str, int]:
     return totals
 
 
-def code_bytes(c_dir: str | Path, cpus=CPUS) -> dict[str, dict[str, int]]:
-    """Per CPU, compiled with -Os: code (.text), rodata (weights, tables), data, bss,
-    and text = code + rodata (what `size` calls text)."""
+def code_bytes(c_dir: str | Path, cpus=CPUS, opt: str = OPT) -> dict[str, dict[str, int]]:
+    """Per CPU, compiled with ``opt`` (-Os): code (.text), rodata (weights, tables), data,
+    bss, and text = code + rodata (what `size` calls text)."""
     result = {}
     with tempfile.TemporaryDirectory(prefix="lenet5-size-") as tmp:
         for cpu in cpus:
-            sizes = section_sizes(compile_for_cpu(c_dir, cpu, Path(tmp) / cpu))
+            sizes = section_sizes(compile_for_cpu(c_dir, cpu, Path(tmp) / cpu, opt))
             sizes["text"] = sizes["code"] + sizes["rodata"]
             result[cpu] = sizes
     return result
