@@ -16,13 +16,21 @@ padded copy of the input replaces every bounds check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.ops import mean
+from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
+from lenet_edge.codegen.steps import (
+    ConstArray,
+    Step,
+    add_tensor,
+    folded_bias,
+    padded_input,
+    requant_constants,
+    step_name,
+)
 from lenet_edge.quantmath import (
     activation_range,
     conv_multipliers,
@@ -33,43 +41,6 @@ from lenet_edge.errors import LenetEdgeError
 
 FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
 MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
-
-
-@dataclass
-class ConstArray:
-    name: str
-    ctype: str  # "int8_t", "int32_t", "uint16_t", ...
-    values: np.ndarray  # flat
-    comment: str = ""
-    # The kernel variants that read it: "" (all), "scalar" (all but Helium), or names
-    # joined by "+" ("mve", "dsp", "mlal+portable", ...); see emit._users.
-    feature: str = ""
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.values.size * np.dtype(self.values.dtype).itemsize)
-
-
-@dataclass
-class Step:
-    name: str  # C function name
-    kernel: str  # template name under templates/kernels/
-    op_indices: tuple[int, ...]
-    input: int  # tensor index read
-    output: int  # tensor index written
-    params: dict | Any = field(default_factory=dict)  # a dict, or the op's typed params (ops/)
-    constants: list[ConstArray] = field(default_factory=list)
-    traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
-    macs_dense: int = 0
-    macs_executed: int = 0
-    alias: bool = False  # output may share the input's memory (RESHAPE): the plan decides
-    in_place_ok: bool = False  # the kernel may write its output over its input (plan decides)
-    title: str = ""  # "op 3 CONV_2D", set by the emitter
-    # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
-    extra_inputs: tuple[int, ...] = ()
-    # Working memory of one kernel variant (the DSP conv's widened window): the memory plan
-    # places it in an arena gap if one fits, else the kernel keeps it on its stack.
-    scratch_bytes: int = 0
 
 
 @dataclass
@@ -126,6 +97,8 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
             steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group, optimize=optimize))
+        elif op.kind in OP_MODULES:
+            steps += OP_MODULES[op.kind].lower(graph, op)
         else:
             steps.append(_LOWER[op.kind](graph, op))
         i += len(group)
@@ -151,31 +124,6 @@ def _fusable_group(graph: Graph, ops: list[Op], i: int, private: set[int]) -> li
                 and fh * fw <= MAX_FUSED_POOL:
             group.append(ops[j])
     return group
-
-
-def _name(op: Op) -> str:
-    return f"op{op.index}_{op.kind.lower()}"
-
-
-def _requant_constants(prefix: str, pairs: list[tuple[int, int]]) -> list[ConstArray]:
-    # The C's rounding doubling high multiply relies on multipliers >= 0 (no saturation).
-    assert all(0 <= m < 2**31 for m, _ in pairs), pairs
-    return [
-        ConstArray(f"{prefix}_multiplier", "int32_t",
-                   np.array([m for m, _ in pairs], dtype=np.int32), "Q31 multipliers"),
-        ConstArray(f"{prefix}_shift", "int8_t",
-                   np.array([s for _, s in pairs], dtype=np.int8), "power-of-two exponents"),
-    ]
-
-
-def _folded_bias(graph: Graph, op: Op, weights: np.ndarray, input_offset: int) -> np.ndarray:
-    """bias + input_offset * sum(w) per output channel (int32 wrap-around, as TFLM's sum)."""
-    n = weights.shape[0]
-    bias = np.zeros(n, dtype=np.int64)
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias += graph.tensor(op.inputs[2]).data.reshape(-1).astype(np.int64)
-    folded = bias + input_offset * weights.reshape(n, -1).astype(np.int64).sum(axis=1)
-    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def _post_ops(graph: Graph, group: list[Op]) -> dict:
@@ -205,7 +153,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     _, kh, kw, _ = w.shape
     sh, sw = op.options["stride"]
     pad = op.options["padding"]
-    prefix = _name(op)
+    prefix = step_name(op)
     weights = w.data.astype(np.int8)  # OHWI
     input_offset = -x.quant.zero_point
     ph = padding_offsets(pad, sh, 1, ih, kh, oh)
@@ -221,7 +169,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     table = sum(len(a) for a in active) < oc * ic
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
         return [_lower_fc(graph, group, conv=True, optimize=optimize)]
-    pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = _post_ops(graph, group)
     multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
@@ -242,9 +190,9 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
                  and all(s <= 0 for _, s in multipliers))
     sparse = sum(len(a) for a in active) < oc * ic
     constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            _folded_bias(graph, op, weights, input_offset),
+                            folded_bias(graph, op, weights, input_offset),
                             "bias - input zero point * sum(weights), per out channel")]
-    constants += _requant_constants(prefix, multipliers)
+    constants += requant_constants(prefix, multipliers)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
@@ -369,28 +317,6 @@ def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
     return packed.astype(np.int32).reshape(-1)
 
 
-def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
-                  out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
-    """(steps, source tensor, height, width): a copy of ``x`` bordered with its zero point
-    when the op's padding reaches outside it, so the kernel needs no bounds checks."""
-    _, ih, iw, ic = x.shape
-    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, lead
-    sh, sw = op.options["stride"]
-    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
-    right = max(0, (ow - 1) * sw - pw + kw - iw)
-    if not (ph or pw or bottom or right):
-        return [], x.index, ih, iw
-    padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
-                         x.quant)
-    step = Step(
-        name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
-        input=x.index, output=padded.index, traced=None,
-        params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
-                    first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
-                    value=x.quant.zero_point))
-    return [step], padded.index, padded.shape[1], padded.shape[2]
-
-
 def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
     """DEPTHWISE_CONV_2D (TFLM's DepthwiseConvPerChannel): out channel o reads input
     channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
@@ -401,19 +327,19 @@ def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
     _, kh, kw, _ = w.shape
     sh, sw = op.options["stride"]
     pad = op.options["padding"]
-    prefix = _name(op)
+    prefix = step_name(op)
     ph = padding_offsets(pad, sh, 1, ih, kh, oh)
     pw = padding_offsets(pad, sw, 1, iw, kw, ow)
-    steps, source, pih, piw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    steps, source, pih, piw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     weights = w.data.astype(np.int8).reshape(kh, kw, oc)
     by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
     multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
     act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
                                         y.quant.zero_point)
     constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            _folded_bias(graph, op, by_channel, -x.quant.zero_point),
+                            folded_bias(graph, op, by_channel, -x.quant.zero_point),
                             "bias - input zero point * sum(weights), per out channel"),
-                 *_requant_constants(prefix, multipliers),
+                 *requant_constants(prefix, multipliers),
                  ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
                             "[kh][kw][out channel]")]
     params = dict(prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, oh=oh, ow=ow,
@@ -456,13 +382,6 @@ def _vector_chunks(length: int) -> list[tuple[int, int]]:
     return [(o, min(16, length - o)) for o in range(0, length, 16)]
 
 
-def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tensor:
-    """A scratch tensor of the generated code (not in the .tflite, never traced)."""
-    t = Tensor(index=len(graph.tensors), name=name, shape=shape, dtype="int8", quant=quant)
-    graph.tensors.append(t)
-    return t
-
-
 def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
@@ -470,7 +389,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     w = graph.tensor(op.inputs[1])
     weights = w.data.astype(np.int8).reshape(w.shape[0], -1)
     n_out, n_in = weights.shape
-    prefix = _name(op)
+    prefix = step_name(op)
     if conv or w.quant.per_channel:
         pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, n_out)
     else:
@@ -481,7 +400,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     padded = np.zeros((padded_out, n_in), dtype=np.int8)
     padded[:n_out] = weights
     pad_to = padded_out - n_out
-    bias = np.concatenate([_folded_bias(graph, op, weights, -x.quant.zero_point),
+    bias = np.concatenate([folded_bias(graph, op, weights, -x.quant.zero_point),
                            np.zeros(pad_to, np.int32)])
     pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
     post = _post_ops(graph, group)
@@ -503,7 +422,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     constants = [dense,
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
-    constants += _requant_constants(prefix, pairs)
+    constants += requant_constants(prefix, pairs)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
@@ -545,7 +464,7 @@ def _lower_pool(graph: Graph, op: Op) -> Step:
                   ph=padding_offsets(pad, sh, 1, ih, fh, oh),
                   pw=padding_offsets(pad, sw, 1, iw, fw, ow), act_min=act_min, act_max=act_max)
     kernel = "max_pool" if op.kind == "MAX_POOL_2D" else "avg_pool"
-    return Step(name=_name(op), kernel=kernel, op_indices=(op.index,), input=x.index,
+    return Step(name=step_name(op), kernel=kernel, op_indices=(op.index,), input=x.index,
                 output=y.index, params=params)
 
 
@@ -554,7 +473,7 @@ def _lower_lut(graph: Graph, op: Op) -> Step:
 
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     table = elementwise_table(op.kind, x.quant, y.quant)
-    prefix = _name(op)
+    prefix = step_name(op)
     return Step(name=prefix, kernel="lut", op_indices=(op.index,), input=x.index,
                 output=y.index, params=dict(size=x.size, prefix=prefix), in_place_ok=True,
                 constants=[ConstArray(f"{prefix}_table", "int8_t", table,
@@ -563,7 +482,7 @@ def _lower_lut(graph: Graph, op: Op) -> Step:
 
 def _lower_reshape(graph: Graph, op: Op) -> Step:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return Step(name=_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
+    return Step(name=step_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
                 output=y.index, params=dict(size=x.size), alias=True)
 
 
@@ -574,7 +493,7 @@ def _lower_pad(graph: Graph, op: Op) -> Step:
     in_shape = (1,) * lead + tuple(x.shape)
     out_shape = (1,) * lead + tuple(y.shape)
     before = [0] * lead + [int(p[0]) for p in pads]
-    return Step(name=_name(op), kernel="pad", op_indices=(op.index,), input=x.index,
+    return Step(name=step_name(op), kernel="pad", op_indices=(op.index,), input=x.index,
                 output=y.index, params=dict(in_shape=in_shape, out_shape=out_shape,
                                             before=before, value=y.quant.zero_point))
 
@@ -584,7 +503,7 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
 
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     depth = x.shape[-1]
-    prefix = _name(op)
+    prefix = step_name(op)
     table = exp_table(op.options.get("beta", 1.0), x.quant.scale)
     return Step(name=prefix, kernel="softmax", op_indices=(op.index,), input=x.index,
                 output=y.index, params=dict(rows=x.size // depth, depth=depth, prefix=prefix),
@@ -609,7 +528,7 @@ def _lower_binary(graph: Graph, op: Op) -> Step:
     channels = x.size if values.size == x.size else x.shape[-1]
     if values.size == 1:
         values = np.repeat(values, channels)
-    prefix = _name(op)
+    prefix = step_name(op)
     act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
                                         y.quant.zero_point)
     params = dict(size=x.size, channels=channels, prefix=prefix, in_offset=-x.quant.zero_point,
@@ -649,7 +568,7 @@ def _lower_two_tensors(graph: Graph, op: Op) -> Step:
         (m1, s1), (m2, s2), (mo, so) = add_multipliers(a.quant.scale, b.quant.scale,
                                                        y.quant.scale)
         params.update(m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo, out_shift=-so)
-    return Step(name=_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
+    return Step(name=step_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
                 input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
 
 
@@ -659,14 +578,13 @@ def _lower_concatenation(graph: Graph, op: Op) -> Step:
     axis = op.options.get("axis", 0) % len(y.shape)
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     inner = [int(np.prod(graph.tensor(t).shape[axis:], dtype=np.int64)) for t in op.inputs]
-    return Step(name=_name(op), kernel="concatenation", op_indices=(op.index,),
+    return Step(name=step_name(op), kernel="concatenation", op_indices=(op.index,),
                 input=op.inputs[0], extra_inputs=tuple(op.inputs[1:]), output=y.index,
                 params=dict(outer=outer, inner=inner, offsets=list(np.cumsum([0] + inner[:-1])),
                             row=sum(inner)))
 
 
 _LOWER = {
-    mean.KIND: mean.lower,
     "ADD": _lower_binary,
     "MUL": _lower_binary,
     "CONCATENATION": _lower_concatenation,

@@ -23,7 +23,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from lenet_edge.codegen.ir import Graph, Op, Quant, Tensor
-from lenet_edge.codegen.ops import mean
+from lenet_edge.codegen import ops
 from lenet_edge.codegen.wellformed import check_structure
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quantize.tflm import builtin_code
@@ -40,12 +40,14 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
                      "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 31), (1 << 31) - 1)}
 # The option table each op the reader decodes must carry (TFLM's parser reads exactly
 # this table; another table type, or none, would make its parameters differ from ours).
+# An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
               "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
-              "ADD": "AddOptions", "MUL": "MulOptions", mean.KIND: mean.OPTIONS,
+              "ADD": "AddOptions", "MUL": "MulOptions",
               "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
-              "PACK": "PackOptions"}
+              "PACK": "PackOptions",
+              **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
 MIN_SCALE = float(np.finfo(np.float32).tiny)
 SCHEMA_VERSION = 3  # the TFLite schema TFLM reads
@@ -222,6 +224,8 @@ def _read_options(kind: str, op, where: str) -> dict:
     table = op.BuiltinOptions()
     if have != want or table is None:
         raise LenetEdgeError(f"{where}: builtin_options is {have}, expected {want}")
+    if kind in ops.BY_KIND:
+        return ops.BY_KIND[kind].read_options(kind, table)
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         o = tflite.Conv2DOptions() if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions()
         o.Init(table.Bytes, table.Pos)
@@ -260,8 +264,6 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.ConcatenationOptions()
         o.Init(table.Bytes, table.Pos)
         return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
-    if kind == mean.KIND:
-        return mean.read_options(table)
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)
