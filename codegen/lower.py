@@ -486,18 +486,6 @@ def _lower_reshape(graph: Graph, op: Op) -> Step:
                 output=y.index, params=dict(size=x.size), alias=True)
 
 
-def _lower_pad(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    pads = graph.tensor(op.inputs[1]).data.astype(np.int64)
-    lead = (4 - len(x.shape))
-    in_shape = (1,) * lead + tuple(x.shape)
-    out_shape = (1,) * lead + tuple(y.shape)
-    before = [0] * lead + [int(p[0]) for p in pads]
-    return Step(name=step_name(op), kernel="pad", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(in_shape=in_shape, out_shape=out_shape,
-                                            before=before, value=y.quant.zero_point))
-
-
 def _lower_softmax(graph: Graph, op: Op) -> Step:
     from lenet_edge.codegen.softmax import exp_table
 
@@ -594,5 +582,4 @@ _LOWER = {
     "TANH": _lower_lut,
     "LOGISTIC": _lower_lut,
     "RESHAPE": _lower_reshape,
-    "PAD": _lower_pad,
 }

@@ -32,7 +32,7 @@ SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ()),
+          "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()),
           "ADD": ((2,), ()), "MUL": ((2,), ()),
           "CONCATENATION": (tuple(range(1, 11)), ()),  # TFLM: at most 10 inputs
           **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
@@ -126,8 +126,6 @@ def _check_op(graph: Graph, op: Op) -> None:
         if x.size != y.size:
             raise Unsupported(f"reshape from {x.size} to {y.size} elements")
         same_quant(x, y)
-    elif op.kind == "PAD":
-        _check_pad(graph, op, x, y)
     elif op.kind in ("TANH", "LOGISTIC"):
         if x.size != y.size:
             raise Unsupported("input and output sizes differ")
@@ -260,22 +258,6 @@ def _check_pool(op: Op, x: Tensor, y: Tensor) -> None:
             raise Unsupported(f"stride {o['stride']} filter {o['filter']}")
         if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
             raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")
-
-
-def _check_pad(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    if len(op.inputs) != 2:
-        raise Unsupported("explicit pad values (PADV2 form)")
-    p = graph.tensor(op.inputs[1])
-    if not p.is_constant or p.dtype not in ("int32", "int64") or p.shape != (len(x.shape), 2):
-        raise Unsupported("paddings must be a constant [rank, 2] int32 tensor")
-    if len(x.shape) > 4:
-        raise Unsupported("more than 4 dimensions")
-    if (p.data < 0).any():
-        raise Unsupported("negative padding")
-    want = tuple(int(d + p.data[i].sum()) for i, d in enumerate(x.shape))
-    if want != y.shape:
-        raise Unsupported(f"output shape {y.shape}, paddings give {want}")
-    same_quant(x, y)
 
 
 def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
