@@ -451,23 +451,6 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                 macs_dense=n_in * n_out, macs_executed=n_in * n_out)
 
 
-def _lower_pool(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    _, ih, iw, c = x.shape
-    _, oh, ow, _ = y.shape
-    sh, sw = op.options["stride"]
-    fh, fw = op.options["filter"]
-    pad = op.options["padding"]
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(ih=ih, iw=iw, c=c, oh=oh, ow=ow, sh=sh, sw=sw, fh=fh, fw=fw,
-                  ph=padding_offsets(pad, sh, 1, ih, fh, oh),
-                  pw=padding_offsets(pad, sw, 1, iw, fw, ow), act_min=act_min, act_max=act_max)
-    kernel = "max_pool" if op.kind == "MAX_POOL_2D" else "avg_pool"
-    return Step(name=step_name(op), kernel=kernel, op_indices=(op.index,), input=x.index,
-                output=y.index, params=params)
-
-
 def _lower_lut(graph: Graph, op: Op) -> Step:
     from lenet_edge.codegen.tables import elementwise_table
 
@@ -577,8 +560,6 @@ _LOWER = {
     "MUL": _lower_binary,
     "CONCATENATION": _lower_concatenation,
     "SOFTMAX": _lower_softmax,
-    "AVERAGE_POOL_2D": _lower_pool,
-    "MAX_POOL_2D": _lower_pool,
     "TANH": _lower_lut,
     "LOGISTIC": _lower_lut,
     "RESHAPE": _lower_reshape,

@@ -16,22 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import tflite
-from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
-from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from lenet_edge.codegen.ir import Graph, Op, Quant, Tensor
-from lenet_edge.codegen import ops
+from lenet_edge.codegen import ops, options
 from lenet_edge.codegen.wellformed import check_structure
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quantize.tflm import builtin_code
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(TensorType).items() if not k.startswith("_")}
-_ACT_NAMES = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-_PADDING_NAMES = {v: k for k, v in vars(Padding).items() if not k.startswith("_")}
 _OPTIONS_NAMES = {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
 _NUMPY = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
           "uint8": np.uint8, "float32": np.float32}
@@ -42,7 +38,6 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # this table; another table type, or none, would make its parameters differ from ours).
 # An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-              "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
               "ADD": "AddOptions", "MUL": "MulOptions",
               "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
@@ -230,28 +225,19 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.Conv2DOptions() if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions()
         o.Init(table.Bytes, table.Pos)
         opts = {
-            "padding": _PADDING_NAMES.get(o.Padding(), str(o.Padding())),
+            "padding": options.padding(o),
             "stride": (o.StrideH(), o.StrideW()),
             "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
+            "activation": options.activation(o),
         }
         if kind == "DEPTHWISE_CONV_2D":
             opts["depth_multiplier"] = o.DepthMultiplier()
         return opts
-    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        o = tflite.Pool2DOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {
-            "padding": _PADDING_NAMES.get(o.Padding(), str(o.Padding())),
-            "stride": (o.StrideH(), o.StrideW()),
-            "filter": (o.FilterHeight(), o.FilterWidth()),
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
-        }
     if kind == "FULLY_CONNECTED":
         o = tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)
         return {
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
+            "activation": options.activation(o),
             "weights_format": o.WeightsFormat(),
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
@@ -259,11 +245,11 @@ def _read_options(kind: str, op, where: str) -> dict:
     if kind in ("ADD", "MUL"):
         o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
         o.Init(table.Bytes, table.Pos)
-        return {"activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
+        return {"activation": options.activation(o)}
     if kind == "CONCATENATION":
         o = tflite.ConcatenationOptions()
         o.Init(table.Bytes, table.Pos)
-        return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
+        return {"axis": o.Axis(), "activation": options.activation(o)}
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

@@ -120,8 +120,6 @@ def _check_op(graph: Graph, op: Op) -> None:
         _check_depthwise(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
-    elif op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        _check_pool(op, x, y)
     elif op.kind == "RESHAPE":
         if x.size != y.size:
             raise Unsupported(f"reshape from {x.size} to {y.size} elements")
@@ -243,21 +241,6 @@ def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if y.size != w.shape[0] or x.size != w.shape[1]:
         raise Unsupported(f"input of {x.size} and output of {y.size} values do not match weights "
                       f"{w.shape} with batch 1")
-
-
-def _check_pool(op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise Unsupported(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or x.shape[3] != y.shape[3]:
-        raise Unsupported("input and output must be NHWC with batch 1 and equal channels")
-    same_quant(x, y)
-    for axis in range(2):
-        stride, k = o["stride"][axis], o["filter"][axis]
-        if stride < 1 or k < 1:
-            raise Unsupported(f"stride {o['stride']} filter {o['filter']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")
 
 
 def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
