@@ -543,22 +543,9 @@ def _lower_two_tensors(graph: Graph, op: Op) -> Step:
                 input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
 
 
-def _lower_concatenation(graph: Graph, op: Op) -> Step:
-    """CONCATENATION: TFLM copies int8 bytes (inputs are quantized like the output)."""
-    y = graph.tensor(op.outputs[0])
-    axis = op.options.get("axis", 0) % len(y.shape)
-    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
-    inner = [int(np.prod(graph.tensor(t).shape[axis:], dtype=np.int64)) for t in op.inputs]
-    return Step(name=step_name(op), kernel="concatenation", op_indices=(op.index,),
-                input=op.inputs[0], extra_inputs=tuple(op.inputs[1:]), output=y.index,
-                params=dict(outer=outer, inner=inner, offsets=list(np.cumsum([0] + inner[:-1])),
-                            row=sum(inner)))
-
-
 _LOWER = {
     "ADD": _lower_binary,
     "MUL": _lower_binary,
-    "CONCATENATION": _lower_concatenation,
     "SOFTMAX": _lower_softmax,
     "TANH": _lower_lut,
     "LOGISTIC": _lower_lut,

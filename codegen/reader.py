@@ -40,7 +40,7 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
               "ADD": "AddOptions", "MUL": "MulOptions",
-              "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
+              "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
               **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
@@ -246,10 +246,6 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
         o.Init(table.Bytes, table.Pos)
         return {"activation": options.activation(o)}
-    if kind == "CONCATENATION":
-        o = tflite.ConcatenationOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"axis": o.Axis(), "activation": options.activation(o)}
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

@@ -34,7 +34,6 @@ ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
           "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()),
           "ADD": ((2,), ()), "MUL": ((2,), ()),
-          "CONCATENATION": (tuple(range(1, 11)), ()),  # TFLM: at most 10 inputs
           **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
 
 
@@ -107,9 +106,6 @@ def _check_op(graph: Graph, op: Op) -> None:
         return
     if op.kind in BINARY_OPS:
         _check_binary_op(graph, op)
-        return
-    if op.kind == "CONCATENATION":
-        _check_concatenation(graph, op)
         return
     x = int8_act(graph, op.inputs[0], "input")
     y = int8_act(graph, op.outputs[0], "output")
@@ -310,32 +306,6 @@ def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
 
     if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
         raise Unsupported("output scale too small for TFLM's int8 ADD rescaling")
-
-
-def _check_concatenation(graph: Graph, op: Op) -> None:
-    """int8 CONCATENATION as TFLM runs it: every input quantized like the output (TFLM
-    copies bytes), joined along one axis."""
-    y = int8_act(graph, op.outputs[0], "output")
-    if op.options.get("activation", "NONE") != "NONE":
-        raise Unsupported(f"fused activation {op.options['activation']}")
-    axis = op.options.get("axis", 0)
-    axis = axis + len(y.shape) if axis < 0 else axis
-    if not 0 <= axis < len(y.shape):
-        raise Unsupported(f"axis {op.options.get('axis')} of a rank-{len(y.shape)} output")
-    total = 0
-    for t in op.inputs:
-        x = graph.tensor(t)
-        if x.is_constant:
-            raise Unsupported(f"input {t} is a constant")
-        x = int8_act(graph, t, "input")
-        same_quant(x, y)
-        if len(x.shape) != len(y.shape) or any(
-                a != b for i, (a, b) in enumerate(zip(x.shape, y.shape)) if i != axis):
-            raise Unsupported(f"input shape {x.shape} does not fit output {y.shape} on axis {axis}")
-        total += x.shape[axis]
-    if total != y.shape[axis]:
-        raise Unsupported(f"inputs add up to {total} along axis {axis}, the output has "
-                      f"{y.shape[axis]}")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:
