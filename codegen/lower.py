@@ -25,7 +25,6 @@ from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
 from lenet_edge.codegen.steps import (
     ConstArray,
     Step,
-    add_tensor,
     folded_bias,
     padded_input,
     requant_constants,
@@ -482,70 +481,7 @@ def _lower_softmax(graph: Graph, op: Op) -> Step:
                                       "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
 
 
-def _lower_binary(graph: Graph, op: Op) -> Step:
-    """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
-    activation and a constant (scalar, per channel or per element), whose side of the formula
-    is then precomputed per channel (or element)."""
-    from lenet_edge.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
-    from lenet_edge.codegen.validate import const_operand
-
-    if not any(graph.tensor(t).is_constant for t in op.inputs):
-        return _lower_two_tensors(graph, op)
-    xi, ci = const_operand(graph, op)
-    x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
-    values = c.data.astype(np.int64).reshape(-1)
-    # The constant repeats with this period along the flat activation: one value per
-    # channel, or (per-unit biases) one per element.
-    channels = x.size if values.size == x.size else x.shape[-1]
-    if values.size == 1:
-        values = np.repeat(values, channels)
-    prefix = step_name(op)
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(size=x.size, channels=channels, prefix=prefix, in_offset=-x.quant.zero_point,
-                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    if op.kind == "MUL":
-        multiplier, shift = quantize_multiplier(x.quant.scale * c.quant.scale / y.quant.scale)
-        params.update(multiplier=multiplier, shift=shift)
-        constants = [ConstArray(f"{prefix}_factor", "int16_t",
-                                (values - c.quant.zero_point).astype(np.int16),
-                                "constant operand + its offset, per channel")]
-        kernel = "mul_const"
-    else:
-        (m1, s1), (m2, s2), (mo, so) = add_multipliers(x.quant.scale, c.quant.scale,
-                                                       y.quant.scale)
-        addend = [add_scaled_input(int(v), -c.quant.zero_point, m2, s2) for v in values]
-        params.update(in_multiplier=m1, in_shift=-s1, out_multiplier=mo, out_shift=-so)
-        constants = [ConstArray(f"{prefix}_addend", "int32_t", np.array(addend, np.int32),
-                                "constant operand rescaled as TFLM's ADD does, per channel")]
-        kernel = "add_const"
-    return Step(name=prefix, kernel=kernel, op_indices=(op.index,), input=x.index,
-                output=y.index, params=params, constants=constants, in_place_ok=True)
-
-
-def _lower_two_tensors(graph: Graph, op: Op) -> Step:
-    from lenet_edge.quantmath import add_multipliers, quantize_multiplier
-
-    a, b = (graph.tensor(t) for t in op.inputs)
-    y = graph.tensor(op.outputs[0])
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(size=y.size, offset1=-a.quant.zero_point, offset2=-b.quant.zero_point,
-                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    if op.kind == "MUL":
-        multiplier, shift = quantize_multiplier(a.quant.scale * b.quant.scale / y.quant.scale)
-        params.update(multiplier=multiplier, shift=shift)
-    else:
-        (m1, s1), (m2, s2), (mo, so) = add_multipliers(a.quant.scale, b.quant.scale,
-                                                       y.quant.scale)
-        params.update(m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo, out_shift=-so)
-    return Step(name=step_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
-                input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
-
-
 _LOWER = {
-    "ADD": _lower_binary,
-    "MUL": _lower_binary,
     "SOFTMAX": _lower_softmax,
     "TANH": _lower_lut,
     "LOGISTIC": _lower_lut,

@@ -39,7 +39,6 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
-              "ADD": "AddOptions", "MUL": "MulOptions",
               "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
               **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
@@ -242,10 +241,6 @@ def _read_options(kind: str, op, where: str) -> dict:
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
-    if kind in ("ADD", "MUL"):
-        o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"activation": options.activation(o)}
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

@@ -6,8 +6,6 @@ the export here rather than produce C that is silently different.
 
 from __future__ import annotations
 
-import math
-
 from lenet_edge.codegen.ir import Graph, Op, Tensor
 from lenet_edge.codegen.checks import (
     Unsupported,
@@ -23,17 +21,12 @@ from lenet_edge.errors import LenetEdgeError
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
                  "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
                  "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
-# ADD and MUL: of two activations of one shape (a residual connection), or of an
-# activation and a constant (a scalar or one value per channel: what a BatchNormalization
-# the converter could not fold into a convolution becomes).
-BINARY_OPS = ("ADD", "MUL")
 # Rows longer than this could push TFLM's softmax shift past 31 bits.
 SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
           "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()),
-          "ADD": ((2,), ()), "MUL": ((2,), ()),
           **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
 
 
@@ -103,9 +96,6 @@ def _check_op(graph: Graph, op: Op) -> None:
         return
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
-        return
-    if op.kind in BINARY_OPS:
-        _check_binary_op(graph, op)
         return
     x = int8_act(graph, op.inputs[0], "input")
     y = int8_act(graph, op.outputs[0], "output")
@@ -254,58 +244,6 @@ def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
         softmax_params(op.options.get("beta", 1.0), x.quant.scale)
     except ValueError as why:
         raise Unsupported(str(why)) from None
-
-
-def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
-    """(activation input, constant input) of an ADD or MUL, in either order."""
-    a, b = op.inputs
-    return (b, a) if graph.tensor(a).is_constant else (a, b)
-
-
-def const_is_elementwise(const_shape, x_shape) -> bool:
-    """A constant with one value per element of the activation (zip1989's per-unit biases:
-    [1, H, W, C] or [H, W, C] for a [1, H, W, C] input), which TFLM adds without broadcast."""
-    const_shape, x_shape = tuple(const_shape), tuple(x_shape)
-    tail = x_shape[len(x_shape) - len(const_shape):]
-    return (len(const_shape) <= len(x_shape) and const_shape == tail
-            and math.prod(const_shape) == math.prod(x_shape) > 1)
-
-
-def _check_binary_op(graph: Graph, op: Op) -> None:
-    if len(op.inputs) != 2:
-        raise Unsupported(f"{len(op.inputs)} inputs")
-    if all(not graph.tensor(t).is_constant for t in op.inputs):
-        a, b = (int8_act(graph, t, "input") for t in op.inputs)
-        y = int8_act(graph, op.outputs[0], "output")
-        if not (a.shape == b.shape == y.shape):
-            raise Unsupported(f"operands of shapes {a.shape} and {b.shape} (broadcasting between "
-                          "two activations is not supported)")
-        if op.kind == "ADD":
-            _check_add_scales(a.quant.scale, b.quant.scale, y.quant.scale)
-        return
-    xi, ci = const_operand(graph, op)
-    x = int8_act(graph, xi, "input")
-    y = int8_act(graph, op.outputs[0], "output")
-    c = graph.tensor(ci)
-    if c.dtype != "int8" or c.quant is None or c.quant.per_channel:
-        raise Unsupported(f"constant operand {ci} must be int8 with one scale and zero point")
-    if x.shape != y.shape or not x.shape:
-        raise Unsupported(f"output shape {y.shape} differs from the input's {x.shape}")
-    channels = x.shape[-1]
-    trailing = tuple(d for d in c.shape if d != 1)
-    if c.size != 1 and not const_is_elementwise(c.shape, x.shape) and (
-            trailing != (channels,) or len(c.shape) > len(x.shape) or c.shape[-1] != channels):
-        raise Unsupported(f"constant of shape {c.shape} is neither a scalar, one value per "
-                      f"channel nor one value per element of {x.shape}")
-    if op.kind == "ADD":
-        _check_add_scales(x.quant.scale, c.quant.scale, y.quant.scale)
-
-
-def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
-    from lenet_edge.quantmath import add_multipliers
-
-    if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
-        raise Unsupported("output scale too small for TFLM's int8 ADD rescaling")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:
