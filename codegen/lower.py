@@ -468,21 +468,7 @@ def _lower_reshape(graph: Graph, op: Op) -> Step:
                 output=y.index, params=dict(size=x.size), alias=True)
 
 
-def _lower_softmax(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.softmax import exp_table
-
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    depth = x.shape[-1]
-    prefix = step_name(op)
-    table = exp_table(op.options.get("beta", 1.0), x.quant.scale)
-    return Step(name=prefix, kernel="softmax", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(rows=x.size // depth, depth=depth, prefix=prefix),
-                constants=[ConstArray(f"{prefix}_exp", "int32_t", table,
-                                      "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
-
-
 _LOWER = {
-    "SOFTMAX": _lower_softmax,
     "TANH": _lower_lut,
     "LOGISTIC": _lower_lut,
     "RESHAPE": _lower_reshape,

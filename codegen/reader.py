@@ -38,7 +38,7 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # this table; another table type, or none, would make its parameters differ from ours).
 # An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-              "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
+              "FULLY_CONNECTED": "FullyConnectedOptions",
               "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
               **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
@@ -251,8 +251,4 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.PackOptions()
         o.Init(table.Bytes, table.Pos)
         return {"values_count": o.ValuesCount(), "axis": o.Axis()}
-    if kind == "SOFTMAX":
-        o = tflite.SoftmaxOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"beta": float(np.float32(o.Beta()))}
     return {}

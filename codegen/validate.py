@@ -21,8 +21,6 @@ from lenet_edge.errors import LenetEdgeError
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
                  "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
                  "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
-# Rows longer than this could push TFLM's softmax shift past 31 bits.
-SOFTMAX_MAX_DEPTH = 256
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
@@ -113,8 +111,6 @@ def _check_op(graph: Graph, op: Op) -> None:
     elif op.kind in ("TANH", "LOGISTIC"):
         if x.size != y.size:
             raise Unsupported("input and output sizes differ")
-    elif op.kind == "SOFTMAX":
-        _check_softmax(op, x, y)
 
 
 def _check_inputs(op: Op) -> None:
@@ -227,23 +223,6 @@ def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if y.size != w.shape[0] or x.size != w.shape[1]:
         raise Unsupported(f"input of {x.size} and output of {y.size} values do not match weights "
                       f"{w.shape} with batch 1")
-
-
-def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
-    if x.shape != y.shape or not x.shape:
-        raise Unsupported("input and output shapes differ")
-    if x.shape[-1] > SOFTMAX_MAX_DEPTH:
-        raise Unsupported(f"rows of {x.shape[-1]} values (at most {SOFTMAX_MAX_DEPTH})")
-    # TFLM's int8 softmax requires this output quantization (it checks it in Prepare).
-    if y.quant.zero_point != -128 or abs(y.quant.scale - 1 / 256) > 0.001 / 256:
-        raise Unsupported(f"output quantization scale {y.quant.scale} zero point "
-                      f"{y.quant.zero_point}; TFLM needs 1/256 and -128")
-    from lenet_edge.codegen.softmax import softmax_params
-
-    try:
-        softmax_params(op.options.get("beta", 1.0), x.quant.scale)
-    except ValueError as why:
-        raise Unsupported(str(why)) from None
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:
