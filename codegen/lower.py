@@ -450,18 +450,6 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                 macs_dense=n_in * n_out, macs_executed=n_in * n_out)
 
 
-def _lower_lut(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.tables import elementwise_table
-
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    table = elementwise_table(op.kind, x.quant, y.quant)
-    prefix = step_name(op)
-    return Step(name=prefix, kernel="lut", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(size=x.size, prefix=prefix), in_place_ok=True,
-                constants=[ConstArray(f"{prefix}_table", "int8_t", table,
-                                      f"TFLM int8 {op.kind.lower()}, index = input + 128")])
-
-
 def _lower_reshape(graph: Graph, op: Op) -> Step:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     return Step(name=step_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
@@ -469,7 +457,5 @@ def _lower_reshape(graph: Graph, op: Op) -> Step:
 
 
 _LOWER = {
-    "TANH": _lower_lut,
-    "LOGISTIC": _lower_lut,
     "RESHAPE": _lower_reshape,
 }
