@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
+from lenet_edge.quantmath import output_size
 
 
 class Unsupported(Exception):
@@ -59,3 +60,26 @@ def check_activation_limits(act: str, y: Tensor) -> None:
 def same_quant(x: Tensor, y: Tensor) -> None:
     if (x.quant.scale, x.quant.zero_point) != (y.quant.scale, y.quant.zero_point):
         raise Unsupported("input and output quantization differ (a requantizing form)")
+
+
+def check_conv_io(op: Op, x: Tensor, y: Tensor) -> None:
+    """What CONV_2D and DEPTHWISE_CONV_2D share before their weights: no dilation, SAME or
+    VALID padding, NHWC input and output of batch 1."""
+    o = op.options
+    if o.get("dilation") != (1, 1):
+        raise Unsupported(f"dilation {o.get('dilation')}")
+    if o.get("padding") not in ("SAME", "VALID"):
+        raise Unsupported(f"padding {o.get('padding')}")
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        raise Unsupported("input and output must be NHWC with batch 1")
+
+
+def check_conv_output(op: Op, x: Tensor, w: Tensor, y: Tensor) -> None:
+    """Strides of at least 1, and the output size the padding gives for the kernel of
+    ``w`` (OHWI or 1HWO: kh, kw in dimensions 1 and 2)."""
+    o = op.options
+    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
+        if stride < 1:
+            raise Unsupported(f"stride {o['stride']}")
+        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
+            raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")

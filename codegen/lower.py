@@ -25,6 +25,8 @@ from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
 from lenet_edge.codegen.steps import (
     ConstArray,
     Step,
+    conv_geometry,
+    conv_requantization,
     folded_bias,
     padded_input,
     requant_constants,
@@ -34,7 +36,6 @@ from lenet_edge.quantmath import (
     activation_range,
     conv_multipliers,
     fc_per_tensor_multiplier,
-    padding_offsets,
 )
 from lenet_edge.errors import LenetEdgeError
 
@@ -147,16 +148,10 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
     w = graph.tensor(op.inputs[1])
-    _, ih, iw, ic = x.shape
-    _, oh, ow, oc = y.shape
-    _, kh, kw, _ = w.shape
-    sh, sw = op.options["stride"]
-    pad = op.options["padding"]
+    ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw = conv_geometry(graph, op)
     prefix = step_name(op)
     weights = w.data.astype(np.int8)  # OHWI
     input_offset = -x.quant.zero_point
-    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
-    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
     active = [[c for c in range(ic) if weights[o, :, :, c].any()] for o in range(oc)]
     # Dense: every tap of every output (padding taps included, as a MAC count usually is).
     macs_dense = oh * ow * kh * kw * ic * oc
@@ -171,9 +166,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = _post_ops(graph, group)
-    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
+    multipliers, act_min, act_max = conv_requantization(graph, op, oc)
     if post["pool"]:
         fh, fw = post["pool_filter"]
         gh, gw = (oh - fh) // fh + 1, (ow - fw) // fw + 1
@@ -321,20 +314,12 @@ def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
     channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
     bordered copy of the input, as for CONV_2D."""
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    _, ih, iw, ic = x.shape
-    _, oh, ow, oc = y.shape
-    _, kh, kw, _ = w.shape
-    sh, sw = op.options["stride"]
-    pad = op.options["padding"]
+    ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw = conv_geometry(graph, op)
     prefix = step_name(op)
-    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
-    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
     steps, source, pih, piw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     weights = w.data.astype(np.int8).reshape(kh, kw, oc)
     by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
-    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
+    multipliers, act_min, act_max = conv_requantization(graph, op, oc)
     constants = [ConstArray(f"{prefix}_bias", "int32_t",
                             folded_bias(graph, op, by_channel, -x.quant.zero_point),
                             "bias - input zero point * sum(weights), per out channel"),

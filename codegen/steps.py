@@ -10,11 +10,12 @@ convolution (CONV_2D, DEPTHWISE_CONV_2D) run without bounds checks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op, Tensor
+from lenet_edge.quantmath import activation_range, conv_multipliers, padding_offsets
 
 
 @dataclass
@@ -85,6 +86,46 @@ def add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tensor
     t = Tensor(index=len(graph.tensors), name=name, shape=shape, dtype="int8", quant=quant)
     graph.tensors.append(t)
     return t
+
+
+class ConvGeometry(NamedTuple):
+    """A convolution's (CONV_2D, DEPTHWISE_CONV_2D) NHWC input and output, kernel, stride,
+    and the padding before the first row and column as TFLM computes it."""
+
+    ih: int
+    iw: int
+    ic: int
+    oh: int
+    ow: int
+    oc: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+
+
+def conv_geometry(graph: Graph, op: Op) -> ConvGeometry:
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    _, ih, iw, ic = x.shape
+    _, oh, ow, oc = y.shape
+    kh, kw = w.shape[1:3]  # OHWI (conv) and 1HWO (depthwise) alike
+    sh, sw = op.options["stride"]
+    pad = op.options["padding"]
+    return ConvGeometry(ih, iw, ic, oh, ow, oc, kh, kw, sh, sw,
+                        padding_offsets(pad, sh, 1, ih, kh, oh),
+                        padding_offsets(pad, sw, 1, iw, kw, ow))
+
+
+def conv_requantization(graph: Graph, op: Op, channels: int):
+    """(per-channel (multiplier, shift) pairs, act_min, act_max) of a convolution's output,
+    as TFLM's conv and depthwise conv derive them."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, channels)
+    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
+                                        y.quant.zero_point)
+    return multipliers, act_min, act_max
 
 
 def padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],

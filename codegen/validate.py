@@ -11,11 +11,12 @@ from lenet_edge.codegen.checks import (
     Unsupported,
     check_activation_limits,
     check_bias,
+    check_conv_io,
+    check_conv_output,
     int8_act,
     same_quant,
 )
 from lenet_edge.codegen import ops
-from lenet_edge.quantmath import output_size
 from lenet_edge.errors import LenetEdgeError
 
 SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
@@ -158,33 +159,17 @@ def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -
 
 
 def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("dilation") != (1, 1):
-        raise Unsupported(f"dilation {o.get('dilation')}")
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise Unsupported(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
-        raise Unsupported("input and output must be NHWC with batch 1")
+    check_conv_io(op, x, y)
     w = _check_weights(graph, op, 4, y.shape[3])
     _check_multipliers(op, x, w, y, y.shape[3])
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
         raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
-    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
-        if stride < 1:
-            raise Unsupported(f"stride {o['stride']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")
+    check_conv_output(op, x, w, y)
 
 
 def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("dilation") != (1, 1):
-        raise Unsupported(f"dilation {o.get('dilation')}")
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise Unsupported(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
-        raise Unsupported("input and output must be NHWC with batch 1")
+    check_conv_io(op, x, y)
     oc, ic = y.shape[3], x.shape[3]
     if len(op.inputs) < 2 or op.inputs[1] < 0 or not graph.tensor(op.inputs[1]).is_constant:
         raise Unsupported("weights are not constant")
@@ -194,7 +179,7 @@ def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if w.shape[0] != 1 or w.shape[3] != oc or oc % ic:
         raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output "
                       f"{y.shape}")
-    multiplier = o.get("depth_multiplier") or oc // ic
+    multiplier = op.options.get("depth_multiplier") or oc // ic
     if multiplier * ic != oc:
         raise Unsupported(f"depth multiplier {multiplier} with {ic} in and {oc} out channels")
     if any(z != 0 for z in w.quant.zero_points):
@@ -202,11 +187,7 @@ def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
         raise Unsupported("per-channel depthwise weights must be quantized along axis 3")
     check_bias(graph, op, oc)
-    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
-        if stride < 1:
-            raise Unsupported(f"stride {o['stride']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")
+    check_conv_output(op, x, w, y)
 
 
 def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
