@@ -93,8 +93,6 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group, optimize)
-        elif op.kind == "DEPTHWISE_CONV_2D":
-            steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group, optimize=optimize))
         elif op.kind in OP_MODULES:
@@ -309,30 +307,6 @@ def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
     return packed.astype(np.int32).reshape(-1)
 
 
-def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
-    """DEPTHWISE_CONV_2D (TFLM's DepthwiseConvPerChannel): out channel o reads input
-    channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
-    bordered copy of the input, as for CONV_2D."""
-    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw = conv_geometry(graph, op)
-    prefix = step_name(op)
-    steps, source, pih, piw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
-    weights = w.data.astype(np.int8).reshape(kh, kw, oc)
-    by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
-    multipliers, act_min, act_max = conv_requantization(graph, op, oc)
-    constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            folded_bias(graph, op, by_channel, -x.quant.zero_point),
-                            "bias - input zero point * sum(weights), per out channel"),
-                 *requant_constants(prefix, multipliers),
-                 ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                            "[kh][kw][out channel]")]
-    params = dict(prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, oh=oh, ow=ow,
-                  ih=pih, iw=piw, dm=op.options.get("depth_multiplier", 1) or oc // ic,
-                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    steps.append(Step(name=prefix, kernel="depthwise_conv2d", op_indices=(op.index,),
-                      input=source, output=y.index, params=params, constants=constants,
-                      macs_dense=oh * ow * kh * kw * oc, macs_executed=oh * ow * kh * kw * oc))
-    return steps
 def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
     """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
     of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies

@@ -19,3 +19,13 @@ def activation(o) -> str:
 def padding(o) -> str:
     """The padding of an options table: "SAME", "VALID" or the unknown code."""
     return _PADDING_NAMES.get(o.Padding(), str(o.Padding()))
+
+
+def convolution(o) -> dict:
+    """What Conv2DOptions and DepthwiseConv2DOptions share."""
+    return {
+        "padding": padding(o),
+        "stride": (o.StrideH(), o.StrideW()),
+        "dilation": (o.DilationHFactor(), o.DilationWFactor()),
+        "activation": activation(o),
+    }

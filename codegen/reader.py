@@ -37,7 +37,7 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # The option table each op the reader decodes must carry (TFLM's parser reads exactly
 # this table; another table type, or none, would make its parameters differ from ours).
 # An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
-OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+OPTIONS_OF = {"CONV_2D": "Conv2DOptions",
               "FULLY_CONNECTED": "FullyConnectedOptions",
               "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
@@ -220,18 +220,10 @@ def _read_options(kind: str, op, where: str) -> dict:
         raise LenetEdgeError(f"{where}: builtin_options is {have}, expected {want}")
     if kind in ops.BY_KIND:
         return ops.BY_KIND[kind].read_options(kind, table)
-    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        o = tflite.Conv2DOptions() if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions()
+    if kind == "CONV_2D":
+        o = tflite.Conv2DOptions()
         o.Init(table.Bytes, table.Pos)
-        opts = {
-            "padding": options.padding(o),
-            "stride": (o.StrideH(), o.StrideW()),
-            "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-            "activation": options.activation(o),
-        }
-        if kind == "DEPTHWISE_CONV_2D":
-            opts["depth_multiplier"] = o.DepthMultiplier()
-        return opts
+        return options.convolution(o)
     if kind == "FULLY_CONNECTED":
         o = tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)

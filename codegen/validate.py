@@ -25,7 +25,7 @@ SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()),
+          "RESHAPE": ((1, 2), ()),
           **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
 
 
@@ -101,8 +101,6 @@ def _check_op(graph: Graph, op: Op) -> None:
     check_activation_limits(act, y)
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
-    elif op.kind == "DEPTHWISE_CONV_2D":
-        _check_depthwise(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
     elif op.kind == "RESHAPE":
@@ -165,28 +163,6 @@ def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
         raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
-    check_conv_output(op, x, w, y)
-
-
-def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    check_conv_io(op, x, y)
-    oc, ic = y.shape[3], x.shape[3]
-    if len(op.inputs) < 2 or op.inputs[1] < 0 or not graph.tensor(op.inputs[1]).is_constant:
-        raise Unsupported("weights are not constant")
-    w = graph.tensor(op.inputs[1])
-    if w.dtype != "int8" or w.quant is None or len(w.shape) != 4:
-        raise Unsupported(f"weights must be int8 [1, kh, kw, {oc}] (found {w.dtype} {w.shape})")
-    if w.shape[0] != 1 or w.shape[3] != oc or oc % ic:
-        raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output "
-                      f"{y.shape}")
-    multiplier = op.options.get("depth_multiplier") or oc // ic
-    if multiplier * ic != oc:
-        raise Unsupported(f"depth multiplier {multiplier} with {ic} in and {oc} out channels")
-    if any(z != 0 for z in w.quant.zero_points):
-        raise Unsupported("weights have a non-zero zero point (TFLM needs symmetric weights)")
-    if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
-        raise Unsupported("per-channel depthwise weights must be quantized along axis 3")
-    check_bias(graph, op, oc)
     check_conv_output(op, x, w, y)
 
 

@@ -18,9 +18,18 @@ templates/kernels/.
 from __future__ import annotations
 
 from lenet_edge.codegen.checks import Unsupported
-from lenet_edge.codegen.ops import binary, concatenation, lut, mean, pad, pool, softmax
+from lenet_edge.codegen.ops import (
+    binary,
+    concatenation,
+    depthwise_conv2d,
+    lut,
+    mean,
+    pad,
+    pool,
+    softmax,
+)
 
-MODULES = (binary, concatenation, lut, mean, pad, pool, softmax)
+MODULES = (binary, concatenation, depthwise_conv2d, lut, mean, pad, pool, softmax)
 BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
 
 __all__ = ["BY_KIND", "MODULES", "Unsupported"]
