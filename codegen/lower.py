@@ -1,7 +1,9 @@
 """Lower the validated IR into steps: one kernel instance per op (or per fused op group),
 with its constants.
 
-Each step names the kernel template that implements it (templates/kernels/<kernel>.c.j2).
+Each step names the kernel template that implements it (`kernels/<kernel>.c.j2`). Every op
+but CONV_2D and FULLY_CONNECTED is lowered by its module of codegen/ops/ (its kernel
+beside it); those two, with what they fuse, are lowered here (templates/kernels/).
 With ``fuse=True`` (the default, what ships) a convolution absorbs what follows it when
 the math allows: an elementwise table (TANH, LOGISTIC) and a non-overlapping VALID pool,
 so pooled outputs are produced without materialising the full convolution output. With
@@ -95,10 +97,8 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
             steps += _lower_conv(graph, group, optimize)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group, optimize=optimize))
-        elif op.kind in OP_MODULES:
-            steps += OP_MODULES[op.kind].lower(graph, op)
         else:
-            steps.append(_LOWER[op.kind](graph, op))
+            steps += OP_MODULES[op.kind].lower(graph, op)
         i += len(group)
     for step in steps:  # scratch steps (traced=None) report nothing
         step.traced = () if step.traced is None else (step.traced or (step.output,))
@@ -408,13 +408,3 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                 params=params, constants=constants,
                 macs_dense=n_in * n_out, macs_executed=n_in * n_out)
 
-
-def _lower_reshape(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return Step(name=step_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(size=x.size), alias=True)
-
-
-_LOWER = {
-    "RESHAPE": _lower_reshape,
-}

@@ -14,7 +14,6 @@ from lenet_edge.codegen.checks import (
     check_conv_io,
     check_conv_output,
     int8_act,
-    same_quant,
 )
 from lenet_edge.codegen import ops
 from lenet_edge.errors import LenetEdgeError
@@ -25,9 +24,7 @@ SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          "RESHAPE": ((1, 2), ()),
           **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
-
 
 
 def validate_graph(graph: Graph) -> None:
@@ -103,10 +100,6 @@ def _check_op(graph: Graph, op: Op) -> None:
         _check_conv(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
-    elif op.kind == "RESHAPE":
-        if x.size != y.size:
-            raise Unsupported(f"reshape from {x.size} to {y.size} elements")
-        same_quant(x, y)
 
 
 def _check_inputs(op: Op) -> None:

@@ -26,10 +26,11 @@ from lenet_edge.codegen.ops import (
     mean,
     pad,
     pool,
+    reshape,
     softmax,
 )
 
-MODULES = (binary, concatenation, depthwise_conv2d, lut, mean, pad, pool, softmax)
+MODULES = (binary, concatenation, depthwise_conv2d, lut, mean, pad, pool, reshape, softmax)
 BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
 
 __all__ = ["BY_KIND", "MODULES", "Unsupported"]
