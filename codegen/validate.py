@@ -18,9 +18,7 @@ from lenet_edge.codegen.checks import (
 from lenet_edge.codegen import ops
 from lenet_edge.errors import LenetEdgeError
 
-SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
-                 "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
+SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", *ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),

@@ -11,8 +11,9 @@ as TFLM keeps conv.cc, conv_common.cc and conv.h together. A module offers:
 - a frozen dataclass of the kernel's parameters and ``lower(graph, op) -> list[Step]``.
 
 Registering an op is one line in ``MODULES``: the reader, validate and lower look ops up
-in ``BY_KIND``. The ops not moved yet still live in reader.py, validate.py, lower.py and
-templates/kernels/.
+in ``BY_KIND`` (validate's refusal lists the supported kinds in this order). CONV_2D and
+FULLY_CONNECTED, with the table and pool they fuse, still live in reader.py, validate.py,
+lower.py and templates/kernels/.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from lenet_edge.codegen.ops import (
     softmax,
 )
 
-MODULES = (binary, concatenation, depthwise_conv2d, lut, mean, pad, pool, reshape, softmax)
+MODULES = (pool, reshape, pad, lut, softmax, binary, depthwise_conv2d, mean, concatenation)
 BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
 
 __all__ = ["BY_KIND", "MODULES", "Unsupported"]
