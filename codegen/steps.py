@@ -40,7 +40,9 @@ class Step:
     op_indices: tuple[int, ...]
     input: int  # tensor index read
     output: int  # tensor index written
-    params: dict | Any = field(default_factory=dict)  # a dict, or the op's typed params (ops/)
+    # The kernel's parameters, what its template reads as p.<name>: the op's frozen
+    # dataclass (ops/), a dict for CONV_2D and FULLY_CONNECTED (not moved yet).
+    params: dict | Any = field(default_factory=dict)
     constants: list[ConstArray] = field(default_factory=list)
     traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
     macs_dense: int = 0
@@ -128,8 +130,22 @@ def conv_requantization(graph: Graph, op: Op, channels: int):
     return multipliers, act_min, act_max
 
 
+@dataclass(frozen=True)
+class PadRowsParams:
+    """What templates/kernels/pad_rows.c.j2 renders: ``rows`` input rows of ``row_bytes``
+    copied into a buffer of ``size`` bytes filled with ``value`` (the zero point), rows
+    ``out_row_bytes`` apart from byte ``first`` on."""
+
+    rows: int
+    row_bytes: int
+    out_row_bytes: int
+    first: int
+    size: int
+    value: int
+
+
 def padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
-                  out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
+                 out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
     """(steps, source tensor, height, width): a copy of ``x`` bordered with its zero point
     when the op's padding reaches outside it, so the kernel needs no bounds checks."""
     _, ih, iw, ic = x.shape
@@ -140,11 +156,11 @@ def padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
     if not (ph or pw or bottom or right):
         return [], x.index, ih, iw
     padded = add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
-                         x.quant)
+                        x.quant)
     step = Step(
         name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
         input=x.index, output=padded.index, traced=None,
-        params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
-                    first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
-                    value=x.quant.zero_point))
+        params=PadRowsParams(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
+                             first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
+                             value=x.quant.zero_point))
     return [step], padded.index, padded.shape[1], padded.shape[2]
