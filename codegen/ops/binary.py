@@ -193,5 +193,6 @@ def _lower_two_tensors(graph: Graph, op: Op) -> Step:
                                                        y.quant.scale)
         params = AddTensorsParams(**common, m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo,
                                   out_shift=-so)
-    return Step(name=step_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
-                input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
+    kernel = "mul_tensors" if op.kind == "MUL" else "add_tensors"
+    return Step(name=step_name(op), kernel=kernel, op_indices=(op.index,), input=a.index,
+                extra_inputs=(b.index,), output=y.index, params=params)
