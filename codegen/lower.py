@@ -1,7 +1,9 @@
 """Lower the validated IR into steps: one kernel instance per op (or per fused op group),
 with its constants.
 
-Each step names the kernel template that implements it (templates/kernels/<kernel>.c.j2).
+Each step names the kernel template that implements it (`kernels/<kernel>.c.j2`). Every op
+but CONV_2D and FULLY_CONNECTED is lowered by its module of codegen/ops/ (its kernel
+beside it); those two, with what they fuse, are lowered here (templates/kernels/).
 With ``fuse=True`` (the default, what ships) a convolution absorbs what follows it when
 the math allows: an elementwise table (TANH, LOGISTIC) and a non-overlapping VALID pool,
 so pooled outputs are produced without materialising the full convolution output. With
@@ -16,60 +18,31 @@ padded copy of the input replaces every bounds check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.ops import mean
+from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
+from lenet_edge.codegen.steps import (
+    ConstArray,
+    Step,
+    conv_geometry,
+    conv_requantization,
+    folded_bias,
+    padded_input,
+    requant_constants,
+    step_name,
+)
 from lenet_edge.quantmath import (
     activation_range,
     conv_multipliers,
     fc_per_tensor_multiplier,
-    padding_offsets,
 )
 from lenet_edge.errors import LenetEdgeError
 
 FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
 MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
-
-
-@dataclass
-class ConstArray:
-    name: str
-    ctype: str  # "int8_t", "int32_t", "uint16_t", ...
-    values: np.ndarray  # flat
-    comment: str = ""
-    # The kernel variants that read it: "" (all), "scalar" (all but Helium), or names
-    # joined by "+" ("mve", "dsp", "mlal+portable", ...); see emit._users.
-    feature: str = ""
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.values.size * np.dtype(self.values.dtype).itemsize)
-
-
-@dataclass
-class Step:
-    name: str  # C function name
-    kernel: str  # template name under templates/kernels/
-    op_indices: tuple[int, ...]
-    input: int  # tensor index read
-    output: int  # tensor index written
-    params: dict | Any = field(default_factory=dict)  # a dict, or the op's typed params (ops/)
-    constants: list[ConstArray] = field(default_factory=list)
-    traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
-    macs_dense: int = 0
-    macs_executed: int = 0
-    alias: bool = False  # output may share the input's memory (RESHAPE): the plan decides
-    in_place_ok: bool = False  # the kernel may write its output over its input (plan decides)
-    title: str = ""  # "op 3 CONV_2D", set by the emitter
-    # Further activations read, passed after `input` (ADD/MUL of two tensors, CONCATENATION).
-    extra_inputs: tuple[int, ...] = ()
-    # Working memory of one kernel variant (the DSP conv's widened window): the memory plan
-    # places it in an arena gap if one fits, else the kernel keeps it on its stack.
-    scratch_bytes: int = 0
 
 
 @dataclass
@@ -122,12 +95,10 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
             group = _fusable_group(graph, ops, i, private)
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group, optimize)
-        elif op.kind == "DEPTHWISE_CONV_2D":
-            steps += _lower_depthwise(graph, op)
         elif op.kind == "FULLY_CONNECTED":
             steps.append(_lower_fc(graph, group, optimize=optimize))
         else:
-            steps.append(_LOWER[op.kind](graph, op))
+            steps += OP_MODULES[op.kind].lower(graph, op)
         i += len(group)
     for step in steps:  # scratch steps (traced=None) report nothing
         step.traced = () if step.traced is None else (step.traced or (step.output,))
@@ -153,31 +124,6 @@ def _fusable_group(graph: Graph, ops: list[Op], i: int, private: set[int]) -> li
     return group
 
 
-def _name(op: Op) -> str:
-    return f"op{op.index}_{op.kind.lower()}"
-
-
-def _requant_constants(prefix: str, pairs: list[tuple[int, int]]) -> list[ConstArray]:
-    # The C's rounding doubling high multiply relies on multipliers >= 0 (no saturation).
-    assert all(0 <= m < 2**31 for m, _ in pairs), pairs
-    return [
-        ConstArray(f"{prefix}_multiplier", "int32_t",
-                   np.array([m for m, _ in pairs], dtype=np.int32), "Q31 multipliers"),
-        ConstArray(f"{prefix}_shift", "int8_t",
-                   np.array([s for _, s in pairs], dtype=np.int8), "power-of-two exponents"),
-    ]
-
-
-def _folded_bias(graph: Graph, op: Op, weights: np.ndarray, input_offset: int) -> np.ndarray:
-    """bias + input_offset * sum(w) per output channel (int32 wrap-around, as TFLM's sum)."""
-    n = weights.shape[0]
-    bias = np.zeros(n, dtype=np.int64)
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias += graph.tensor(op.inputs[2]).data.reshape(-1).astype(np.int64)
-    folded = bias + input_offset * weights.reshape(n, -1).astype(np.int64).sum(axis=1)
-    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
-
-
 def _post_ops(graph: Graph, group: list[Op]) -> dict:
     """What a fused step does after requantization: table, pool (kind, act range)."""
     from lenet_edge.codegen.tables import elementwise_table
@@ -200,16 +146,10 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     final = graph.tensor(group[-1].outputs[0])
     w = graph.tensor(op.inputs[1])
-    _, ih, iw, ic = x.shape
-    _, oh, ow, oc = y.shape
-    _, kh, kw, _ = w.shape
-    sh, sw = op.options["stride"]
-    pad = op.options["padding"]
-    prefix = _name(op)
+    ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw = conv_geometry(graph, op)
+    prefix = step_name(op)
     weights = w.data.astype(np.int8)  # OHWI
     input_offset = -x.quant.zero_point
-    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
-    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
     active = [[c for c in range(ic) if weights[o, :, :, c].any()] for o in range(oc)]
     # Dense: every tap of every output (padding taps included, as a MAC count usually is).
     macs_dense = oh * ow * kh * kw * ic * oc
@@ -221,12 +161,10 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     table = sum(len(a) for a in active) < oc * ic
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
         return [_lower_fc(graph, group, conv=True, optimize=optimize)]
-    pad_steps, source, ih, iw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
+    pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = _post_ops(graph, group)
-    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
+    multipliers, act_min, act_max = conv_requantization(graph, op, oc)
     if post["pool"]:
         fh, fw = post["pool_filter"]
         gh, gw = (oh - fh) // fh + 1, (ow - fw) // fw + 1
@@ -242,9 +180,9 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
                  and all(s <= 0 for _, s in multipliers))
     sparse = sum(len(a) for a in active) < oc * ic
     constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            _folded_bias(graph, op, weights, input_offset),
+                            folded_bias(graph, op, weights, input_offset),
                             "bias - input zero point * sum(weights), per out channel")]
-    constants += _requant_constants(prefix, multipliers)
+    constants += requant_constants(prefix, multipliers)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
@@ -369,60 +307,6 @@ def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
     return packed.astype(np.int32).reshape(-1)
 
 
-def _padded_input(graph: Graph, op: Op, x: Tensor, kernel: tuple[int, int],
-                  out_hw: tuple[int, int], lead: tuple[int, int], prefix: str):
-    """(steps, source tensor, height, width): a copy of ``x`` bordered with its zero point
-    when the op's padding reaches outside it, so the kernel needs no bounds checks."""
-    _, ih, iw, ic = x.shape
-    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, lead
-    sh, sw = op.options["stride"]
-    bottom = max(0, (oh - 1) * sh - ph + kh - ih)
-    right = max(0, (ow - 1) * sw - pw + kw - iw)
-    if not (ph or pw or bottom or right):
-        return [], x.index, ih, iw
-    padded = _add_tensor(graph, f"{x.name}/padded", (1, ih + ph + bottom, iw + pw + right, ic),
-                         x.quant)
-    step = Step(
-        name=f"{prefix}_pad_input", kernel="pad_rows", op_indices=(op.index,),
-        input=x.index, output=padded.index, traced=None,
-        params=dict(rows=ih, row_bytes=iw * ic, out_row_bytes=padded.shape[2] * ic,
-                    first=(ph * padded.shape[2] + pw) * ic, size=padded.size,
-                    value=x.quant.zero_point))
-    return [step], padded.index, padded.shape[1], padded.shape[2]
-
-
-def _lower_depthwise(graph: Graph, op: Op) -> list[Step]:
-    """DEPTHWISE_CONV_2D (TFLM's DepthwiseConvPerChannel): out channel o reads input
-    channel o // depth_multiplier; zero point folded into the bias, SAME padding as a
-    bordered copy of the input, as for CONV_2D."""
-    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    _, ih, iw, ic = x.shape
-    _, oh, ow, oc = y.shape
-    _, kh, kw, _ = w.shape
-    sh, sw = op.options["stride"]
-    pad = op.options["padding"]
-    prefix = _name(op)
-    ph = padding_offsets(pad, sh, 1, ih, kh, oh)
-    pw = padding_offsets(pad, sw, 1, iw, kw, ow)
-    steps, source, pih, piw = _padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
-    weights = w.data.astype(np.int8).reshape(kh, kw, oc)
-    by_channel = weights.transpose(2, 0, 1)  # (oc, kh, kw) for the bias fold
-    multipliers = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, oc)
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
-    constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            _folded_bias(graph, op, by_channel, -x.quant.zero_point),
-                            "bias - input zero point * sum(weights), per out channel"),
-                 *_requant_constants(prefix, multipliers),
-                 ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                            "[kh][kw][out channel]")]
-    params = dict(prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, oh=oh, ow=ow,
-                  ih=pih, iw=piw, dm=op.options.get("depth_multiplier", 1) or oc // ic,
-                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    steps.append(Step(name=prefix, kernel="depthwise_conv2d", op_indices=(op.index,),
-                      input=source, output=y.index, params=params, constants=constants,
-                      macs_dense=oh * ow * kh * kw * oc, macs_executed=oh * ow * kh * kw * oc))
-    return steps
 def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
     """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
     of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies
@@ -456,13 +340,6 @@ def _vector_chunks(length: int) -> list[tuple[int, int]]:
     return [(o, min(16, length - o)) for o in range(0, length, 16)]
 
 
-def _add_tensor(graph: Graph, name: str, shape: tuple[int, ...], quant) -> Tensor:
-    """A scratch tensor of the generated code (not in the .tflite, never traced)."""
-    t = Tensor(index=len(graph.tensors), name=name, shape=shape, dtype="int8", quant=quant)
-    graph.tensors.append(t)
-    return t
-
-
 def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
     op = group[0]
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
@@ -470,7 +347,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     w = graph.tensor(op.inputs[1])
     weights = w.data.astype(np.int8).reshape(w.shape[0], -1)
     n_out, n_in = weights.shape
-    prefix = _name(op)
+    prefix = step_name(op)
     if conv or w.quant.per_channel:
         pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, n_out)
     else:
@@ -481,7 +358,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     padded = np.zeros((padded_out, n_in), dtype=np.int8)
     padded[:n_out] = weights
     pad_to = padded_out - n_out
-    bias = np.concatenate([_folded_bias(graph, op, weights, -x.quant.zero_point),
+    bias = np.concatenate([folded_bias(graph, op, weights, -x.quant.zero_point),
                            np.zeros(pad_to, np.int32)])
     pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
     post = _post_ops(graph, group)
@@ -503,7 +380,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     constants = [dense,
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
-    constants += _requant_constants(prefix, pairs)
+    constants += requant_constants(prefix, pairs)
     if post["lut_table"] is not None:
         constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
                                     f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
@@ -531,150 +408,3 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                 params=params, constants=constants,
                 macs_dense=n_in * n_out, macs_executed=n_in * n_out)
 
-
-def _lower_pool(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    _, ih, iw, c = x.shape
-    _, oh, ow, _ = y.shape
-    sh, sw = op.options["stride"]
-    fh, fw = op.options["filter"]
-    pad = op.options["padding"]
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(ih=ih, iw=iw, c=c, oh=oh, ow=ow, sh=sh, sw=sw, fh=fh, fw=fw,
-                  ph=padding_offsets(pad, sh, 1, ih, fh, oh),
-                  pw=padding_offsets(pad, sw, 1, iw, fw, ow), act_min=act_min, act_max=act_max)
-    kernel = "max_pool" if op.kind == "MAX_POOL_2D" else "avg_pool"
-    return Step(name=_name(op), kernel=kernel, op_indices=(op.index,), input=x.index,
-                output=y.index, params=params)
-
-
-def _lower_lut(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.tables import elementwise_table
-
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    table = elementwise_table(op.kind, x.quant, y.quant)
-    prefix = _name(op)
-    return Step(name=prefix, kernel="lut", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(size=x.size, prefix=prefix), in_place_ok=True,
-                constants=[ConstArray(f"{prefix}_table", "int8_t", table,
-                                      f"TFLM int8 {op.kind.lower()}, index = input + 128")])
-
-
-def _lower_reshape(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return Step(name=_name(op), kernel="copy", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(size=x.size), alias=True)
-
-
-def _lower_pad(graph: Graph, op: Op) -> Step:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    pads = graph.tensor(op.inputs[1]).data.astype(np.int64)
-    lead = (4 - len(x.shape))
-    in_shape = (1,) * lead + tuple(x.shape)
-    out_shape = (1,) * lead + tuple(y.shape)
-    before = [0] * lead + [int(p[0]) for p in pads]
-    return Step(name=_name(op), kernel="pad", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(in_shape=in_shape, out_shape=out_shape,
-                                            before=before, value=y.quant.zero_point))
-
-
-def _lower_softmax(graph: Graph, op: Op) -> Step:
-    from lenet_edge.codegen.softmax import exp_table
-
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    depth = x.shape[-1]
-    prefix = _name(op)
-    table = exp_table(op.options.get("beta", 1.0), x.quant.scale)
-    return Step(name=prefix, kernel="softmax", op_indices=(op.index,), input=x.index,
-                output=y.index, params=dict(rows=x.size // depth, depth=depth, prefix=prefix),
-                constants=[ConstArray(f"{prefix}_exp", "int32_t", table,
-                                      "TFLM's exp(beta * s_in * -d) in Q0.31, d = max - x")])
-
-
-def _lower_binary(graph: Graph, op: Op) -> Step:
-    """ADD or MUL, per element with TFLM's int8 arithmetic: of two activations, or of an
-    activation and a constant (scalar, per channel or per element), whose side of the formula
-    is then precomputed per channel (or element)."""
-    from lenet_edge.quantmath import add_multipliers, add_scaled_input, quantize_multiplier
-    from lenet_edge.codegen.validate import const_operand
-
-    if not any(graph.tensor(t).is_constant for t in op.inputs):
-        return _lower_two_tensors(graph, op)
-    xi, ci = const_operand(graph, op)
-    x, c, y = graph.tensor(xi), graph.tensor(ci), graph.tensor(op.outputs[0])
-    values = c.data.astype(np.int64).reshape(-1)
-    # The constant repeats with this period along the flat activation: one value per
-    # channel, or (per-unit biases) one per element.
-    channels = x.size if values.size == x.size else x.shape[-1]
-    if values.size == 1:
-        values = np.repeat(values, channels)
-    prefix = _name(op)
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(size=x.size, channels=channels, prefix=prefix, in_offset=-x.quant.zero_point,
-                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    if op.kind == "MUL":
-        multiplier, shift = quantize_multiplier(x.quant.scale * c.quant.scale / y.quant.scale)
-        params.update(multiplier=multiplier, shift=shift)
-        constants = [ConstArray(f"{prefix}_factor", "int16_t",
-                                (values - c.quant.zero_point).astype(np.int16),
-                                "constant operand + its offset, per channel")]
-        kernel = "mul_const"
-    else:
-        (m1, s1), (m2, s2), (mo, so) = add_multipliers(x.quant.scale, c.quant.scale,
-                                                       y.quant.scale)
-        addend = [add_scaled_input(int(v), -c.quant.zero_point, m2, s2) for v in values]
-        params.update(in_multiplier=m1, in_shift=-s1, out_multiplier=mo, out_shift=-so)
-        constants = [ConstArray(f"{prefix}_addend", "int32_t", np.array(addend, np.int32),
-                                "constant operand rescaled as TFLM's ADD does, per channel")]
-        kernel = "add_const"
-    return Step(name=prefix, kernel=kernel, op_indices=(op.index,), input=x.index,
-                output=y.index, params=params, constants=constants, in_place_ok=True)
-
-
-def _lower_two_tensors(graph: Graph, op: Op) -> Step:
-    from lenet_edge.quantmath import add_multipliers, quantize_multiplier
-
-    a, b = (graph.tensor(t) for t in op.inputs)
-    y = graph.tensor(op.outputs[0])
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(size=y.size, offset1=-a.quant.zero_point, offset2=-b.quant.zero_point,
-                  out_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    if op.kind == "MUL":
-        multiplier, shift = quantize_multiplier(a.quant.scale * b.quant.scale / y.quant.scale)
-        params.update(multiplier=multiplier, shift=shift)
-    else:
-        (m1, s1), (m2, s2), (mo, so) = add_multipliers(a.quant.scale, b.quant.scale,
-                                                       y.quant.scale)
-        params.update(m1=m1, s1=-s1, m2=m2, s2=-s2, out_multiplier=mo, out_shift=-so)
-    return Step(name=_name(op), kernel=f"{op.kind.lower()}_tensors", op_indices=(op.index,),
-                input=a.index, extra_inputs=(b.index,), output=y.index, params=params)
-
-
-def _lower_concatenation(graph: Graph, op: Op) -> Step:
-    """CONCATENATION: TFLM copies int8 bytes (inputs are quantized like the output)."""
-    y = graph.tensor(op.outputs[0])
-    axis = op.options.get("axis", 0) % len(y.shape)
-    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
-    inner = [int(np.prod(graph.tensor(t).shape[axis:], dtype=np.int64)) for t in op.inputs]
-    return Step(name=_name(op), kernel="concatenation", op_indices=(op.index,),
-                input=op.inputs[0], extra_inputs=tuple(op.inputs[1:]), output=y.index,
-                params=dict(outer=outer, inner=inner, offsets=list(np.cumsum([0] + inner[:-1])),
-                            row=sum(inner)))
-
-
-_LOWER = {
-    mean.KIND: mean.lower,
-    "ADD": _lower_binary,
-    "MUL": _lower_binary,
-    "CONCATENATION": _lower_concatenation,
-    "SOFTMAX": _lower_softmax,
-    "AVERAGE_POOL_2D": _lower_pool,
-    "MAX_POOL_2D": _lower_pool,
-    "TANH": _lower_lut,
-    "LOGISTIC": _lower_lut,
-    "RESHAPE": _lower_reshape,
-    "PAD": _lower_pad,
-}

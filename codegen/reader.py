@@ -16,22 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import tflite
-from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
-from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from lenet_edge.codegen.ir import Graph, Op, Quant, Tensor
-from lenet_edge.codegen.ops import mean
+from lenet_edge.codegen import ops, options
 from lenet_edge.codegen.wellformed import check_structure
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quantize.tflm import builtin_code
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(TensorType).items() if not k.startswith("_")}
-_ACT_NAMES = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-_PADDING_NAMES = {v: k for k, v in vars(Padding).items() if not k.startswith("_")}
 _OPTIONS_NAMES = {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
 _NUMPY = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
           "uint8": np.uint8, "float32": np.float32}
@@ -40,12 +36,12 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
                      "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 31), (1 << 31) - 1)}
 # The option table each op the reader decodes must carry (TFLM's parser reads exactly
 # this table; another table type, or none, would make its parameters differ from ours).
-OPTIONS_OF = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-              "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
-              "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions",
-              "ADD": "AddOptions", "MUL": "MulOptions", mean.KIND: mean.OPTIONS,
-              "CONCATENATION": "ConcatenationOptions", "STRIDED_SLICE": "StridedSliceOptions",
-              "PACK": "PackOptions"}
+# An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
+OPTIONS_OF = {"CONV_2D": "Conv2DOptions",
+              "FULLY_CONNECTED": "FullyConnectedOptions",
+              "STRIDED_SLICE": "StridedSliceOptions",
+              "PACK": "PackOptions",
+              **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
 MIN_SCALE = float(np.finfo(np.float32).tiny)
 SCHEMA_VERSION = 3  # the TFLite schema TFLM reads
@@ -222,46 +218,21 @@ def _read_options(kind: str, op, where: str) -> dict:
     table = op.BuiltinOptions()
     if have != want or table is None:
         raise LenetEdgeError(f"{where}: builtin_options is {have}, expected {want}")
-    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        o = tflite.Conv2DOptions() if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions()
+    if kind in ops.BY_KIND:
+        return ops.BY_KIND[kind].read_options(kind, table)
+    if kind == "CONV_2D":
+        o = tflite.Conv2DOptions()
         o.Init(table.Bytes, table.Pos)
-        opts = {
-            "padding": _PADDING_NAMES.get(o.Padding(), str(o.Padding())),
-            "stride": (o.StrideH(), o.StrideW()),
-            "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
-        }
-        if kind == "DEPTHWISE_CONV_2D":
-            opts["depth_multiplier"] = o.DepthMultiplier()
-        return opts
-    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        o = tflite.Pool2DOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {
-            "padding": _PADDING_NAMES.get(o.Padding(), str(o.Padding())),
-            "stride": (o.StrideH(), o.StrideW()),
-            "filter": (o.FilterHeight(), o.FilterWidth()),
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
-        }
+        return options.convolution(o)
     if kind == "FULLY_CONNECTED":
         o = tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)
         return {
-            "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?"),
+            "activation": options.activation(o),
             "weights_format": o.WeightsFormat(),
             "keep_num_dims": bool(o.KeepNumDims()),
             "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
         }
-    if kind in ("ADD", "MUL"):
-        o = tflite.AddOptions() if kind == "ADD" else tflite.MulOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
-    if kind == "CONCATENATION":
-        o = tflite.ConcatenationOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"axis": o.Axis(), "activation": _ACT_NAMES.get(o.FusedActivationFunction(), "?")}
-    if kind == mean.KIND:
-        return mean.read_options(table)
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)
@@ -272,8 +243,4 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.PackOptions()
         o.Init(table.Bytes, table.Pos)
         return {"values_count": o.ValuesCount(), "axis": o.Axis()}
-    if kind == "SOFTMAX":
-        o = tflite.SoftmaxOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"beta": float(np.float32(o.Beta()))}
     return {}

@@ -6,31 +6,23 @@ the export here rather than produce C that is silently different.
 
 from __future__ import annotations
 
-import math
-
 from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.ops import Unsupported, mean
-from lenet_edge.quantmath import output_size
+from lenet_edge.codegen.checks import (
+    Unsupported,
+    check_activation_limits,
+    check_bias,
+    check_conv_io,
+    check_conv_output,
+    int8_act,
+)
+from lenet_edge.codegen import ops
 from lenet_edge.errors import LenetEdgeError
 
-SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE",
-                 "PAD", "TANH", "LOGISTIC", "SOFTMAX", "ADD", "MUL", "DEPTHWISE_CONV_2D",
-                 "MEAN", "CONCATENATION", "QUANTIZE", "DEQUANTIZE")
-# ADD and MUL: of two activations of one shape (a residual connection), or of an
-# activation and a constant (a scalar or one value per channel: what a BatchNormalization
-# the converter could not fold into a convolution becomes).
-BINARY_OPS = ("ADD", "MUL")
-# Rows longer than this could push TFLM's softmax shift past 31 bits.
-SOFTMAX_MAX_DEPTH = 256
+SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", *ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
 INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          "DEPTHWISE_CONV_2D": ((2, 3), (2,)), "RESHAPE": ((1, 2), ()), "PAD": ((2, 3), ()),
-          "ADD": ((2,), ()), "MUL": ((2,), ()), mean.KIND: mean.INPUTS,
-          "CONCATENATION": (tuple(range(1, 11)), ())}  # TFLM: at most 10 inputs
-
-
-_Refuse = Unsupported
+          **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
 
 
 def validate_graph(graph: Graph) -> None:
@@ -39,7 +31,7 @@ def validate_graph(graph: Graph) -> None:
     for op in graph.ops:
         try:
             _check_op(graph, op)
-        except _Refuse as why:
+        except Unsupported as why:
             raise LenetEdgeError(
                 f"{graph.name}: op {op.index} {op.kind} is not supported: {why}. "
                 "lenet-edge generates C for int8 models from `lenet-edge quantize` "
@@ -84,115 +76,58 @@ def _check_boundary(graph: Graph) -> None:
         seen.update(op.outputs)
 
 
-def _int8_act(graph: Graph, t: int, role: str) -> Tensor:
-    tensor = graph.tensor(t)
-    if tensor.dtype != "int8":
-        raise _Refuse(f"{role} tensor {t} is {tensor.dtype}, expected int8")
-    if tensor.quant is None or tensor.quant.per_channel:
-        raise _Refuse(f"{role} tensor {t} needs one scale and zero point")
-    if tensor.is_constant:
-        raise _Refuse(f"{role} tensor {t} is a constant")
-    return tensor
-
-
 def _check_op(graph: Graph, op: Op) -> None:
     if op.kind not in SUPPORTED_OPS:
-        raise _Refuse("no kernel for this operator")
+        raise Unsupported("no kernel for this operator")
     if len(op.outputs) != 1:
-        raise _Refuse(f"{len(op.outputs)} outputs")
+        raise Unsupported(f"{len(op.outputs)} outputs")
     act = op.options.get("activation", "NONE")
     if act not in ACTIVATIONS:
-        raise _Refuse(f"fused activation {act}")
+        raise Unsupported(f"fused activation {act}")
     _check_inputs(op)
+    if op.kind in ops.BY_KIND:
+        ops.BY_KIND[op.kind].check(graph, op)
+        return
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
         return
-    if op.kind in BINARY_OPS:
-        _check_binary_op(graph, op)
-        return
-    if op.kind == "CONCATENATION":
-        _check_concatenation(graph, op)
-        return
-    x = _int8_act(graph, op.inputs[0], "input")
-    y = _int8_act(graph, op.outputs[0], "output")
-    _check_activation_limits(act, y)
+    x = int8_act(graph, op.inputs[0], "input")
+    y = int8_act(graph, op.outputs[0], "output")
+    check_activation_limits(act, y)
     if op.kind == "CONV_2D":
         _check_conv(graph, op, x, y)
-    elif op.kind == "DEPTHWISE_CONV_2D":
-        _check_depthwise(graph, op, x, y)
     elif op.kind == "FULLY_CONNECTED":
         _check_fc(graph, op, x, y)
-    elif op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        _check_pool(op, x, y)
-    elif op.kind == "RESHAPE":
-        if x.size != y.size:
-            raise _Refuse(f"reshape from {x.size} to {y.size} elements")
-        _same_quant(x, y)
-    elif op.kind == "PAD":
-        _check_pad(graph, op, x, y)
-    elif op.kind in ("TANH", "LOGISTIC"):
-        if x.size != y.size:
-            raise _Refuse("input and output sizes differ")
-    elif op.kind == "SOFTMAX":
-        _check_softmax(op, x, y)
-    elif op.kind == mean.KIND:
-        mean.check(graph, op, x, y)
 
 
 def _check_inputs(op: Op) -> None:
     """As many inputs as TFLM's kernel accepts; only those it treats as optional absent."""
     counts, optional = INPUTS.get(op.kind, ((1,), ()))
     if len(op.inputs) not in counts:
-        raise _Refuse(f"{len(op.inputs)} inputs (TFLM's kernel takes "
+        raise Unsupported(f"{len(op.inputs)} inputs (TFLM's kernel takes "
                       f"{' or '.join(map(str, counts))})")
     for k, t in enumerate(op.inputs):
         if t < 0 and k not in optional:
-            raise _Refuse(f"inputs[{k}] is absent (-1)")
-
-
-def _check_bias(graph: Graph, op: Op, channels: int) -> None:
-    """An optional bias (input 2): a constant int32 vector, one value per output channel."""
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        b = graph.tensor(op.inputs[2])
-        if not b.is_constant or b.dtype != "int32" or b.size != channels:
-            raise _Refuse(f"bias must be a constant int32 vector of {channels} values "
-                          f"(found {b.dtype} {b.shape})")
-
-
-def _check_activation_limits(act: str, y: Tensor) -> None:
-    """TFLM casts real_limit / scale (float32) to int32: it must fit."""
-    import numpy as np
-
-    limits = {"RELU6": (6.0,), "RELU_N1_TO_1": (-1.0, 1.0)}.get(act, ())
-    for f in limits:
-        with np.errstate(over="ignore"):
-            q = np.float32(f) / np.float32(y.quant.scale)
-        if not abs(float(q)) < 2.0 ** 31:
-            raise _Refuse(f"{act} limit {f} / output scale {y.quant.scale} does not fit int32")
-
-
-def _same_quant(x: Tensor, y: Tensor) -> None:
-    if (x.quant.scale, x.quant.zero_point) != (y.quant.scale, y.quant.zero_point):
-        raise _Refuse("input and output quantization differ (a requantizing form)")
+            raise Unsupported(f"inputs[{k}] is absent (-1)")
 
 
 def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor:
     if len(op.inputs) < 2 or op.inputs[1] < 0:
-        raise _Refuse("no weights tensor")
+        raise Unsupported("no weights tensor")
     w = graph.tensor(op.inputs[1])
     if not w.is_constant:
-        raise _Refuse("weights are not constant")
+        raise Unsupported("weights are not constant")
     if w.dtype != "int8":
-        raise _Refuse(f"weights are {w.dtype}, expected int8")
+        raise Unsupported(f"weights are {w.dtype}, expected int8")
     if len(w.shape) != rank:
-        raise _Refuse(f"weights have rank {len(w.shape)}, expected {rank}")
+        raise Unsupported(f"weights have rank {len(w.shape)}, expected {rank}")
     if w.quant is None:
-        raise _Refuse("weights are not quantized")
+        raise Unsupported("weights are not quantized")
     if any(z != 0 for z in w.quant.zero_points):
-        raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
+        raise Unsupported("weights have a non-zero zero point (TFLM needs symmetric weights)")
     if w.quant.per_channel and (w.quant.axis != 0 or len(w.quant.scales) != out_channels):
-        raise _Refuse("per-channel weights must be quantized along the output channel (axis 0)")
-    _check_bias(graph, op, out_channels)
+        raise Unsupported("per-channel weights must be quantized along the output channel (axis 0)")
+    check_bias(graph, op, out_channels)
     return w
 
 
@@ -207,207 +142,39 @@ def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -
         pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)]
     worst = max(shift for _, shift in pairs)
     if worst > 30:
-        raise _Refuse(f"requantization multiplier of 2^{worst - 1} or more (input scale "
+        raise Unsupported(f"requantization multiplier of 2^{worst - 1} or more (input scale "
                       f"{x.quant.scale} x weight scale / output scale {y.quant.scale}); "
                       "TFLM's fixed point holds at most 2^30")
 
 
 def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("dilation") != (1, 1):
-        raise _Refuse(f"dilation {o.get('dilation')}")
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise _Refuse(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
-        raise _Refuse("input and output must be NHWC with batch 1")
+    check_conv_io(op, x, y)
     w = _check_weights(graph, op, 4, y.shape[3])
     _check_multipliers(op, x, w, y, y.shape[3])
     if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
-        raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
+        raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
                       " (grouped convolution)")
-    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
-        if stride < 1:
-            raise _Refuse(f"stride {o['stride']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
-
-
-def _check_depthwise(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("dilation") != (1, 1):
-        raise _Refuse(f"dilation {o.get('dilation')}")
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise _Refuse(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
-        raise _Refuse("input and output must be NHWC with batch 1")
-    oc, ic = y.shape[3], x.shape[3]
-    if len(op.inputs) < 2 or op.inputs[1] < 0 or not graph.tensor(op.inputs[1]).is_constant:
-        raise _Refuse("weights are not constant")
-    w = graph.tensor(op.inputs[1])
-    if w.dtype != "int8" or w.quant is None or len(w.shape) != 4:
-        raise _Refuse(f"weights must be int8 [1, kh, kw, {oc}] (found {w.dtype} {w.shape})")
-    if w.shape[0] != 1 or w.shape[3] != oc or oc % ic:
-        raise _Refuse(f"weights shape {w.shape} does not match input {x.shape} / output "
-                      f"{y.shape}")
-    multiplier = o.get("depth_multiplier") or oc // ic
-    if multiplier * ic != oc:
-        raise _Refuse(f"depth multiplier {multiplier} with {ic} in and {oc} out channels")
-    if any(z != 0 for z in w.quant.zero_points):
-        raise _Refuse("weights have a non-zero zero point (TFLM needs symmetric weights)")
-    if w.quant.per_channel and (w.quant.axis != 3 or len(w.quant.scales) != oc):
-        raise _Refuse("per-channel depthwise weights must be quantized along axis 3")
-    _check_bias(graph, op, oc)
-    for axis, (stride, k) in enumerate(zip(o["stride"], w.shape[1:3])):
-        if stride < 1:
-            raise _Refuse(f"stride {o['stride']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
+    check_conv_output(op, x, w, y)
 
 
 def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
     o = op.options
     if o.get("weights_format", 0) != 0:
-        raise _Refuse("shuffled weights format")
+        raise Unsupported("shuffled weights format")
     if o.get("asymmetric_quantize_inputs"):
-        raise _Refuse("dynamic-range (hybrid) quantization")
+        raise Unsupported("dynamic-range (hybrid) quantization")
     w = _check_weights(graph, op, 2, y.shape[-1])
     _check_multipliers(op, x, w, y, w.shape[0])
     if y.size != w.shape[0] or x.size != w.shape[1]:
-        raise _Refuse(f"input of {x.size} and output of {y.size} values do not match weights "
+        raise Unsupported(f"input of {x.size} and output of {y.size} values do not match weights "
                       f"{w.shape} with batch 1")
-
-
-def _check_pool(op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("padding") not in ("SAME", "VALID"):
-        raise _Refuse(f"padding {o.get('padding')}")
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or x.shape[3] != y.shape[3]:
-        raise _Refuse("input and output must be NHWC with batch 1 and equal channels")
-    _same_quant(x, y)
-    for axis in range(2):
-        stride, k = o["stride"][axis], o["filter"][axis]
-        if stride < 1 or k < 1:
-            raise _Refuse(f"stride {o['stride']} filter {o['filter']}")
-        if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
-            raise _Refuse(f"output shape {y.shape} is not what {o['padding']} padding gives")
-
-
-def _check_pad(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    if len(op.inputs) != 2:
-        raise _Refuse("explicit pad values (PADV2 form)")
-    p = graph.tensor(op.inputs[1])
-    if not p.is_constant or p.dtype not in ("int32", "int64") or p.shape != (len(x.shape), 2):
-        raise _Refuse("paddings must be a constant [rank, 2] int32 tensor")
-    if len(x.shape) > 4:
-        raise _Refuse("more than 4 dimensions")
-    if (p.data < 0).any():
-        raise _Refuse("negative padding")
-    want = tuple(int(d + p.data[i].sum()) for i, d in enumerate(x.shape))
-    if want != y.shape:
-        raise _Refuse(f"output shape {y.shape}, paddings give {want}")
-    _same_quant(x, y)
-
-
-def _check_softmax(op: Op, x: Tensor, y: Tensor) -> None:
-    if x.shape != y.shape or not x.shape:
-        raise _Refuse("input and output shapes differ")
-    if x.shape[-1] > SOFTMAX_MAX_DEPTH:
-        raise _Refuse(f"rows of {x.shape[-1]} values (at most {SOFTMAX_MAX_DEPTH})")
-    # TFLM's int8 softmax requires this output quantization (it checks it in Prepare).
-    if y.quant.zero_point != -128 or abs(y.quant.scale - 1 / 256) > 0.001 / 256:
-        raise _Refuse(f"output quantization scale {y.quant.scale} zero point "
-                      f"{y.quant.zero_point}; TFLM needs 1/256 and -128")
-    from lenet_edge.codegen.softmax import softmax_params
-
-    try:
-        softmax_params(op.options.get("beta", 1.0), x.quant.scale)
-    except ValueError as why:
-        raise _Refuse(str(why)) from None
-
-
-def const_operand(graph: Graph, op: Op) -> tuple[int, int]:
-    """(activation input, constant input) of an ADD or MUL, in either order."""
-    a, b = op.inputs
-    return (b, a) if graph.tensor(a).is_constant else (a, b)
-
-
-def const_is_elementwise(const_shape, x_shape) -> bool:
-    """A constant with one value per element of the activation (zip1989's per-unit biases:
-    [1, H, W, C] or [H, W, C] for a [1, H, W, C] input), which TFLM adds without broadcast."""
-    const_shape, x_shape = tuple(const_shape), tuple(x_shape)
-    tail = x_shape[len(x_shape) - len(const_shape):]
-    return (len(const_shape) <= len(x_shape) and const_shape == tail
-            and math.prod(const_shape) == math.prod(x_shape) > 1)
-
-
-def _check_binary_op(graph: Graph, op: Op) -> None:
-    if len(op.inputs) != 2:
-        raise _Refuse(f"{len(op.inputs)} inputs")
-    if all(not graph.tensor(t).is_constant for t in op.inputs):
-        a, b = (_int8_act(graph, t, "input") for t in op.inputs)
-        y = _int8_act(graph, op.outputs[0], "output")
-        if not (a.shape == b.shape == y.shape):
-            raise _Refuse(f"operands of shapes {a.shape} and {b.shape} (broadcasting between "
-                          "two activations is not supported)")
-        if op.kind == "ADD":
-            _check_add_scales(a.quant.scale, b.quant.scale, y.quant.scale)
-        return
-    xi, ci = const_operand(graph, op)
-    x = _int8_act(graph, xi, "input")
-    y = _int8_act(graph, op.outputs[0], "output")
-    c = graph.tensor(ci)
-    if c.dtype != "int8" or c.quant is None or c.quant.per_channel:
-        raise _Refuse(f"constant operand {ci} must be int8 with one scale and zero point")
-    if x.shape != y.shape or not x.shape:
-        raise _Refuse(f"output shape {y.shape} differs from the input's {x.shape}")
-    channels = x.shape[-1]
-    trailing = tuple(d for d in c.shape if d != 1)
-    if c.size != 1 and not const_is_elementwise(c.shape, x.shape) and (
-            trailing != (channels,) or len(c.shape) > len(x.shape) or c.shape[-1] != channels):
-        raise _Refuse(f"constant of shape {c.shape} is neither a scalar, one value per "
-                      f"channel nor one value per element of {x.shape}")
-    if op.kind == "ADD":
-        _check_add_scales(x.quant.scale, c.quant.scale, y.quant.scale)
-
-
-def _check_add_scales(s1: float, s2: float, s_out: float) -> None:
-    from lenet_edge.quantmath import add_multipliers
-
-    if any(shift > 0 for _, shift in add_multipliers(s1, s2, s_out)):
-        raise _Refuse("output scale too small for TFLM's int8 ADD rescaling")
-
-
-def _check_concatenation(graph: Graph, op: Op) -> None:
-    """int8 CONCATENATION as TFLM runs it: every input quantized like the output (TFLM
-    copies bytes), joined along one axis."""
-    y = _int8_act(graph, op.outputs[0], "output")
-    if op.options.get("activation", "NONE") != "NONE":
-        raise _Refuse(f"fused activation {op.options['activation']}")
-    axis = op.options.get("axis", 0)
-    axis = axis + len(y.shape) if axis < 0 else axis
-    if not 0 <= axis < len(y.shape):
-        raise _Refuse(f"axis {op.options.get('axis')} of a rank-{len(y.shape)} output")
-    total = 0
-    for t in op.inputs:
-        x = graph.tensor(t)
-        if x.is_constant:
-            raise _Refuse(f"input {t} is a constant")
-        x = _int8_act(graph, t, "input")
-        _same_quant(x, y)
-        if len(x.shape) != len(y.shape) or any(
-                a != b for i, (a, b) in enumerate(zip(x.shape, y.shape)) if i != axis):
-            raise _Refuse(f"input shape {x.shape} does not fit output {y.shape} on axis {axis}")
-        total += x.shape[axis]
-    if total != y.shape[axis]:
-        raise _Refuse(f"inputs add up to {total} along axis {axis}, the output has "
-                      f"{y.shape[axis]}")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     if op.kind == "QUANTIZE":
         if op.inputs[0] not in graph.inputs or x.dtype != "float32" or y.dtype != "int8":
-            raise _Refuse("only a float32 -> int8 QUANTIZE of the model input is supported")
+            raise Unsupported("only a float32 -> int8 QUANTIZE of the model input is supported")
     else:
         if op.outputs[0] not in graph.outputs or x.dtype != "int8" or y.dtype != "float32":
-            raise _Refuse("only an int8 -> float32 DEQUANTIZE of the model output is supported")
+            raise Unsupported("only an int8 -> float32 DEQUANTIZE of the model output is supported")

@@ -1,16 +1,37 @@
-"""One op, one place: a module per op holds everything the generator knows about it (the
-options table the reader decodes, the input counts and checks of what is implemented
-exactly, its typed kernel parameters and its lowering), with its kernel template beside it
-(`ops/<kernel>.c.j2`, rendered as `kernels/<kernel>.c.j2`), as TFLM keeps conv.cc,
-conv_common.cc and conv.h together.
+"""One op, one place: a module per op holds everything the generator knows about it, with
+its kernel template beside it (`ops/<kernel>.c.j2`, rendered as `kernels/<kernel>.c.j2`),
+as TFLM keeps conv.cc, conv_common.cc and conv.h together. A module offers:
 
-Ops move here one at a time (MEAN first); the others still live in reader.py,
-validate.py, lower.py and templates/kernels/.
+- ``KINDS``: the builtin operators it implements;
+- ``OPTIONS`` ({kind: builtin options table TFLM's parser reads}) and
+  ``read_options(kind, table) -> dict`` (the reader's decoding of that table);
+- ``INPUTS``: (input counts TFLM's kernel accepts, indices that may be -1);
+- ``check(graph, op)``: raise `Unsupported` for a form not implemented exactly (the
+  generic checks of validate.py run first);
+- a frozen dataclass of the kernel's parameters and ``lower(graph, op) -> list[Step]``.
+
+Registering an op is one line in ``MODULES``: the reader, validate and lower look ops up
+in ``BY_KIND`` (validate's refusal lists the supported kinds in this order). CONV_2D and
+FULLY_CONNECTED, with the table and pool they fuse, still live in reader.py, validate.py,
+lower.py and templates/kernels/.
 """
 
 from __future__ import annotations
 
+from lenet_edge.codegen.checks import Unsupported
+from lenet_edge.codegen.ops import (
+    binary,
+    concatenation,
+    depthwise_conv2d,
+    lut,
+    mean,
+    pad,
+    pool,
+    reshape,
+    softmax,
+)
 
-class Unsupported(Exception):
-    """A form of an op the generator does not implement exactly; validate.validate_graph
-    turns it into one LenetEdgeError naming the model and the op."""
+MODULES = (pool, reshape, pad, lut, softmax, binary, depthwise_conv2d, mean, concatenation)
+BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
+
+__all__ = ["BY_KIND", "MODULES", "Unsupported"]

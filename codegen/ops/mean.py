@@ -6,24 +6,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.ops import Unsupported
+import tflite
 
-KIND = "MEAN"
-OPTIONS = "ReducerOptions"  # the builtin options table TFLM's parser reads for MEAN
+from lenet_edge.codegen.checks import Unsupported, unary_io
+from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.steps import Step, step_name
+from lenet_edge.quantmath import mean_multiplier
+
+KINDS = ("MEAN",)
+OPTIONS = {"MEAN": "ReducerOptions"}  # the builtin options table TFLM's parser reads
 INPUTS = ((2,), ())  # (input counts TFLM's kernel accepts, indices that may be -1)
 
 
-def read_options(table) -> dict:
-    import tflite
-
+def read_options(kind: str, table) -> dict:
     o = tflite.ReducerOptions()
     o.Init(table.Bytes, table.Pos)
     return {"keep_dims": bool(o.KeepDims())}
 
 
-def check(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
+def check(graph: Graph, op: Op) -> None:
     """Only the global average pool form: NHWC, mean over H and W."""
+    x, y = unary_io(graph, op)
     if len(op.inputs) != 2 or not graph.tensor(op.inputs[1]).is_constant:
         raise Unsupported("the axes are not a constant")
     axes = sorted(int(a) % max(len(x.shape), 1) for a in graph.tensor(op.inputs[1]).data.reshape(-1))
@@ -48,15 +51,12 @@ class MeanParams:
     out_offset: int  # output zero point
 
 
-def lower(graph: Graph, op: Op):
-    from lenet_edge.codegen.lower import Step, _name
-    from lenet_edge.quantmath import mean_multiplier
-
+def lower(graph: Graph, op: Op) -> list[Step]:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _, h, w, c = x.shape
     multiplier, shift = mean_multiplier(x.quant.scale, y.quant.scale, h * w)
     assert 0 <= multiplier < 2**31
     params = MeanParams(pixels=h * w, c=c, in_offset=-x.quant.zero_point, multiplier=multiplier,
                         shift=shift, out_offset=y.quant.zero_point)
-    return Step(name=_name(op), kernel="mean", op_indices=(op.index,), input=x.index,
-                output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)
+    return [Step(name=step_name(op), kernel="mean", op_indices=(op.index,), input=x.index,
+                 output=y.index, params=params, macs_dense=h * w * c, macs_executed=h * w * c)]
