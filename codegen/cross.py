@@ -10,9 +10,9 @@ from lenet_edge import toolchain
 from lenet_edge.cpus import CPUS, get_cpu
 from lenet_edge.errors import LenetEdgeError
 
-CFLAGS = ["-std=c99", "-ffunction-sections", "-fdata-sections",
-          "-Wall", "-Wextra", "-Werror", "-pedantic"]
 OPT = "-Os"  # the export's code-size figure; the firmware compiles at -O2 (render.DEFAULT_OPT)
+CFLAGS = ["-std=c99", OPT, "-ffunction-sections", "-fdata-sections",
+          "-Wall", "-Wextra", "-Werror", "-pedantic"]
 GCC = toolchain.GCC
 have_arm_gcc = toolchain.have_arm_gcc
 
@@ -26,7 +26,8 @@ def compile_for_cpu(c_dir: str | Path, cpu: str, out_dir: str | Path, opt: str =
     objects = []
     for source in sorted(c_dir.glob("*.c")):
         obj = out_dir / (source.stem + ".o")
-        cmd = [GCC, *flags, opt, *CFLAGS, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
+        cflags = [opt if flag == OPT else flag for flag in CFLAGS]
+        cmd = [GCC, *flags, *cflags, f"-I{c_dir}", "-c", str(source), "-o", str(obj)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LenetEdgeError(f"{cpu} build failed:\n{' '.join(cmd)}\n{proc.stderr.strip()}")
