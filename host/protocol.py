@@ -289,6 +289,21 @@ def response_status(payload: bytes) -> tuple[int, str]:
     return status, text or STATUS_TEXT.get(status, f"status {status}")
 
 
+def require_ok(payload: bytes, what: str) -> None:
+    """A response with a non-zero status is `what` failing, with the device's reason."""
+    status, text = response_status(payload)
+    if status != STATUS_OK:
+        raise ProtocolError(f"{what} failed: {text}")
+
+
+def unpack_head(payload: bytes, head, what: str) -> tuple:
+    """The fixed head of an ok `what` response (status byte included), unpacked."""
+    require_ok(payload, what)
+    if len(payload) < head.size:
+        raise ProtocolError(f"{what} reply too short")
+    return head.unpack_from(payload)
+
+
 def hash_prefix(model_hash_hex: str) -> bytes:
     """The 4 bytes every INFER/TRACE response carries to name the model that computed it."""
     return bytes.fromhex(model_hash_hex[:8])
@@ -339,9 +354,7 @@ def _typed(value: str):
 
 
 def parse_info(payload: bytes) -> DeviceInfo:
-    status, text = response_status(payload)
-    if status != STATUS_OK:
-        raise ProtocolError(f"INFO failed: {text}")
+    require_ok(payload, "INFO")
     return parse_info_text(payload[1:])
 
 
@@ -373,12 +386,7 @@ class InfoChunk:
 
 
 def parse_info_chunk(payload: bytes) -> InfoChunk:
-    status, text = response_status(payload)
-    if status != STATUS_OK:
-        raise ProtocolError(f"INFO_CHUNK failed: {text}")
-    if len(payload) < INFO_CHUNK_HEAD.size:
-        raise ProtocolError("INFO_CHUNK reply too short")
-    _, tag, size, text_crc, offset = INFO_CHUNK_HEAD.unpack_from(payload)
+    _, tag, size, text_crc, offset = unpack_head(payload, INFO_CHUNK_HEAD, "INFO_CHUNK")
     chunk = payload[INFO_CHUNK_HEAD.size :]
     if offset + len(chunk) > size:
         raise ProtocolError("INFO_CHUNK chunk past the end of the text")
@@ -397,9 +405,7 @@ class InferReply:
 
 
 def parse_infer(payload: bytes, output_size: int) -> InferReply:
-    status, text = response_status(payload)
-    if status != STATUS_OK:
-        raise ProtocolError(f"INFER failed: {text}")
+    require_ok(payload, "INFER")
     if len(payload) != INFER_HEAD.size + output_size:
         raise ProtocolError(f"INFER reply of {len(payload)} bytes, expected {INFER_HEAD.size + output_size}")
     _, hash4, crc, count = INFER_HEAD.unpack_from(payload)
@@ -429,12 +435,7 @@ class TraceReply:
 
 
 def parse_trace(payload: bytes) -> TraceReply:
-    status, text = response_status(payload)
-    if status != STATUS_OK:
-        raise ProtocolError(f"TRACE failed: {text}")
-    if len(payload) < TRACE_HEAD.size:
-        raise ProtocolError("TRACE reply too short")
-    _, hash4, crc, layers, layer, tensor, size, offset = TRACE_HEAD.unpack_from(payload)
+    _, hash4, crc, layers, layer, tensor, size, offset = unpack_head(payload, TRACE_HEAD, "TRACE")
     counts_end = TRACE_HEAD.size + 4 * layers
     if len(payload) < counts_end:
         raise ProtocolError("TRACE reply too short for its layer counts")
