@@ -14,68 +14,77 @@ order = ["qemu-mps2-an385", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an5
 order = [b for b in order if b in B]
 short = {"cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7", "cortex-m33": "M33", "cortex-m55": "M55",
          "cortex-m0": "M0"}
+LAYER_BOARDS = ["qemu-mps2-an385", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505",
+                "qemu-mps3-an547", "bbc-microbit"]
 
 
 def n(v):
     return f"{v:,}"
 
 
+def header(*columns, text=1):
+    """A markdown table head: the first `text` columns left-aligned, the rest numbers."""
+    print("| " + " | ".join(columns) + " |")
+    print("| " + " | ".join("---" if i < text else "---:" for i in range(len(columns))) + " |")
+
+
+def runs(variants):
+    """(board, variant, figures) for every variant, then every board."""
+    for v in variants:
+        for b in order:
+            yield b, v, B[b][v]
+
+
+def by_layer(figures):
+    """A per-layer dict's values in layer order (keys end in '#<op index>')."""
+    return [figures[k] for k in sorted(figures, key=lambda k: int(k.split("#")[1]))]
+
+
 which = sys.argv[2]
 if which == "main":
-    print("| board | core | variant | instructions | per MAC | cycles (est.) | MACs executed | instructions per tick |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for v in ["modern","classic"]:
-        for b in order:
-            r = B[b][v]
-            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {r['counter_resolution']} |")
+    header("board", "core", "variant", "instructions", "per MAC", "cycles (est.)", "MACs executed",
+           "instructions per tick", text=3)
+    for b, v, r in runs(["modern", "classic"]):
+        print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['macs_executed'])} | {r['counter_resolution']} |")
 if which == "family":
-    print("| board | core | variant | instructions | per MAC | MACs executed | flash | weights | arena | RAM |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for v in ["lenet1","lenet4"]:
-        for b in order:
-            r = B[b][v]
-            print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
+    header("board", "core", "variant", "instructions", "per MAC", "MACs executed", "flash", "weights",
+           "arena", "RAM", text=3)
+    for b, v, r in runs(["lenet1", "lenet4"]):
+        print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
 if which == "layers":
-    print("| board | C1+S2 (117,600 MACs) | C3+S4 (240,000) | C5 (48,000) | F6 (10,080) | output (840) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    header("board", "C1+S2 (117,600 MACs)", "C3+S4 (240,000)", "C5 (48,000)", "F6 (10,080)", "output (840)")
     for b in order:
         r = B[b]["modern"]
-        L = r["instructions_per_layer"]
-        vals = [L[k] for k in sorted(L, key=lambda k: int(k.split("#")[1]))]
-        print(f"| {b} ({r['cpu']}) | " + " | ".join(n(x) for x in vals) + " |")
+        print(f"| {b} ({r['cpu']}) | " + " | ".join(n(x) for x in by_layer(r["instructions_per_layer"])) + " |")
 if which == "memory":
-    print("| board | variant | flash | weights | code | inference code | arena | TFLM arena | stack, measured | stack, bound | stack, reserved | RAM |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for v in ["modern","classic"]:
-        for b in order:
-            r = B[b][v]
-            print(f"| {b} | {v} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['code_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['arena_bytes'])} | {n(d['tflm_arena_bytes'][v])} | {r['stack_bytes']} | {r['stack_bound_bytes']} | {r['stack_reserved_bytes']} | **{n(r['ram_bytes'])}** |")
+    header("board", "variant", "flash", "weights", "code", "inference code", "arena", "TFLM arena",
+           "stack, measured", "stack, bound", "stack, reserved", "RAM", text=2)
+    for b, v, r in runs(["modern", "classic"]):
+        print(f"| {b} | {v} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['code_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['arena_bytes'])} | {n(d['tflm_arena_bytes'][v])} | {r['stack_bytes']} | {r['stack_bound_bytes']} | {r['stack_reserved_bytes']} | **{n(r['ram_bytes'])}** |")
 if which == "cmsis":
-    print("| board | core | variant | instructions | CMSIS-NN | x | cycles (est.) | CMSIS-NN | x | flash | CMSIS-NN | RAM | CMSIS-NN |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for v in ["modern","classic"]:
-        for b in order:
-            r = B[b][v]; c = r.get("cmsis_nn") or {}
-            if "error" in c or not c:
-                print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | does not fit (b) | | {n(r['cycles_est'])} | | | {n(r['flash_bytes'])} | | {n(r['ram_bytes'])} | |")
-                continue
-            print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | {n(c['instructions'])} | {c['instructions']/r['instructions']:.2f} | {n(r['cycles_est'])} | {n(c['cycles_est'])} | {c['cycles_est']/r['cycles_est']:.2f} | {n(r['flash_bytes'])} | {n(c['flash_bytes'])} | {n(r['ram_bytes'])} | {n(c['ram_bytes'])} |")
+    header("board", "core", "variant", "instructions", "CMSIS-NN", "x", "cycles (est.)", "CMSIS-NN", "x",
+           "flash", "CMSIS-NN", "RAM", "CMSIS-NN", text=3)
+    for b, v, r in runs(["modern", "classic"]):
+        c = r.get("cmsis_nn") or {}
+        if "error" in c or not c:
+            print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | does not fit (b) | | {n(r['cycles_est'])} | | | {n(r['flash_bytes'])} | | {n(r['ram_bytes'])} | |")
+            continue
+        print(f"| {b} | {r['cpu']} | {v} | {n(r['instructions'])} | {n(c['instructions'])} | {c['instructions']/r['instructions']:.2f} | {n(r['cycles_est'])} | {n(c['cycles_est'])} | {c['cycles_est']/r['cycles_est']:.2f} | {n(r['flash_bytes'])} | {n(c['flash_bytes'])} | {n(r['ram_bytes'])} | {n(c['ram_bytes'])} |")
 if which in ("lcycles", "linstr"):
     key = "cycles_est_per_layer" if which == "lcycles" else "cycles_est_instructions_per_layer"
-    print("| board | C1+S2 | C3+S4 | C5 | F6 | output |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for b in ["qemu-mps2-an385","qemu-mps2-an386","qemu-mps2-an500","qemu-mps2-an505","qemu-mps3-an547","bbc-microbit"]:
-        r = B[b]["modern"]; c = r["cmsis_nn"]
-        ks = sorted(r[key], key=lambda k: int(k.split("#")[1]))
-        print(f"| {b} ({short[r['cpu']]}) | " + " | ".join(f"{n(r[key][k])} / {n(c[key][k])}" for k in ks) + " |")
+    header("board", "C1+S2", "C3+S4", "C5", "F6", "output")
+    for b in LAYER_BOARDS:
+        r = B[b]["modern"]
+        pairs = zip(by_layer(r[key]), by_layer(r["cmsis_nn"][key]))
+        print(f"| {b} ({short[r['cpu']]}) | " + " | ".join(f"{n(ours)} / {n(theirs)}" for ours, theirs in pairs) + " |")
 if which == "speed":
-    print("| board | core | build | instructions | per MAC | cycles (est.) | flash | weights | inference code | RAM |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    header("board", "core", "build", "instructions", "per MAC", "cycles (est.)", "flash", "weights",
+           "inference code", "RAM", text=3)
     for b in order:
-        if b not in B: continue
         for v in ["modern", "modern+speed"]:
             r = B[b].get(v) or {}
+            build = "default (size)" if v == "modern" else "speed"
             if "instructions" not in r:  # the bench could not build it (its error says why)
-                print(f"| {b} | | {'default (size)' if v == 'modern' else 'speed'} | does not fit (c) | | | | | | |")
+                print(f"| {b} | | {build} | does not fit (c) | | | | | | |")
                 continue
-            print(f"| {b} | {r['cpu']} | {'default (size)' if v == 'modern' else 'speed'} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['ram_bytes'])} |")
+            print(f"| {b} | {r['cpu']} | {build} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['ram_bytes'])} |")
