@@ -75,32 +75,17 @@ def paced_link(port: int, baud: int):
         proc.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def _env(key: str, value: str):
-    saved = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
-
-
 def one_run(board, elf, export_dir, work, devices, baud, enc, count):
     from lenet_edge.firmware_templates.qemu import start_qemu
     from lenet_edge.host.validate import validate
 
     with contextlib.ExitStack() as stack:
-        if devices > 1:
+        urls = []
+        for _ in range(devices):
             # Each emulator pins itself to the CPU idlest when it starts: with two, the same
             # one (the first waits idle for its connection). Let the OS spread them, as
             # `validate --jobs` does.
-            stack.enter_context(_env("LENET_EDGE_QEMU_PIN", "0"))
-        urls = []
-        for _ in range(devices):
-            qemu = stack.enter_context(start_qemu(board, elf))
+            qemu = stack.enter_context(start_qemu(board, elf, pin=devices == 1))
             if baud:
                 # The paced "wire" in a process of its own: like a real UART, it must not
                 # wait for the host's interpreter (threads in one process share its lock).

@@ -150,10 +150,12 @@ def qemu_command(board: Board, elf: Path, port: int, monitor: Path | None = None
 class QemuInstance:
     """A running QEMU: `url` for pyserial, `pid`, `reset()` (system reset), `stop()`."""
 
-    def __init__(self, board: Board, elf: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(self, board: Board, elf: Path, extra_args: tuple[str, ...] = (),
+                 pin: bool = True):
         self.board = board
         self.elf = elf
         self.extra_args = tuple(extra_args)
+        self.pin = pin  # to the quietest CPU (unless LENET_EDGE_QEMU_PIN=0)
         self.url = ""
         self.port = 0
         self.proc: subprocess.Popen | None = None
@@ -170,7 +172,8 @@ class QemuInstance:
         return "".join(self._stderr)
 
     def start(self, attempts: int = 5) -> QemuInstance:
-        child_setup = _child_setup(_quietest_cpu())  # sampled once, not per port attempt
+        # Sampled once, not per port attempt.
+        child_setup = _child_setup(_quietest_cpu() if self.pin else None)
         for _ in range(attempts):
             self.port = _free_port()
             if self._launch(child_setup):
@@ -243,8 +246,9 @@ def check_qemu() -> str:
 
 @contextlib.contextmanager
 def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
-               extra_args: tuple[str, ...] = ()):
-    """Context manager yielding a started `QemuInstance` (url, pid, reset()).
+               extra_args: tuple[str, ...] = (), pin: bool = True):
+    """Context manager yielding a started `QemuInstance` (url, pid, reset()); ``pin=False``
+    leaves it to the OS which CPU it runs on.
 
     A real board's own image runs on QEMU's model of its chip when `emulate` is set
     (and the board table names one); a clear error otherwise."""
@@ -253,7 +257,7 @@ def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
     elf = Path(elf)
     if not elf.is_file():
         raise LenetEdgeError(f"no firmware image at {elf}; run `lenet-edge build --board {board.name}` first")
-    instance = QemuInstance(board, elf, extra_args)
+    instance = QemuInstance(board, elf, extra_args, pin)
     try:
         yield instance.start()
     finally:
@@ -262,10 +266,10 @@ def start_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
 
 @contextlib.contextmanager
 def run_qemu(board: str | Board, elf: str | Path, emulate: bool = False,
-             extra_args: tuple[str, ...] = ()):
+             extra_args: tuple[str, ...] = (), pin: bool = True):
     """Context manager yielding the pyserial URL `socket://127.0.0.1:PORT` of the console
     (``extra_args``: more QEMU arguments, e.g. a `-plugin`)."""
-    with start_qemu(board, elf, emulate, extra_args) as instance:
+    with start_qemu(board, elf, emulate, extra_args, pin) as instance:
         yield instance.url
 
 

@@ -90,11 +90,12 @@ def build(board, export_dir: str | Path = DEFAULT_EXPORT_DIR, console=None,
 
 
 @contextmanager
-def emulated_device(board, elf: Path, emulate: bool = False, extra_args: tuple[str, ...] = ()):
+def emulated_device(board, elf: Path, emulate: bool = False, extra_args: tuple[str, ...] = (),
+                    pin: bool = True):
     """QEMU running ``elf`` for ``board`` (killed on exit): yields its console's pyserial URL."""
     from lenet_edge.firmware_templates.qemu import run_qemu
 
-    with run_qemu(board, elf, emulate=emulate, extra_args=extra_args) as url:
+    with run_qemu(board, elf, emulate=emulate, extra_args=extra_args, pin=pin) as url:
         yield url
 
 
@@ -129,19 +130,18 @@ def validate_on_emulator(board, model_dir, out_dir: Path, console, *, emulate: b
     """Build ``board``'s firmware for the model, run it in ``jobs`` QEMUs and validate it
     there (several emulators share the images; one merged report)."""
     import contextlib
-    import os
 
     from lenet_edge.host.references import refuse_ensemble
     from lenet_edge.host.summary import run_and_summarise
 
     refuse_ensemble(model_dir)  # before building anything
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
-    if jobs > 1:
-        # Each emulator would pin itself to the CPU idlest at its start: the same one, as
-        # the others wait idle for their connection. Let the OS spread them instead.
-        os.environ.setdefault("LENET_EDGE_QEMU_PIN", "0")
+    # Several emulators would each pin themselves to the CPU idlest at their start: the
+    # same one, as the others wait idle for their connection. Let the OS spread them.
+    pin = jobs == 1
     with contextlib.ExitStack() as stack:
-        urls = [stack.enter_context(emulated_device(board, elf, emulate=emulate)) for _ in range(jobs)]
+        urls = [stack.enter_context(emulated_device(board, elf, emulate=emulate, pin=pin))
+                for _ in range(jobs)]
         console.print(f"QEMU {board.name} serving its console at {', '.join(urls)}")
         return run_and_summarise(urls if jobs > 1 else urls[0], console, model_dir=export_dir,
                                  out_dir=out_dir, baudrate=baud, **options)
