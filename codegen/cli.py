@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lenet_edge.bundled import VARIANTS
+from lenet_edge.bundled import ENSEMBLE_VARIANT, FAMILY, VARIANTS, bundled_ensemble_dir
 from lenet_edge.codegen.cross import CPUS
 from lenet_edge.flows import check_board_name
 from lenet_edge.layout import DEFAULT_EXPORT_DIR
@@ -21,8 +21,9 @@ BACKENDS = ("float", "tflite", "tflm", "c")
                    "for this machine in DIR/host/.")
 @click.option("--model", "model", type=click.Path(dir_okay=False, path_type=Path),
               help="int8 .tflite (or a .keras, quantized first). Default: the bundled model.")
-@click.option("--variant", type=click.Choice(VARIANTS), default="modern",
-              show_default=True, help="Bundled model to use when --model is not given.")
+@click.option("--variant", type=click.Choice(FAMILY), default="modern",
+              show_default=True, help="Bundled model to use when --model is not given "
+                                      "(boosted-lenet4: the bundled ensemble, as --ensemble).")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Cortex-M CPU(s) the C is for (repeatable): their kernels are generated "
                    "(Helium for cortex-m55, DSP/SMLAD for cortex-m4/m7/m33, portable C always "
@@ -59,6 +60,8 @@ def export(target, model, variant, cpus, board, board_file, out_dir, data, no_tf
     """Generate bit-exact C for the int8 model (and, with --board, a firmware project)."""
     from rich.console import Console
 
+    if ensemble_dir is None and variant == ENSEMBLE_VARIANT and model is None:
+        ensemble_dir = bundled_ensemble_dir()
     if ensemble_dir is not None:
         return _export_ensemble(ensemble_dir, out_dir, board, cpus, name, model, board_file,
                                 optimize)

@@ -32,11 +32,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lenet_edge.bundled import ASSETS, VARIANTS, bundled_model
+from lenet_edge.bundled import ENSEMBLE_VARIANT as ENSEMBLE
+from lenet_edge.bundled import FAMILY, VARIANTS, bundled_ensemble_dir, bundled_model
 from lenet_edge.host.rejection import rejection_for_error
 
-ENSEMBLE = "boosted-lenet4"  # three bundled LeNet-4s and a rule (lenet_edge/ensemble.py)
-ENSEMBLE_DIR = ASSETS / "boosted_lenet4"
+ENSEMBLE_DIR = bundled_ensemble_dir()
 
 # LeCun et al. 1998 (Fig. 9 errors without distortions; multiply-adds and parameters from
 # section III-C). `modern` is ours (a LeNet-5 shape with ReLU and max pooling): no paper row.
@@ -268,7 +268,7 @@ def pareto_png(path: Path, rows: dict, boards: list) -> None:
 @click.option("--board", "boards", multiple=True,
               help="Emulated board whose core runs the firmware (repeatable; see `lenet-edge "
                    "boards`). Default: one board per emulated core (M0, M3, M4, M7, M33, M55).")
-@click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS + (ENSEMBLE,)),
+@click.option("--variants", "variants", multiple=True, type=click.Choice(FAMILY),
               help="Bundled variants (repeatable; default: every one, and boosted-lenet4, "
                    "the ensemble of three bundled LeNet-4s).")
 @click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
@@ -292,7 +292,7 @@ def zoo(boards, variants, count, limit, out_dir, data_dir):
     targets = zoo_boards(boards)
     console = Console(width=max(Console().width, 160))
     rows = {}
-    for variant in list(variants) or [*VARIANTS, ENSEMBLE]:
+    for variant in list(variants) or FAMILY:
         console.print(f"{variant}: export, TFLM on its test set, firmware on "
                       f"{', '.join(b.name for b in targets)}")
         if variant == ENSEMBLE:

@@ -189,6 +189,10 @@ def test_export_ensemble_is_deterministic_and_checks_the_nets(ensemble_export, t
     export_ensemble(BUNDLED, again, cpus=("cortex-m4",))  # the fixture's board's CPU
     first = {p.name: p.read_bytes() for p in sorted((out / "c").iterdir())}
     assert first == {p.name: p.read_bytes() for p in sorted((again / "c").iterdir())}
+    # `export --variant boosted-lenet4` is the bundled ensemble, as --ensemble gives it.
+    assert main(["export", "--variant", "boosted-lenet4", "--cpu", "cortex-m4",
+                 "--out", str(tmp_path / "by_variant")]) == 0
+    assert first == {p.name: p.read_bytes() for p in sorted((tmp_path / "by_variant" / "c").iterdir())}
     # ensemble.json naming another zero point than net 2's .tflite: refused.
     bad = tmp_path / "bad"
     bad.mkdir()

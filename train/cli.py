@@ -9,13 +9,12 @@ import click
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quiet import import_tensorflow_quietly
 
-from lenet_edge.bundled import VARIANTS
+from lenet_edge.bundled import ENSEMBLE_VARIANT, FAMILY
 
-BOOSTED = "boosted-lenet4"  # an ensemble of three LeNet-4s, not one model (train/boosted.py)
 
 
 @click.command()
-@click.option("--variant", type=click.Choice(VARIANTS + (BOOSTED,)), default="modern",
+@click.option("--variant", type=click.Choice(FAMILY), default="modern",
               show_default=True,
               help="modern: LeNet-5 with ReLU, max pooling, full C3. classic: LeNet-5 of LeCun "
                    "1998 (tanh, average pooling, C3 connection table). lenet1, lenet4: the "
@@ -56,9 +55,9 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment, net1):
     from lenet_edge.optional import require_tensorflow
     from lenet_edge.train.mnist import resolve_source
 
-    if net1 is not None and variant != BOOSTED:
+    if net1 is not None and variant != ENSEMBLE_VARIANT:
         raise LenetEdgeError("--net1 is for --variant boosted-lenet4 only")
-    if no_augment and variant == BOOSTED:
+    if no_augment and variant == ENSEMBLE_VARIANT:
         raise LenetEdgeError("--no-augment does not apply to boosted-lenet4: its nets 2 and 3 "
                              "are filtered from shifted (distorted) patterns")
     require_tensorflow("`lenet-edge train`")  # before anything slow
@@ -71,7 +70,7 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment, net1):
     from lenet_edge.train.training import train as run_train
 
     console = Console(stderr=True)
-    if variant == BOOSTED:
+    if variant == ENSEMBLE_VARIANT:
         return _train_boosted(console, out_dir, net1, seed, epochs, data_dir, limit)
     with TrainingProgress(console) as progress:
         result = run_train(variant, epochs=epochs, seed=seed, data_dir=data_dir,
