@@ -150,7 +150,9 @@ def markdown(r: dict) -> str:
         f"| device vs TFLite, same class | {_pct(ag['device_tflite_argmax'])} |",
         f"| device vs float, same class | {_pct(ag['device_float_argmax'])} |",
         "",
-        latency_line(r),
+        latency_line(r)
+        + (" For an ensemble this is the median over a mix of 1-net and 3-net digits: "
+           "each kind's figures and the mean are under Ensemble." if r.get("ensemble") else ""),
         "",
         f"Throughput end to end: {r['throughput_digits_per_s']} {items}/s over the serial link.",
         "",

@@ -47,6 +47,11 @@ def print_summary(result, console: Console) -> None:
     if "median_us" in lat:
         median += f" ({lat['median_us']:,} us)"
     table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
+    if ensemble and ensemble.get("count_mean") is not None:  # a mix of 1-net and 3-net digits
+        by = ensemble["count_by_nets_run"]
+        table.add_row(f"  mean per {items[:-1]} (1 net, 3 nets: medians)",
+                      f"{ensemble['count_mean']:,} ({by.get('1', {}).get('median', 0):,}, "
+                      f"{by.get('3', {}).get('median', 0):,})")
     table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
     devices = r.get("devices") or []
     if len(devices) > 1:
