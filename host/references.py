@@ -39,6 +39,17 @@ class ModelFiles:
 
         return parse_output_bytes(outputs)[0]
 
+    def output_size(self) -> int:
+        """Bytes of the device's INFER answer for this model: its outputs, or an ensemble's
+        41 (ten int32 scores and the nets run)."""
+        if self.ensemble is not None:
+            from lenet_edge.ensemble import OUTPUT_BYTES
+
+            return OUTPUT_BYTES
+        from lenet_edge.quantize.tflm import TflmModel
+
+        return int(np.prod(TflmModel(self.tflite).output_shape))
+
     def why_no_float(self) -> str | None:
         """Why there is no float reference (None when there is one)."""
         if self.ensemble is not None:

@@ -26,7 +26,6 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from lenet_edge.ensemble import OUTPUT_BYTES
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.host import references as refs
 from lenet_edge.host.report import write_report
@@ -233,6 +232,7 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
         raise LenetEdgeError("give at least one --port")
     n = len(inputs)
     run = None
+    output_size = files.output_size()
     with contextlib.ExitStack() as stack:
         sessions = []
         hash_ok = True
@@ -242,10 +242,12 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
             ok = check_model_hash(info.model_hash, files, force)
             hash_ok = hash_ok and ok
             session.expect_model(info.model_hash)
-            if files.ensemble is not None and info.int("output_size") != OUTPUT_BYTES:
+            if info.int("output_size") != output_size:  # reachable with --force only
                 raise LenetEdgeError(
-                    f"the device answers {info.get('output_size')} bytes, an ensemble's "
-                    f"firmware {OUTPUT_BYTES} (ten int32 scores and the nets run)"
+                    f"the device answers {info.get('output_size')} bytes per input, the model "
+                    f"being validated {output_size}"
+                    + (" (an ensemble's firmware: ten int32 scores and the nets run)"
+                       if files.ensemble is not None else "")
                     + (f" (device at {url})" if len(urls) > 1 else ""))
             if info.int("input_size") != inputs.shape[1]:
                 raise LenetEdgeError(

@@ -113,6 +113,13 @@ def test_a_device_whose_rule_differs_is_caught_with_the_first_mismatch(
         assert "--force" in capsys.readouterr().err
         assert main(["validate", "--port", qemu.url, "--export", str(other), "--count", "40",
                      "--report", str(report_dir), "--force"]) == 1
+        # One LeNet-5 forced onto the ensemble's device: its answers cannot be compared.
+        one = ASSETS / "lenet4" / "lenet5_int8.tflite"
+        assert main(["validate", "--port", qemu.url, "--export", str(one), "--count", "5",
+                     "--report", str(tmp_path / "one"), "--force"]) == 2
+        err = capsys.readouterr().err
+        assert "error: the device answers 41 bytes per input, the model being validated 10" \
+            in err and "Traceback" not in err
     report = json.loads((report_dir / "report.json").read_text())
     expected, _ = tflm_answers
     device_scores, device_nets = parse_output_bytes(expected[:40])
