@@ -79,7 +79,6 @@ def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     the ensemble (host/ensemble_refs.py).
     """
     from lenet_edge.bundled import VARIANTS, bundled_model
-
     from lenet_edge.host.ensemble_refs import ensemble_folder, resolve_ensemble
 
     if model_dir is None:
