@@ -37,11 +37,11 @@ def tflm_answers(mnist_test):
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
     """`validate --board qemu-... --model <bundled ensemble folder>`: exports the ensemble,
-    builds its firmware, runs it in QEMU and streams COUNT digits (--per-layer asked: it is
-    skipped with a note)."""
+    builds its firmware, runs it in two QEMUs sharing the COUNT digits (--per-layer asked:
+    it is skipped with a note)."""
     out = tmp_path_factory.mktemp("validate-ensemble") / "report"
     code = main(["validate", "--board", QEMU_BOARD, "--model", str(BUNDLED), "--count",
-                 str(COUNT), "--report", str(out), "--per-layer", "1"])
+                 str(COUNT), "--report", str(out), "--per-layer", "1", "--jobs", "2"])
     return code, out
 
 
@@ -57,6 +57,8 @@ def test_validate_ensemble_on_qemu_equals_the_tflm_ensemble(validated, tflm_answ
     expected, labels = tflm_answers
     scores, nets = parse_output_bytes(expected)
     assert report["count"] == COUNT and report["partial"] is False
+    assert sorted(d["count"] > 0 for d in report["devices"]) == [True, True]
+    assert sum(d["count"] for d in report["devices"]) == COUNT
     assert report["info"]["output_size"] == 41
     assert report["model"]["sha256"] == read_ensemble(BUNDLED).hash
     assert report["agreement"]["device_tflm_exact_logits"] == 1.0
