@@ -26,7 +26,7 @@ def accuracy_fraction(value: float) -> float:
 @click.option("--board", metavar="BOARD", callback=check_board_name, help="qemu-... starts that emulated board itself (building its firmware if needed); a real board with --emulate runs its own image on QEMU's model of its chip.")
 @click.option("--board-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A board described in TOML (README: 'A board of your own'), instead of --board.")
 @click.option("--emulate", is_flag=True, help="With a real --board: run its image in QEMU (see `lenet-edge boards`).")
-@click.option("--export", "model_dir", type=click.Path(path_type=Path), help=f"Export folder (or a quantize folder, or a .tflite) of the model the firmware runs [default: {DEFAULT_EXPORT_DIR}/ when it holds an export, else the bundled model (with --board: exported there first)].")
+@click.option("--export", "--model", "model_dir", type=click.Path(path_type=Path), help=f"Export folder (or a quantize folder, or a .tflite, or an ensemble folder such as lenet_edge/assets/boosted_lenet4, or its `export --ensemble` folder) of the model the firmware runs [default: {DEFAULT_EXPORT_DIR}/ when it holds an export, else the bundled model (with --board: exported there first)].")
 @click.option("--model-dir", "old_model_dir", type=click.Path(path_type=Path), hidden=True, help="Deprecated name of --export.")
 @click.option("--count", default=10000, show_default=True, type=click.IntRange(min=1), help="How many test images to stream (the first N).")
 @click.option("--report", "out_dir", default="validation", show_default=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and the PNGs.")
@@ -43,8 +43,10 @@ def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, o
     Checks the device's model hash, streams the images (several in flight, compressed),
     and compares the device's int8 logits with TFLM (must be byte-identical) and its
     predictions with the float and TFLite models. Writes OUT/report.json, report.md,
-    confusion_matrix.png and disagreements.png. Exits 1 when the logits differ from TFLM
-    or accuracy is below --min-accuracy, 130 on Ctrl-C (the partial report is kept).
+    confusion_matrix.png, disagreements.png and error_rejection.png. Exits 1 when the
+    logits differ from TFLM or accuracy is below --min-accuracy, 130 on Ctrl-C (the
+    partial report is kept). An ensemble (Boosted LeNet-4) is checked against the TFLM
+    ensemble: its scores and nets run, byte for byte.
 
     \b
     Examples:
@@ -53,6 +55,7 @@ def validate(url, board, board_file, emulate, model_dir, old_model_dir, count, o
       lenet-edge validate --port /dev/ttyACM0 --export out --report val
       lenet-edge validate --port /dev/ttyACM0 --port /dev/ttyACM1 --export out
       lenet-edge validate --board qemu-mps2-an386 --jobs 2
+      lenet-edge validate --board qemu-mps2-an386 --model lenet_edge/assets/boosted_lenet4
     """
     from lenet_edge.flows import validate_on_emulator, validation_board
     from lenet_edge.host.validate import prepare_report_dir

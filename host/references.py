@@ -1,7 +1,8 @@
 """The model files a validation checks the device against, and their reference outputs.
 
 Float (the Keras model), TFLite (the ai-edge-litert interpreter) and TFLM (the
-tflite-micro runtime: the bit-exact oracle for the device) on the same digits.
+tflite-micro runtime: the bit-exact oracle for the device) on the same digits. An
+ensemble (Boosted LeNet-4) is resolved here too; its references are host/ensemble_refs.py's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_edge.ensemble import Ensemble
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.layout import ExportLayout
 
@@ -21,43 +23,71 @@ KERAS_NAME = ExportLayout.FLOAT_MODEL_NAME
 
 @dataclass
 class ModelFiles:
-    tflite: Path
+    tflite: Path  # an ensemble's: net 1 (its input shape and quantization are every net's)
     keras: Path | None
-    sha256: str
+    sha256: str  # what the device's INFO must report (an ensemble's: Ensemble.hash)
     source: str  # "bundled modern", or the directory given
+    ensemble: Ensemble | None = None  # Boosted LeNet-4: the nets and the rule
+    ensemble_keras: tuple[Path, ...] | None = None  # its three float nets, when found
+
+    def class_scores(self, outputs: np.ndarray) -> np.ndarray:
+        """What the class is read from, per device output row: one model's int8 logits,
+        or an ensemble's int32 scores (the first 40 of its 41 bytes)."""
+        if self.ensemble is None:
+            return np.asarray(outputs)
+        from lenet_edge.ensemble import parse_output_bytes
+
+        return parse_output_bytes(outputs)[0]
+
+    def output_size(self) -> int:
+        """Bytes of the device's INFER answer for this model: its outputs, or an ensemble's
+        41 (ten int32 scores and the nets run)."""
+        if self.ensemble is not None:
+            from lenet_edge.ensemble import OUTPUT_BYTES
+
+            return OUTPUT_BYTES
+        from lenet_edge.quantize.tflm import TflmModel
+
+        return int(np.prod(TflmModel(self.tflite).output_shape))
+
+    def why_no_float(self) -> str | None:
+        """Why there is no float reference (None when there is one)."""
+        if self.ensemble is not None:
+            from lenet_edge.host.ensemble_refs import float_unavailable as ensemble_reason
+
+            return ensemble_reason(self)
+        return float_unavailable(self.keras)
+
+    def predict(self, outputs: np.ndarray) -> np.ndarray:
+        """The class of each output row (the first index of the largest score)."""
+        outputs = np.asarray(outputs)
+        if outputs.ndim == 1:
+            return self.predict(outputs[None])[0]
+        return self.class_scores(outputs).argmax(axis=1)
 
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def refuse_ensemble(model_dir: str | Path | None) -> None:
-    """validate checks one model against TFLM: an ensemble (its folder or its export) gets
-    one error saying where its device check lives instead."""
-    if model_dir is None or not Path(model_dir).is_dir():
-        return
-    path = Path(model_dir)
-    if (path / "ensemble.json").is_file() or (ExportLayout(path).c_dir / "ensemble.json").is_file():
-        raise LenetEdgeError(
-            f"{path} is an ensemble (Boosted LeNet-4); validate checks one model against TFLM. "
-            "The ensemble's firmware is checked against the TFLM ensemble by `lenet-edge zoo "
-            "--variants boosted-lenet4` and benchmarks/boosted_lenet4.py")
-
-
 def resolve_models(model_dir: str | Path | None) -> ModelFiles:
     """The .tflite to validate (and its .keras when there is one).
 
     `model_dir` may be an export directory (`DIR/model/lenet5_int8.tflite`), a training
-    or quantize output directory, or a .tflite file; None means the bundled model.
+    or quantize output directory, or a .tflite file; None means the bundled model. An
+    ensemble folder (ensemble.json) or an ensemble's export (`export --ensemble`) gives
+    the ensemble (host/ensemble_refs.py).
     """
     from lenet_edge.bundled import VARIANTS, bundled_model
+    from lenet_edge.host.ensemble_refs import ensemble_folder, resolve_ensemble
 
     if model_dir is None:
         tflite = bundled_model(kind="tflite")
         keras = bundled_model(kind="keras") if (tflite.parent / KERAS_NAME).is_file() else None
         return ModelFiles(tflite, keras, sha256_file(tflite), "bundled model")
-    refuse_ensemble(model_dir)
     path = Path(model_dir)
+    if (folder := ensemble_folder(path)) is not None:
+        return resolve_ensemble(folder, str(path))
     if path.is_file() and path.suffix == ".tflite":
         tflite, folders = path, [path.parent, path.parent.parent]
     elif path.is_dir():

@@ -24,6 +24,9 @@ MAX_TILES = 400  # a bad model can disagree on thousands: the first ones are eno
 TILE_COLUMNS = 10
 
 UNIT_NAMES = {"guest_instructions": "guest instructions", "cycles": "cycles"}
+# An ensemble's references are ensembles too (host/ensemble_refs.py).
+ENSEMBLE_MODEL_NAMES = {"device": "device (ensemble firmware)", "tflm": "TFLM ensemble",
+                        "tflite": "TFLite ensemble (the same rule)", "float": "float ensemble"}
 
 
 def write_report(out_dir: Path, report: dict, images, labels, device_pred, float_pred,
@@ -132,19 +135,24 @@ def markdown(r: dict) -> str:
         "| --- | --- |",
     ]
     float_missing = r["model"].get("float_unavailable")
+    names = ENSEMBLE_MODEL_NAMES if r.get("ensemble") else {}
     for key in ("device", "tflm", "tflite", "float"):
         note = f" ({float_missing})" if key == "float" and float_missing else ""
-        lines.append(f"| {key} | {_pct(r['accuracy'][key])}{note} |")
+        lines.append(f"| {names.get(key, key)} | {_pct(r['accuracy'][key])}{note} |")
     ag = r["agreement"]
+    exact = ("device vs TFLM ensemble, byte-identical answers (10 int32 scores + nets run)"
+             if r.get("ensemble") else "device vs TFLM, byte-identical outputs")
     lines += [
         "",
         "| agreement | |",
         "| --- | --- |",
-        f"| device vs TFLM, byte-identical outputs | {_pct(ag['device_tflm_exact_logits'])} |",
+        f"| {exact} | {_pct(ag['device_tflm_exact_logits'])} |",
         f"| device vs TFLite, same class | {_pct(ag['device_tflite_argmax'])} |",
         f"| device vs float, same class | {_pct(ag['device_float_argmax'])} |",
         "",
-        latency_line(r),
+        latency_line(r)
+        + (" For an ensemble this is the median over a mix of 1-net and 3-net digits: "
+           "each kind's figures and the mean are under Ensemble." if r.get("ensemble") else ""),
         "",
         f"Throughput end to end: {r['throughput_digits_per_s']} {items}/s over the serial link.",
         "",
@@ -159,6 +167,7 @@ def markdown(r: dict) -> str:
         )
         lines.append("")
     lines += _device_lines(r, items)
+    lines += _ensemble_lines(r, items)
     lines += _per_layer_lines(r)
     checks = r.get("checks", {})
     lines += ["## Result", "", "PASSED" if checks.get("passed") else "FAILED"]
@@ -167,6 +176,50 @@ def markdown(r: dict) -> str:
     lines += _rejection_lines(r)
     lines += _disagreement_lines(r, items)
     return "\n".join(lines)
+
+
+def _ensemble_lines(r: dict, items: str) -> list[str]:
+    """An ensemble's rule, nets run per digit, counts by nets run, first mismatch."""
+    e = r.get("ensemble")
+    if not e:
+        return []
+    runs = e["nets_run"]
+    weights = ", ".join(f"{w:,}" for w in e["weights"])
+    lines = ["## Ensemble", "",
+             f"Ensemble `{e['folder']}` ({', '.join(e['nets'])}): score[c] = sum_k W_k "
+             f"(q_k[c] - z_k) with W = ({weights}), z = {tuple(e['zero_points'])}; nets 2 and "
+             f"3 run only when net 1's top-1 minus top-2 is below T = {e['threshold']}. The "
+             f"device answers {e['output_bytes']} bytes per {items[:-1]}: the ten int32 "
+             "scores and the number of nets it ran, all compared with the TFLM ensemble's.",
+             "", "| nets run per " + items[:-1] + " | mean | 1 net | 3 nets |",
+             "| --- | ---: | ---: | ---: |"]
+    for who in ("device", "tflm", "float"):
+        hist = runs.get(f"{who}_histogram")
+        if runs.get(f"{who}_mean") is None or not hist:
+            continue
+        label = {"device": "device", "tflm": "TFLM ensemble", "float": "float ensemble"}[who]
+        lines.append(f"| {label} | {runs[f'{who}_mean']:.3f} | {hist.get('1', 0):,} "
+                     f"| {hist.get('3', 0):,} |")
+    by = {k: v for k, v in e["count_by_nets_run"].items() if k != "unit"}
+    if by:
+        unit = unit_name(e["count_by_nets_run"]["unit"])
+        lines += ["", f"| nets run | {items} | median {unit} | min | max |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {k} | {v['digits']:,} | {v['median']:,} | {v['min']:,} | {v['max']:,} |"
+                  for k, v in by.items()]
+        lines += ["", f"Mean over these {items}: {e['count_mean']:,} {unit} per {items[:-1]} "
+                  "(the early exits' mix)."]
+    lines += ["", f"Float ensemble: {e['float_definition']}"
+              + (f" (not computed: {e['float_unavailable']})." if e.get("float_unavailable")
+                 else "."), ""]
+    m = e.get("first_mismatch")
+    if m:
+        lines += [f"First mismatch: {items[:-1]} {m['index']}: device scores {m['device_scores']}"
+                  f" ({m['device_nets_run']} nets), TFLM ensemble {m['tflm_scores']} "
+                  f"({m['tflm_nets_run']} nets); bytes {m['differing_bytes']} differ.", ""]
+    note = e["per_layer"]
+    lines += [f"{note[0].upper()}{note[1:]}.", ""]
+    return lines
 
 
 def _device_lines(r: dict, items: str) -> list[str]:

@@ -31,9 +31,15 @@ def print_summary(result, console: Console) -> None:
     table.add_row(items, f"{r['count']} / {r['requested']}")
     for key in ("device", "tflm", "tflite", "float"):
         table.add_row(f"accuracy {key}", pct(r["accuracy"][key]))
-    table.add_row("device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
+    ensemble = r.get("ensemble")
+    table.add_row("device = TFLM ensemble (41-byte answers)" if ensemble else
+                  "device = TFLM logits (bytes)", pct(r["agreement"]["device_tflm_exact_logits"]))
     table.add_row("device = TFLite class", pct(r["agreement"]["device_tflite_argmax"]))
     table.add_row("device = float class", pct(r["agreement"]["device_float_argmax"]))
+    if ensemble and ensemble["nets_run"]["device_mean"] is not None:
+        hist = ensemble["nets_run"]["device_histogram"]
+        table.add_row(f"nets run per {items[:-1]} (device)", f"{ensemble['nets_run']['device_mean']:.3f}"
+                      f" ({hist.get('1', 0)} x 1, {hist.get('3', 0)} x 3)")
     from lenet_edge.host.report import unit_name
 
     lat = r["latency"]
@@ -41,6 +47,11 @@ def print_summary(result, console: Console) -> None:
     if "median_us" in lat:
         median += f" ({lat['median_us']:,} us)"
     table.add_row(f"latency median ({unit_name(lat['unit'])})", median)
+    if ensemble and ensemble.get("count_mean") is not None:  # a mix of 1-net and 3-net digits
+        by = ensemble["count_by_nets_run"]
+        table.add_row(f"  mean per {items[:-1]} (1 net, 3 nets: medians)",
+                      f"{ensemble['count_mean']:,} ({by.get('1', {}).get('median', 0):,}, "
+                      f"{by.get('3', {}).get('median', 0):,})")
     table.add_row(f"throughput ({items}/s)", str(r["throughput_digits_per_s"]))
     devices = r.get("devices") or []
     if len(devices) > 1:
@@ -54,5 +65,6 @@ def print_summary(result, console: Console) -> None:
         for failure in result.failures:
             console.print(f"[red]FAILED:[/] {failure}")
     elif not r["partial"]:
-        console.print("[green]PASSED[/]: the device computes exactly what TFLM computes")
+        console.print("[green]PASSED[/]: the device computes exactly what TFLM computes"
+                      + (" (the ensemble: every score and early exit)" if ensemble else ""))
     console.print(f"report: {result.out_dir / 'report.md'}")

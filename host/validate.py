@@ -7,6 +7,11 @@ byte-identical), and its predictions with the float and TFLite models, optionall
 every intermediate tensor of the first K digits (`per_layer`), and writes the report
 (report.py). Once streaming has begun, every ending (the link giving up, Ctrl-C at any
 stage) still writes the report of what was checked, marked partial with the reason.
+
+An ensemble (Boosted LeNet-4: its folder or its export) is validated the same way: its
+device answers 41 bytes (ten int32 scores, nets run), checked byte for byte against the
+TFLM ensemble, its class read from the scores (host/ensemble_refs.py); no per-layer check
+(the ensemble firmware traces nothing).
 """
 
 from __future__ import annotations
@@ -140,17 +145,31 @@ def validate(
     images, labels = data.images[:count], data.labels[:count].astype(np.int64)
     # The model's own preprocessing: its input shape, scale and zero point.
     inputs = model_inputs(files.tflite, images, data.name)
+    if per_layer and files.ensemble is not None:
+        from lenet_edge.host.ensemble_refs import PER_LAYER_NOTE
+
+        console.print(f"[yellow]note: {PER_LAYER_NOTE}[/]")
+        per_layer = 0
     run = _run_device(url, files, inputs, labels, console, force=force, per_layer=per_layer,
                       timeout=timeout, baudrate=baudrate, items=data.items)
 
     idx = np.flatnonzero(run.done)
     dev_out = run.outputs[idx]
-    tflm = tflite = float_pred = None
+    tflm = tflite = float_pred = ensemble_refs = None
     try:
-        console.print(f"computing references for {len(idx)} {data.items} (float, TFLite, TFLM)...")
-        tflm = refs.tflm_outputs(files.tflite, inputs[idx])
-        tflite = refs.tflite_outputs(files.tflite, inputs[idx])
-        float_pred = refs.float_predictions(files.keras, images[idx])
+        if files.ensemble is not None:
+            from lenet_edge.host import ensemble_refs as ens
+
+            console.print(f"computing the ensemble's references for {len(idx)} {data.items} "
+                          "(float, TFLite, TFLM)...")
+            ensemble_refs = ens.references(files, inputs[idx], images[idx])
+            tflm, tflite = ensemble_refs.tflm, ensemble_refs.tflite
+            float_pred = ensemble_refs.float_pred
+        else:
+            console.print(f"computing references for {len(idx)} {data.items} (float, TFLite, TFLM)...")
+            tflm = refs.tflm_outputs(files.tflite, inputs[idx])
+            tflite = refs.tflite_outputs(files.tflite, inputs[idx])
+            float_pred = refs.float_predictions(files.keras, images[idx])
     except KeyboardInterrupt:
         run.interrupted = True
         run.partial = run.partial or "interrupted (Ctrl-C) while computing the references"
@@ -159,6 +178,11 @@ def validate(
         run.info, files, run.hash_ok, labels[idx], dev_out, run.counts[idx], tflm, tflite,
         float_pred, run.elapsed, run.partial, count, run.link, run.per_layer,
     )
+    if files.ensemble is not None:
+        from lenet_edge.host.ensemble_refs import ensemble_figures
+
+        report["ensemble"] = ensemble_figures(files, dev_out, run.counts[idx], ensemble_refs,
+                                              report["latency"]["unit"])
     report["devices"] = _device_figures(run, idx)
     from lenet_edge.host.memory import memory_figures
 
@@ -170,8 +194,10 @@ def validate(
         failures.append(f"validation stopped early: {run.partial}")
     exact = report["agreement"]["device_tflm_exact_logits"]
     if exact is not None and exact < 1.0:
+        what = "device scores differ from the TFLM ensemble's" if files.ensemble is not None \
+            else "device logits differ from TFLM"
         failures.append(
-            f"device logits differ from TFLM on {report['mismatch']['count']} {data.items} "
+            f"{what} on {report['mismatch']['count']} {data.items} "
             f"(first: number {report['mismatch']['first']})"
         )
     device_acc = report["accuracy"]["device"]
@@ -181,14 +207,17 @@ def validate(
         d = run.per_layer["first_difference"]
         failures.append(f"per-layer: first difference at layer {d['layer']} ({d['layer_name']}) element {d['element']}")
     report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
+    dev_scores = files.class_scores(dev_out)
     if len(idx):
         from lenet_edge.host.rejection import rejection_summary
 
-        report["rejection"] = rejection_summary(dev_out, labels[idx])
+        report["rejection"] = rejection_summary(dev_scores, labels[idx])
+        if files.ensemble is not None:
+            report["rejection"]["confidence"] = "margin between the two highest int32 ensemble scores"
     try:
         write_report(out_dir, report, images[idx], labels[idx],
-                     dev_out.argmax(axis=1) if len(idx) else np.zeros(0, int), float_pred,
-                     device_logits=dev_out if len(idx) else None)
+                     files.predict(dev_out) if len(idx) else np.zeros(0, int), float_pred,
+                     device_logits=dev_scores if len(idx) else None)
     except OSError as exc:
         raise LenetEdgeError(f"writing the report to {out_dir} failed: "
                              f"{exc.strerror or exc}") from None
@@ -203,6 +232,7 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
         raise LenetEdgeError("give at least one --port")
     n = len(inputs)
     run = None
+    output_size = files.output_size()
     with contextlib.ExitStack() as stack:
         sessions = []
         hash_ok = True
@@ -212,6 +242,13 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
             ok = check_model_hash(info.model_hash, files, force)
             hash_ok = hash_ok and ok
             session.expect_model(info.model_hash)
+            if info.int("output_size") != output_size:  # reachable with --force only
+                raise LenetEdgeError(
+                    f"the device answers {info.get('output_size')} bytes per input, the model "
+                    f"being validated {output_size}"
+                    + (" (an ensemble's firmware: ten int32 scores and the nets run)"
+                       if files.ensemble is not None else "")
+                    + (f" (device at {url})" if len(urls) > 1 else ""))
             if info.int("input_size") != inputs.shape[1]:
                 raise LenetEdgeError(
                     f"the device's model takes {info.get('input_size')} inputs, the model being "
@@ -234,9 +271,9 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
                         "model_hash": s.info().model_hash, "stream_seconds": 0.0} for s in sessions]
         try:
             if len(sessions) == 1:
-                _stream(sessions[0], inputs, labels, console, run, items)
+                _stream(sessions[0], inputs, labels, console, run, items, files.predict)
             else:
-                _stream_shared(sessions, inputs, labels, console, run, items)
+                _stream_shared(sessions, inputs, labels, console, run, items, files.predict)
             if per_layer and not run.partial:
                 try:
                     run.per_layer = _per_layer(sessions[0], files.tflite, inputs[:per_layer], console)
@@ -279,7 +316,7 @@ def _device_figures(run: _Run, idx: np.ndarray) -> list[dict]:
 
 
 def _stream_shared(sessions: list[DeviceSession], inputs: np.ndarray, labels: np.ndarray,
-                   console: Console, run: _Run, items: str = "digits") -> None:
+                   console: Console, run: _Run, items: str, predict) -> None:
     """Stream every input, shared among several devices: one thread per device, each
     taking the next digit whenever its link has room (a faster device takes more). The
     first device that fails stops the others; the run is then partial."""
@@ -336,7 +373,7 @@ def _stream_shared(sessions: list[DeviceSession], inputs: np.ndarray, labels: np
                 finished = int(run.done.sum())
                 if finished:
                     done = np.flatnonzero(run.done)
-                    correct = int((run.outputs[done].argmax(axis=1) == labels[done]).sum())
+                    correct = int((predict(run.outputs[done]) == labels[done]).sum())
                     rate = finished / max(time.monotonic() - start, 1e-9)
                     progress.update(task, completed=finished, acc=f"{100 * correct / finished:.2f} %",
                                     rate=f"{rate:.0f}")
@@ -356,8 +393,9 @@ def _stream_shared(sessions: list[DeviceSession], inputs: np.ndarray, labels: np
 
 
 def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, console: Console,
-            run: _Run, items: str = "digits") -> None:
-    """Stream every input into ``run``; a link that gives up ends the run as partial."""
+            run: _Run, items: str, predict) -> None:
+    """Stream every input into ``run``; a link that gives up ends the run as partial.
+    ``predict``: output rows -> classes (ModelFiles.predict), for the live accuracy."""
     n = len(inputs)
     correct = 0
     columns = (
@@ -376,7 +414,7 @@ def _stream(session: DeviceSession, inputs: np.ndarray, labels: np.ndarray, cons
                 run.outputs[i] = result.output
                 run.counts[i] = result.count
                 run.done[i] = True
-                correct += int(result.output.argmax() == labels[i])
+                correct += int(predict(result.output) == labels[i])
                 run.elapsed = time.monotonic() - start
                 if finished % 10 == 0 or finished == n:
                     rate = finished / max(time.monotonic() - start, 1e-9)
@@ -440,9 +478,10 @@ def _stats(values: np.ndarray) -> dict:
 
 def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, float_pred,
                   elapsed, partial, requested, link, per_layer) -> dict:
-    """``tflm``/``tflite``/``float_pred`` are None when they were not computed (Ctrl-C)."""
+    """``tflm``/``tflite``/``float_pred`` are None when they were not computed (Ctrl-C);
+    classes are read from outputs by ``files.predict`` (an ensemble's: from its scores)."""
     n = len(labels)
-    dev_pred = dev_out.argmax(axis=1) if n else np.zeros(0, int)
+    dev_pred = files.predict(dev_out) if n else np.zeros(0, int)
 
     def acc(pred):
         return float((pred == labels).mean()) if pred is not None and n else None
@@ -464,13 +503,13 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
         "accuracy": {
             "device": acc(dev_pred),
             "float": acc(float_pred),
-            "tflite": acc(tflite.argmax(axis=1) if tflite is not None and n else None),
-            "tflm": acc(tflm.argmax(axis=1) if checked else None),
+            "tflite": acc(files.predict(tflite) if tflite is not None and n else None),
+            "tflm": acc(files.predict(tflm) if checked else None),
         },
         "agreement": {
             "device_tflm_exact_logits": float(exact.mean()) if checked else None,
             "device_float_argmax": float((dev_pred == float_pred).mean()) if float_pred is not None and n else None,
-            "device_tflite_argmax": float((dev_pred == tflite.argmax(axis=1)).mean()) if tflite is not None and n else None,
+            "device_tflite_argmax": float((dev_pred == files.predict(tflite)).mean()) if tflite is not None and n else None,
         },
         "mismatch": {"count": int(bad.size), "first": int(bad[0]) if bad.size else None,
                      "digits": [int(i) for i in bad[:20]]},
@@ -480,7 +519,8 @@ def _build_report(info, files, hash_ok, labels, dev_out, counts, tflm, tflite, f
         "info": info,
         "model": {"tflite": str(files.tflite), "sha256": files.sha256,
                   "keras": str(files.keras) if files.keras else None, "hash_matches_device": hash_ok,
-                  "float_unavailable": refs.float_unavailable(files.keras)},
+                  "float_unavailable": files.why_no_float(),
+                  "ensemble": str(files.ensemble.folder) if files.ensemble is not None else None},
         "link": link,
         "per_layer": per_layer,
     }

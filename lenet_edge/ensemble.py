@@ -160,6 +160,10 @@ def read_ensemble(folder: str | Path) -> Ensemble:
                              "`lenet-edge train --variant boosted-lenet4 --out DIR`")
     try:
         meta = json.loads(path.read_text())
+        missing = [str(name) for name in meta["nets"] if not (folder / name).is_file()]
+        if missing:
+            raise LenetEdgeError(f"{folder}: {', '.join(missing)} missing (the nets "
+                                 f"{ENSEMBLE_JSON} names: {', '.join(map(str, meta['nets']))})")
         models = tuple((folder / name).read_bytes() for name in meta["nets"])
         rule = Rule(tuple(int(w) for w in meta["weights"]),
                     tuple(int(z) for z in meta["zero_points"]), int(meta["threshold"]))

@@ -59,7 +59,8 @@ def firmware_for(board, model_dir: str | Path | None, work_dir: Path, console,
                  baud: int | None = None) -> tuple[Path, Path]:
     """(elf, export dir) for `board`: builds DIR's firmware, exporting the model first when
     `model_dir` is not an export directory (into ``work_dir``/export), or, not given, the
-    default export folder (the bundled model exported there when it holds none)."""
+    default export folder (the bundled model exported there when it holds none). An
+    ensemble folder is exported as `export --ensemble` does."""
     from lenet_edge.codegen.export import resolve_model
     from lenet_edge.host.references import resolve_models
 
@@ -70,9 +71,13 @@ def firmware_for(board, model_dir: str | Path | None, work_dir: Path, console,
     else:
         files = resolve_models(model_dir)
         export_dir = work_dir / "export"
-        console.print(f"exporting {files.tflite} to C in {export_dir} ...")
-        export_model(resolve_model(files.tflite), export_dir, measure_tflm=False,
-                     measure_code=False)
+        if files.ensemble is not None:
+            console.print(f"exporting the ensemble {files.ensemble.folder} to C in {export_dir} ...")
+            export_ensemble_model(files.ensemble, export_dir, cpus=(board.cpu,))
+        else:
+            console.print(f"exporting {files.tflite} to C in {export_dir} ...")
+            export_model(resolve_model(files.tflite), export_dir, measure_tflm=False,
+                         measure_code=False)
     console.print(f"building firmware for {getattr(board, 'name', board)} ...")
     return build(board, export_dir, console, baud=baud).elf, export_dir
 
@@ -131,10 +136,11 @@ def validate_on_emulator(board, model_dir, out_dir: Path, console, *, emulate: b
     there (several emulators share the images; one merged report)."""
     import contextlib
 
-    from lenet_edge.host.references import refuse_ensemble
+    from lenet_edge.host.references import resolve_models
     from lenet_edge.host.summary import run_and_summarise
 
-    refuse_ensemble(model_dir)  # before building anything
+    if model_dir is not None:
+        resolve_models(model_dir)  # a model or ensemble refused before anything is built
     elf, export_dir = firmware_for(board, model_dir, Path(out_dir), console, baud)
     # Several emulators would each pin themselves to the CPU idlest at their start: the
     # same one, as the others wait idle for their connection. Let the OS spread them.

@@ -207,15 +207,3 @@ def test_export_ensemble_is_deterministic_and_checks_the_nets(ensemble_export, t
                  "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert "error: --ensemble takes the ensemble's own nets" in err and "Traceback" not in err
-
-
-def test_validate_refuses_an_ensemble_before_building(ensemble_export, capsys):
-    from lenet_edge.cli import main
-
-    out, _ = ensemble_export
-    for folder in (out, BUNDLED):
-        assert main(["validate", "--board", "qemu-mps2-an386", "--export", str(folder),
-                     "--count", "2"]) == 2
-        captured = capsys.readouterr()
-        assert f"error: {folder} is an ensemble (Boosted LeNet-4)" in captured.err
-        assert "Traceback" not in captured.err and "building firmware" not in captured.out
