@@ -88,7 +88,19 @@ def test_c_ensemble_equals_tflm_ensemble(ensemble_export, tflm_reference, tmp_pa
     assert report["kind"] == "ensemble" and len(report["nets"]) == 3
     header = (c_dir / "boosted_model.h").read_text()
     assert f'#define BOOSTED_MODEL_HASH "{read_ensemble(BUNDLED).hash}"' in header
+    assert f"#define BOOSTED_ARENA_BYTES {report['arena_bytes']}\n" in header
     inputs, expected = tflm_reference
+    # The nets share one arena (each net's .c declares it extern): its size is the largest
+    # plan and the input, which no net may overwrite, as nets 2 and 3 read it after net 1
+    # (the runner places the input there, checks it is unchanged after each inference, and
+    # ASan checks every access against the array's bounds).
+    plans = [n["arena_bytes"] for n in report["nets"]]
+    assert report["arena_bytes"] <= max(plans) + inputs.shape[1] < sum(plans)
+    assert report["arena_bytes_if_separate"] == sum(plans) + inputs.shape[1]
+    for net in report["nets"]:
+        source = (c_dir / f"{net['name']}_model.c").read_text()
+        assert "extern int32_t boosted_arena_words[];" in source
+        assert f"static int32_t {net['name']}_arena_words" not in source
     # Every digit with the plain build; the first 300 under ASan + UBSan.
     got = run_host_runner(build_host_runner(c_dir, tmp_path / "runner"), inputs)
     assert (got == expected).all()
@@ -106,15 +118,20 @@ def test_firmware_runs_the_ensemble_bit_exact_on_qemu(ensemble_export, tflm_refe
     from lenet_edge.firmware_templates.boards import emulated_board
     from lenet_edge.flows import build, emulated_session
 
-    out, _ = ensemble_export
+    out, report = ensemble_export
     board = emulated_board("qemu-mps2-an386", False)
-    elf = build(board, out).elf
+    result = build(board, out)
+    # RAM: the image's .arena (the model library's zero-initialised data) is the one arena
+    # the nets share, under the sum of their plans (what three arenas took).
+    plans = [n["arena_bytes"] for n in report["nets"]]
+    assert result.sections["arena"] == report["arena_bytes"] < sum(plans)
     inputs, expected = tflm_reference
     count = 300
-    with emulated_session(board, elf) as session:
+    with emulated_session(board, result.elf) as session:
         info = session.info()
         assert info.model_hash == read_ensemble(BUNDLED).hash
         assert info.int("output_size") == OUTPUT_BYTES
+        assert info.int("arena_bytes") == report["arena_bytes"]
         got = dict(session.infer_stream((i, inputs[i]) for i in range(count)))
     device = np.stack([got[i].output for i in range(count)])
     assert (device == expected[:count]).all()
