@@ -71,12 +71,16 @@ def export_ensemble(ensemble: Ensemble | str | Path, out_dir: str | Path,
         for file_name, text in sorted(library.files.items()):
             if file_name.endswith((".c", ".h")):
                 (c_dir / file_name).write_text(text, encoding="utf-8", newline="\n")
-        nets.append({"name": prefix, "NAME": prefix.upper()})
+        traced = [{"index": t, "size": size} for t, size in library.traced_tensors]
+        nets.append({"name": prefix, "NAME": prefix.upper(), "traced": traced})
         net_reports.append({"name": prefix, "model_sha256": library.program.graph.sha256,
                             "macs_executed": library.stats.macs_executed,
                             "macs_dense": library.stats.macs_dense,
                             "arena_bytes": library.stats.arena_bytes,
-                            "weights_bytes": library.stats.weights_bytes})
+                            "weights_bytes": library.stats.weights_bytes,
+                            # What NAME_invoke_traced reports of this net (the order of
+                            # NAME{k}_invoke_traced), after the nets before it.
+                            "traced": traced})
     rule = ensemble.rule
     context = dict(version=__version__, title="Boosted LeNet-4", name=name, NAME=name.upper(),
                    nets=nets, first=nets[0], classes=CLASSES, weights=list(rule.weights),
@@ -154,7 +158,7 @@ def ensemble_name(c_dir: str | Path) -> str | None:
 
 def build_host_runner(c_dir: str | Path, out: str | Path, sanitize: bool = False) -> Path:
     """A host program running the ensemble C on int8 inputs (stdin -> OUTPUT_BYTES per
-    input on stdout); ``sanitize``: ASan + UBSan."""
+    input on stdout; run_host_runner, run_host_trace); ``sanitize``: ASan + UBSan."""
     c_dir, out = Path(c_dir), Path(out)
     name = ensemble_name(c_dir)
     if name is None:
@@ -169,11 +173,36 @@ def build_host_runner(c_dir: str | Path, out: str | Path, sanitize: bool = False
     return out
 
 
-def run_host_runner(exe: str | Path, inputs: np.ndarray) -> np.ndarray:
-    """(N, OUTPUT_BYTES) int8 outputs of the ensemble C for int8 ``inputs`` (N, size)."""
+def _run_runner(exe: str | Path, inputs: np.ndarray, *args: str) -> tuple[int, bytes]:
     data = np.ascontiguousarray(inputs, dtype=np.int8)
-    proc = subprocess.run([str(exe), str(data.shape[1])], input=data.tobytes(),
+    proc = subprocess.run([str(exe), str(data.shape[1]), *args], input=data.tobytes(),
                           capture_output=True)
     if proc.returncode != 0:
-        raise LenetEdgeError(f"{exe} failed: {proc.stderr.decode(errors='replace').strip()}")
-    return np.frombuffer(proc.stdout, dtype=np.int8).reshape(len(data), OUTPUT_BYTES)
+        raise LenetEdgeError(f"{exe} failed (exit {proc.returncode}): "
+                             f"{proc.stderr.decode(errors='replace').strip()}")
+    return len(data), proc.stdout
+
+
+def run_host_runner(exe: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """(N, OUTPUT_BYTES) int8 outputs of the ensemble C for int8 ``inputs`` (N, size)."""
+    n, out = _run_runner(exe, inputs)
+    return np.frombuffer(out, dtype=np.int8).reshape(n, OUTPUT_BYTES)
+
+
+def run_host_trace(exe: str | Path, inputs: np.ndarray) -> list[tuple[list[tuple[int, np.ndarray]], np.ndarray]]:
+    """Per input, what NAME_invoke_traced reported, in order ((tensor index, int8 data) per
+    call), and its OUTPUT_BYTES output."""
+    _, out = _run_runner(exe, inputs, "trace")
+    results, at = [], 0
+    for _ in range(len(inputs)):
+        calls = []
+        while True:
+            tensor, size = np.frombuffer(out, dtype=np.int32, count=2, offset=at).tolist()
+            at += 8
+            if tensor < 0:
+                break
+            calls.append((tensor, np.frombuffer(out, dtype=np.int8, count=size, offset=at).copy()))
+            at += size
+        results.append((calls, np.frombuffer(out, dtype=np.int8, count=OUTPUT_BYTES, offset=at)))
+        at += OUTPUT_BYTES
+    return results
