@@ -5,7 +5,8 @@
  * size bytes; native byte order) and an end record (-1, 0). Built by
  * codegen.ensemble.build_host_runner (ENSEMBLE_HEADER, ENSEMBLE_PREFIX, ENSEMBLE_UPPER name
  * the library). The input goes in the library's own buffer (inside the arena the nets
- * share), which must still hold it afterwards (exit 6). */
+ * share), which must still hold it afterwards (exit 6); NAME_scores must give the output's
+ * scores and nets run (exit 7). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 #define CAT(a, b) CAT2(a, b)
 #define INVOKE CAT(ENSEMBLE_PREFIX, _invoke)
 #define INVOKE_TRACED CAT(ENSEMBLE_PREFIX, _invoke_traced)
+#define SCORES CAT(ENSEMBLE_PREFIX, _scores)
 #define INPUT_BUFFER CAT(ENSEMBLE_PREFIX, _input_buffer)
+#define CLASSES CAT(ENSEMBLE_UPPER, _CLASSES)
 #define OUTPUT_SIZE CAT(ENSEMBLE_UPPER, _OUTPUT_SIZE)
 #define INPUT_SIZE CAT(ENSEMBLE_UPPER, _INPUT_SIZE)
 
@@ -59,6 +62,16 @@ int main(int argc, char **argv)
             return 4;
         if (memcmp(copy, input, (size_t)size) != 0)
             return 6;
+        int32_t scores[CLASSES];
+        if (SCORES(input, scores) != output[4 * CLASSES])
+            return 7;
+        for (int c = 0; c < CLASSES; c++) {
+            uint32_t u = 0;
+            for (int b = 0; b < 4; b++)
+                u |= (uint32_t)(uint8_t)output[4 * c + b] << (8 * b);
+            if ((int32_t)u != scores[c])
+                return 7;
+        }
         if (traced) {
             put_i32(-1);
             put_i32(0);
