@@ -57,9 +57,9 @@ def export_ensemble(ensemble: Ensemble | str | Path, out_dir: str | Path,
                             prefix=f"{name}{k + 1}", optimize=optimize,
                             shared_arena=f"{name}_arena_words")
                  for k, model in enumerate(ensemble.models)]
-    arena_bytes, input_offset = plan_shared_arena(libraries)
     check_quantization(ensemble)
-    check_nets(ensemble.models)
+    check_nets(ensemble.models)  # the same input: one input slot in the shared arena
+    arena_bytes, input_offset = plan_shared_arena(libraries)
     layout = ExportLayout(out_dir)
     c_dir = layout.c_dir
     if c_dir.is_dir():
