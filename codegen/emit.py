@@ -22,6 +22,7 @@ from lenet_edge.cpus import get_cpu
 DEFAULT_NAME = "lenet5"  # the prefix of every public symbol, macro and file (export --name)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _BANNER_MARK = "@@LENET_EDGE_BANNER@@"
+_ARENA_MARK = "@@LENET_EDGE_SHARED_ARENA@@"
 HEADER = "lenet5_model.h"
 SOURCES = ("lenet5_model.c",)
 FILES = (HEADER, "lenet5_weights.h") + SOURCES + ("CMakeLists.txt",)
@@ -140,10 +141,12 @@ def apply_name(files: dict[str, str], name: str) -> dict[str, str]:
 
 def render(program: Program, plan: MemoryPlan,
            paths: tuple[str, ...] = ("mve", "dsp", "portable"),
-           name: str = DEFAULT_NAME) -> dict[str, str]:
+           name: str = DEFAULT_NAME, shared_arena: str | None = None) -> dict[str, str]:
     """The C library as {file name: text}; ``paths`` are the kernel variants emitted (the
     compiler picks one from the target's feature macros); ``name`` prefixes every public
-    symbol, macro and file (`NAME_invoke`, `NAME_model.h`, `NAME_INPUT_SIZE`, ...)."""
+    symbol, macro and file (`NAME_invoke`, `NAME_model.h`, `NAME_INPUT_SIZE`, ...);
+    ``shared_arena``: the library defines no arena but uses this extern int32_t array
+    (at least NAME_ARENA_BYTES), which its caller defines (an ensemble's nets share one)."""
     graph = program.graph
     env = _env()
     stats = program_stats(program, plan)
@@ -181,15 +184,17 @@ def render(program: Program, plan: MemoryPlan,
         output_shape="x".join(str(d) for d in y.shape), output_size=y.size,
         output_scale=_float_literal(y.quant.scale), output_zero_point=y.quant.zero_point,
         arena_bytes=plan.arena_bytes, arena_words=max(1, plan.arena_bytes // 4),
-        input_slot=plan.input_slot,
+        input_slot=plan.input_slot, shared_arena=_ARENA_MARK if shared_arena else None,
         model_hash=graph.sha256, traced=traced, constants=constants,
         kernels=kernels, calls=calls, pixel_offset=offset, paths=paths, guards=guards,
         version=__version__, fixedpoint_h=FIXEDPOINT_H.read_text(encoding="utf-8").rstrip("\n"),
     )
-    # The banner names the model file, which keeps its own name: set it in after renaming.
+    # The banner names the model file, and the shared arena is the caller's symbol: both keep
+    # their own names, set in after renaming.
     ctx["banner"] = _BANNER_MARK
     files = apply_name({f: env.get_template(f + ".j2").render(**ctx) for f in FILES}, name)
-    return {f: text.replace(_BANNER_MARK, banner) for f, text in files.items()}
+    return {f: text.replace(_BANNER_MARK, banner).replace(_ARENA_MARK, shared_arena or "")
+            for f, text in files.items()}
 
 
 def _float_literal(v: float) -> str:

@@ -39,18 +39,20 @@ class GeneratedLibrary:
 
 
 def generate_c(model: bytes, name: str = "model.tflite", *, fuse: bool = True,
-               cpus=CPUS, prefix: str = DEFAULT_NAME, optimize: str = "size") -> GeneratedLibrary:
+               cpus=CPUS, prefix: str = DEFAULT_NAME, optimize: str = "size",
+               shared_arena: str | None = None) -> GeneratedLibrary:
     """``fuse=False``: one step per op, every op output traced (the test build);
     ``cpus``: the -mcpu names whose kernel variants (Helium, DSP) are emitted;
     ``prefix``: the library's name (`export --name`); ``optimize``: "size" or "speed"
-    (`export --optimize`, lower.lower)."""
+    (`export --optimize`, lower.lower); ``shared_arena``: the extern arena array the
+    library uses instead of its own (emit.render; the ensemble's nets share one)."""
     check_name(prefix)
     graph = fold_batch_shape(parse_model(model, name))
     validate_graph(graph)
     program = lower(graph, fuse=fuse, optimize=optimize)
     plan = plan_memory(program)
     paths = kernel_paths(cpus)
-    files = render(program, plan, paths, prefix)
+    files = render(program, plan, paths, prefix, shared_arena)
     return GeneratedLibrary(files=files, program=program, plan=plan,
                             stats=program_stats(program, plan), paths=paths, prefix=prefix,
                             optimize=optimize)

@@ -105,11 +105,11 @@ def plan_memory(program: Program) -> MemoryPlan:
     # with buffers first written after that.
     input_root = find(program.input)
     input_size = graph.tensor(program.input).size
-    slot = _lowest_fit(input_size, [(o, s) for _, o, s, f, _ in placed if f <= last.get(input_root, 0)])
+    slot = lowest_fit(input_size, [(o, s) for _, o, s, f, _ in placed if f <= last.get(input_root, 0)])
     scratch = {}
     for i, step in enumerate(program.steps):
         if step.scratch_bytes:
-            at = _lowest_fit(step.scratch_bytes, [(o, s) for _, o, s, f, l in placed
+            at = lowest_fit(step.scratch_bytes, [(o, s) for _, o, s, f, l in placed
                                                   if f <= i <= l])
             if at + step.scratch_bytes <= arena:
                 scratch[step.name] = at
@@ -120,7 +120,7 @@ def plan_memory(program: Program) -> MemoryPlan:
                       scratch=scratch)
 
 
-def _lowest_fit(size: int, busy: list[tuple[int, int]]) -> int:
+def lowest_fit(size: int, busy: list[tuple[int, int]]) -> int:
     """Lowest aligned offset where `size` bytes overlap none of the (offset, size) spans."""
     offset = 0
     for o, s in sorted(busy):

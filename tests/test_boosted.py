@@ -80,7 +80,32 @@ def tflm_reference(mnist_test):
     return inputs, output_bytes(scores, nets)
 
 
-def test_c_ensemble_equals_tflm_ensemble(ensemble_export, tflm_reference, tmp_path):
+@pytest.fixture(scope="module")
+def sanitized_runner(ensemble_export, tmp_path_factory):
+    from lenet_edge.codegen.ensemble import build_host_runner
+
+    out, _ = ensemble_export
+    return build_host_runner(out / "c", tmp_path_factory.mktemp("asan") / "runner", sanitize=True)
+
+
+def _tflm_tensors(traced_layers, x):
+    """What each traced layer must hold for input x: TFLM's tensor of that index in that
+    net's .tflite (``traced_layers``: (net 1..3, tensor index) per layer)."""
+    from lenet_edge.quantize.tflm import TflmModel
+
+    models = read_ensemble(BUNDLED).models
+    refs = {}
+    for net in sorted({net for net, _ in traced_layers}):
+        refs[net] = TflmModel(models[net - 1], preserve_all_tensors=True)
+        refs[net].invoke(x)
+    return [refs[net].tensor(t).reshape(-1) for net, t in traced_layers]
+
+
+def _traced_layers(report):
+    return [(k + 1, t["index"]) for k, net in enumerate(report["nets"]) for t in net["traced"]]
+
+
+def test_c_ensemble_equals_tflm_ensemble(ensemble_export, tflm_reference, sanitized_runner, tmp_path):
     from lenet_edge.codegen.ensemble import build_host_runner, run_host_runner
 
     out, report = ensemble_export
@@ -88,14 +113,47 @@ def test_c_ensemble_equals_tflm_ensemble(ensemble_export, tflm_reference, tmp_pa
     assert report["kind"] == "ensemble" and len(report["nets"]) == 3
     header = (c_dir / "boosted_model.h").read_text()
     assert f'#define BOOSTED_MODEL_HASH "{read_ensemble(BUNDLED).hash}"' in header
+    assert f"#define BOOSTED_ARENA_BYTES {report['arena_bytes']}\n" in header
     inputs, expected = tflm_reference
+    # The nets share one arena (each net's .c declares it extern): its size is the largest
+    # plan and the input, which no net may overwrite, as nets 2 and 3 read it after net 1
+    # (the runner places the input there, checks it is unchanged after each inference, and
+    # ASan checks every access against the array's bounds).
+    plans = [n["arena_bytes"] for n in report["nets"]]
+    assert report["arena_bytes"] <= max(plans) + inputs.shape[1] < sum(plans)
+    assert report["arena_bytes_if_separate"] == sum(plans) + inputs.shape[1]
+    for net in report["nets"]:
+        source = (c_dir / f"{net['name']}_model.c").read_text()
+        assert "extern int32_t boosted_arena_words[];" in source
+        assert f"static int32_t {net['name']}_arena_words" not in source
     # Every digit with the plain build; the first 300 under ASan + UBSan.
     got = run_host_runner(build_host_runner(c_dir, tmp_path / "runner"), inputs)
     assert (got == expected).all()
     nets = parse_output_bytes(got)[1]
     assert set(nets.tolist()) == {1, 3}  # both paths taken
-    sanitized = build_host_runner(c_dir, tmp_path / "runner-asan", sanitize=True)
-    assert (run_host_runner(sanitized, inputs[:300]) == expected[:300]).all()
+    assert (run_host_runner(sanitized_runner, inputs[:300]) == expected[:300]).all()
+
+
+def test_c_ensemble_traces_the_nets_it_runs(ensemble_export, tflm_reference, sanitized_runner):
+    """boosted_invoke_traced (under ASan + UBSan): every op output of the nets run, in
+    order (net 1's, then nets 2 and 3's unless net 1 exits early), each equal to TFLM's
+    tensor of that net; the output equals boosted_invoke's."""
+    from lenet_edge.codegen.ensemble import run_host_trace
+
+    out, report = ensemble_export
+    inputs, expected = tflm_reference
+    nets_run = parse_output_bytes(expected)[1]
+    picked = [int(i) for kind in (1, 3) for i in np.flatnonzero(nets_run == kind)[:2]]
+    layers = _traced_layers(report)
+    header = (out / "c" / "boosted_model.h").read_text()
+    assert "#define BOOSTED_TRACED_TENSOR_NETS { 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3 }" in header
+    for i, (calls, output) in zip(picked, run_host_trace(sanitized_runner, inputs[picked])):
+        assert (output == expected[i]).all()
+        run = layers[:len(calls)]
+        assert len(calls) == (len(layers) if nets_run[i] == 3 else len(report["nets"][0]["traced"]))
+        assert [t for t, _ in calls] == [t for _, t in run]
+        for (_, got), want in zip(calls, _tflm_tensors(run, inputs[i])):
+            assert np.array_equal(got, want)
 
 
 @pytest.mark.qemu
@@ -106,18 +164,37 @@ def test_firmware_runs_the_ensemble_bit_exact_on_qemu(ensemble_export, tflm_refe
     from lenet_edge.firmware_templates.boards import emulated_board
     from lenet_edge.flows import build, emulated_session
 
-    out, _ = ensemble_export
+    out, report = ensemble_export
     board = emulated_board("qemu-mps2-an386", False)
-    elf = build(board, out).elf
+    result = build(board, out)
+    # RAM: the image's .arena (the model library's zero-initialised data) is the one arena
+    # the nets share, under the sum of their plans (what three arenas took).
+    plans = [n["arena_bytes"] for n in report["nets"]]
+    assert result.sections["arena"] == report["arena_bytes"] < sum(plans)
     inputs, expected = tflm_reference
     count = 300
-    with emulated_session(board, elf) as session:
+    with emulated_session(board, result.elf) as session:
         info = session.info()
         assert info.model_hash == read_ensemble(BUNDLED).hash
         assert info.int("output_size") == OUTPUT_BYTES
+        assert info.int("arena_bytes") == report["arena_bytes"]
         got = dict(session.infer_stream((i, inputs[i]) for i in range(count)))
+        # TRACE (the unchanged wire format): INFO's traced_tensors layers, each net's own;
+        # after net 1's early exit the later layers answer tensor -1, size 0, count 0.
+        layers = _traced_layers(report)
+        assert info.int("traced_tensors") == len(layers)
+        nets_run = parse_output_bytes(expected)[1]
+        traces = {kind: (i := int(np.flatnonzero(nets_run == kind)[0]), session.trace(inputs[i]))
+                  for kind in (3, 1)}  # the full run first: its counts must not linger
     device = np.stack([got[i].output for i in range(count)])
     assert (device == expected[:count]).all()
+    for kind, (i, trace) in traces.items():
+        ran = len(layers) if kind == 3 else len(report["nets"][0]["traced"])
+        assert [t.tensor_index for t in trace] == [t for _, t in layers[:ran]] + [-1] * (len(layers) - ran)
+        assert all(t.count > 0 for t in trace[:ran]) and all(t.count == 0 for t in trace[ran:])
+        assert all(t.data.size == 0 for t in trace[ran:])
+        for t, want in zip(trace, _tflm_tensors(layers[:ran], inputs[i])):
+            assert np.array_equal(t.data, want)
 
 
 def test_train_boosted_small(tmp_path):

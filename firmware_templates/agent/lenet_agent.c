@@ -721,6 +721,11 @@ static uint32_t trace_pass(struct lenet_agent *a, uint32_t pass, uint32_t len)
     }
     a->trace_pass = (uint8_t)pass;
     a->trace_calls = 0;
+    if (pass == 1u) {
+        /* A layer the inference does not reach (an ensemble's early exit) counts 0, not a
+         * value left in this RAM by INFO or an earlier TRACE. */
+        for (uint32_t i = 0; i < LENET_AGENT_MAX_LAYERS; i++) a->held.trace_counts[i] = 0;
+    }
     a->trace_last = a->io->counter(a->io->ctx);
     return m->invoke_traced(a->input, m->output, trace_fn, a) != 0 ? LENET_AGENT_INVOKE_FAILED : 0u;
 }
