@@ -24,6 +24,7 @@ import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op
 from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
+from lenet_edge.codegen.ops import fusion
 from lenet_edge.codegen.steps import (
     ConstArray,
     Step,
@@ -42,7 +43,6 @@ from lenet_edge.quantmath import (
 from lenet_edge.errors import LenetEdgeError
 
 FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
-MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
 
 
 @dataclass
@@ -81,18 +81,15 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
     if optimize not in OPTIMIZE:
         raise LenetEdgeError(f"--optimize must be one of {', '.join(OPTIMIZE)}, not {optimize!r}")
     ops, c_input, c_output = int8_body(graph)
-    readers: dict[int, int] = {}
-    for op in ops:
-        for t in op.inputs:
-            readers[t] = readers.get(t, 0) + 1
-    private = {t for t, n in readers.items() if n == 1 and t != c_output}
+    private = fusion.private_tensors(ops, c_output)
     steps: list[Step] = []
     i = 0
     while i < len(ops):
         op = ops[i]
         group = [op]
         if fuse and op.kind in ("CONV_2D", "FULLY_CONNECTED"):
-            group = _fusable_group(graph, ops, i, private)
+            group = fusion.fusable_group(ops, i, private, (fusion.TABLE, fusion.POOL)
+                                         if op.kind == "CONV_2D" else (fusion.TABLE,))
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group, optimize)
         elif op.kind == "FULLY_CONNECTED":
@@ -103,42 +100,6 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
     for step in steps:  # scratch steps (traced=None) report nothing
         step.traced = () if step.traced is None else (step.traced or (step.output,))
     return Program(graph=graph, input=c_input, output=c_output, steps=steps, fused=fuse)
-
-
-def _fusable_group(graph: Graph, ops: list[Op], i: int, private: set[int]) -> list[Op]:
-    group = [ops[i]]
-    out = ops[i].outputs[0]
-    j = i + 1
-    if j < len(ops) and ops[j].kind in ("TANH", "LOGISTIC") and ops[j].inputs[0] == out \
-            and out in private:
-        group.append(ops[j])
-        out = ops[j].outputs[0]
-        j += 1
-    if ops[i].kind == "CONV_2D" and j < len(ops) and out in private \
-            and ops[j].kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D") and ops[j].inputs[0] == out:
-        pool = ops[j].options
-        fh, fw = pool["filter"]
-        if pool["padding"] == "VALID" and tuple(pool["stride"]) == (fh, fw) \
-                and fh * fw <= MAX_FUSED_POOL:
-            group.append(ops[j])
-    return group
-
-
-def _post_ops(graph: Graph, group: list[Op]) -> dict:
-    """What a fused step does after requantization: table, pool (kind, act range)."""
-    from lenet_edge.codegen.tables import elementwise_table
-
-    post = dict(lut=None, pool=None, pool_min=-128, pool_max=127, lut_table=None)
-    for op in group[1:]:
-        x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-        if op.kind in ("TANH", "LOGISTIC"):
-            post["lut_table"] = elementwise_table(op.kind, x.quant, y.quant)
-        else:
-            post["pool"] = "max" if op.kind == "MAX_POOL_2D" else "avg"
-            post["pool_min"], post["pool_max"] = activation_range(
-                op.options["activation"], y.quant.scale, y.quant.zero_point)
-            post["pool_filter"] = tuple(op.options["filter"])
-    return post
 
 
 def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[Step]:
@@ -163,10 +124,10 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         return [_lower_fc(graph, group, conv=True, optimize=optimize)]
     pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
-    post = _post_ops(graph, group)
+    post = fusion.fused_ops(graph, group)
     multipliers, act_min, act_max = conv_requantization(graph, op, oc)
-    if post["pool"]:
-        fh, fw = post["pool_filter"]
+    if post.pool:
+        fh, fw = post.pool_filter
         gh, gw = (oh - fh) // fh + 1, (ow - fw) // fw + 1
         pixels = [(dy, dx) for dy in range(fh) for dx in range(fw)]
         group_step = (fh * sh * iw * ic, fw * sw * ic)
@@ -176,16 +137,14 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         group_step = (sh * iw * ic, sw * ic)
     # Max pooling commutes with a non-decreasing requantization: pool the accumulators,
     # requantize once. Non-decreasing holds without a left shift (which may wrap in int32).
-    max_first = (post["pool"] == "max" and post["lut_table"] is None
+    max_first = (post.pool == "max" and post.table is None
                  and all(s <= 0 for _, s in multipliers))
     sparse = sum(len(a) for a in active) < oc * ic
     constants = [ConstArray(f"{prefix}_bias", "int32_t",
                             folded_bias(graph, op, weights, input_offset),
                             "bias - input zero point * sum(weights), per out channel")]
     constants += requant_constants(prefix, multipliers)
-    if post["lut_table"] is not None:
-        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
-                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
+    constants += post.table_constants(prefix)
     row_len = kw * ic
     dense = ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
                        "OHWI: rows of kw * ic contiguous weights")
@@ -221,8 +180,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
     dsp = mlal = None
     if not sparse:
-        dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
-                          else (1, 1))
+        dsp = _dsp_layout(weights, pixels, (sh, sw), post.pool_filter)
         constants.append(ConstArray(f"{prefix}_weights_dsp", "int32_t", dsp.pop("weights"),
                                     "[oc][ky][pair]: in-order int16 pairs (w0, w1), (w2, w3) "
                                     "of each OHWI row, zero-padded", feature="dsp"))
@@ -241,14 +199,14 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
         right_only=all(s <= 0 for _, s in multipliers),
         right_shift=all(s <= -1 for _, s in multipliers),  # lenet5_requantize_right
-        pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
-        lut=post["lut_table"] is not None, max_first=max_first,
+        pool=post.pool, pool_min=post.pool_min, pool_max=post.pool_max,
+        lut=post.table is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
         mve_chunks=_vector_chunks(row_len),
         mve_window=window is not None,
-        window_row_bytes=((post["pool_filter"][1] - 1) * sw + kw) * ic if window is not None
+        window_row_bytes=((post.pool_filter[1] - 1) * sw + kw) * ic if window is not None
         else 0,
-        window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
+        window_rows=(post.pool_filter[0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
         dsp=dsp,
         mlal=not sparse and mlal is not None,
@@ -307,7 +265,8 @@ def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
     return packed.astype(np.int32).reshape(-1)
 
 
-def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
+def _mve_window(weights: np.ndarray, post: fusion.Fused,
+                stride: tuple[int, int]) -> np.ndarray | None:
     """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
     of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies
     it once per window into a small contiguous buffer, and each pool pixel's dot product
@@ -315,10 +274,10 @@ def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.
     (zero elsewhere). C1 (1 input channel, 5x5, 2x2 pool): a 6x6 window, 36 bytes, 3
     vectors per pixel, where row by row it took 5 partly used, predicated vectors.
     Returns [oc][pool pixel][chunks * 16] int8, or None when it does not apply."""
-    if post["pool"] is None:
+    if post.pool is None:
         return None
     oc, kh, kw, ic = weights.shape
-    fh, fw = post["pool_filter"]
+    fh, fw = post.pool_filter
     sh, sw = stride
     row_bytes = ((fw - 1) * sw + kw) * ic
     rows = (fh - 1) * sh + kh
@@ -361,7 +320,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
     bias = np.concatenate([folded_bias(graph, op, weights, -x.quant.zero_point),
                            np.zeros(pad_to, np.int32)])
     pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
-    post = _post_ops(graph, group)
+    post = fusion.fused_ops(graph, group)
     dense = ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
                        f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows")
     dsp16 = mlal = None
@@ -381,9 +340,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                  ConstArray(f"{prefix}_bias", "int32_t", bias,
                             "bias - input zero point * sum(weights), per output")]
     constants += requant_constants(prefix, pairs)
-    if post["lut_table"] is not None:
-        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
-                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
+    constants += post.table_constants(prefix)
     if dsp16 is not None:
         constants.append(ConstArray(f"{prefix}_weights_dsp16", "int32_t", dsp16,
                                     "--optimize speed: [block][in / 4][out][2] int16 pairs "
@@ -399,7 +356,7 @@ def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str =
                   right_only=all(s <= 0 for _, s in pairs),
                   right_shift=all(s <= -1 for _, s in pairs),
                   output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
-                  prefix=prefix, lut=post["lut_table"] is not None,
+                  prefix=prefix, lut=post.table is not None,
                   row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
                   what="Conv2D as a dot product" if conv else
                   "FullyConnected" + ("PerChannel" if w.quant.per_channel else ""))
