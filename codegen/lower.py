@@ -24,7 +24,8 @@ import numpy as np
 
 from lenet_edge.codegen.ir import Graph, Op
 from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
-from lenet_edge.codegen.ops import fusion
+from lenet_edge.codegen.ops import fully_connected, fusion
+from lenet_edge.codegen.ops.fully_connected import mlal_pairs, vector_chunks
 from lenet_edge.codegen.steps import (
     ConstArray,
     Step,
@@ -35,14 +36,8 @@ from lenet_edge.codegen.steps import (
     requant_constants,
     step_name,
 )
-from lenet_edge.quantmath import (
-    activation_range,
-    conv_multipliers,
-    fc_per_tensor_multiplier,
-)
 from lenet_edge.errors import LenetEdgeError
 
-FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
 
 
 @dataclass
@@ -93,7 +88,7 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
         if op.kind == "CONV_2D":
             steps += _lower_conv(graph, group, optimize)
         elif op.kind == "FULLY_CONNECTED":
-            steps.append(_lower_fc(graph, group, optimize=optimize))
+            steps += fully_connected.lower_group(graph, group, optimize)
         else:
             steps += OP_MODULES[op.kind].lower(graph, op)
         i += len(group)
@@ -121,7 +116,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     # multiply them.
     table = sum(len(a) for a in active) < oc * ic
     if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
-        return [_lower_fc(graph, group, conv=True, optimize=optimize)]
+        return [fully_connected.lower_step(graph, group, conv=True, optimize=optimize)]
     pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
     steps += pad_steps
     post = fusion.fused_ops(graph, group)
@@ -184,7 +179,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         constants.append(ConstArray(f"{prefix}_weights_dsp", "int32_t", dsp.pop("weights"),
                                     "[oc][ky][pair]: in-order int16 pairs (w0, w1), (w2, w3) "
                                     "of each OHWI row, zero-padded", feature="dsp"))
-        mlal = _mlal_pairs(weights)
+        mlal = mlal_pairs(weights)
         if mlal is not None:
             constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
                                         "[out channel pair][ky][kx][in]: w(2j) + w(2j+1) * 2^24",
@@ -202,7 +197,7 @@ def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         pool=post.pool, pool_min=post.pool_min, pool_max=post.pool_max,
         lut=post.table is not None, max_first=max_first,
         row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
-        mve_chunks=_vector_chunks(row_len),
+        mve_chunks=vector_chunks(row_len),
         mve_window=window is not None,
         window_row_bytes=((post.pool_filter[1] - 1) * sw + kw) * ic if window is not None
         else 0,
@@ -247,24 +242,6 @@ def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tupl
                 scratch_bytes=2 * rows * pitch)
 
 
-def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
-    """Two out channels' weights in one int32, w(2j) + w(2j+1) * 2^24, for the SMLAL kernel
-    (templates/kernels/conv2d_mlal.c.j2): x * word accumulated in 64 bits is the sum of
-    channel 2j plus 2^24 times that of channel 2j+1. The low sum is recovered exactly (its
-    24 low bits, sign-extended) when |sum| < 2^23 for every int8 input, i.e. when the
-    channel's sum of |w| times 128 stays below 2^23; None when a channel breaks that."""
-    oc = weights.shape[0]
-    flat = weights.reshape(oc, -1).astype(np.int64)
-    if oc < 2 or (np.abs(flat).sum(axis=1) * 128 >= 1 << 23).any():
-        return None
-    if oc % 2:
-        flat = np.concatenate([flat, np.zeros((1, flat.shape[1]), np.int64)])
-    packed = flat[0::2] + flat[1::2] * (1 << 24)
-    if (packed < -(1 << 31)).any():  # only a weight of -128 in the high channel gets here
-        return None
-    return packed.astype(np.int32).reshape(-1)
-
-
 def _mve_window(weights: np.ndarray, post: fusion.Fused,
                 stride: tuple[int, int]) -> np.ndarray | None:
     """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
@@ -292,76 +269,3 @@ def _mve_window(weights: np.ndarray, post: fusion.Fused,
                 table[:, dy * fw + dx, start:start + kw * ic] = \
                     weights[:, ky].reshape(oc, kw * ic)
     return table
-
-
-def _vector_chunks(length: int) -> list[tuple[int, int]]:
-    """(offset, lanes) of the 16-byte Helium vectors that cover a row of ``length`` bytes."""
-    return [(o, min(16, length - o)) for o in range(0, length, 16)]
-
-
-def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
-    op = group[0]
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    final = graph.tensor(group[-1].outputs[0])
-    w = graph.tensor(op.inputs[1])
-    weights = w.data.astype(np.int8).reshape(w.shape[0], -1)
-    n_out, n_in = weights.shape
-    prefix = step_name(op)
-    if conv or w.quant.per_channel:
-        pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, n_out)
-    else:
-        pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)] * n_out
-    blocks = -(-n_out // FC_BLOCK)
-    padded_out = blocks * FC_BLOCK
-    # Rows past n_out are zero (computed, never stored) so every block is full.
-    padded = np.zeros((padded_out, n_in), dtype=np.int8)
-    padded[:n_out] = weights
-    pad_to = padded_out - n_out
-    bias = np.concatenate([folded_bias(graph, op, weights, -x.quant.zero_point),
-                           np.zeros(pad_to, np.int32)])
-    pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
-    post = fusion.fused_ops(graph, group)
-    dense = ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
-                       f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows")
-    dsp16 = mlal = None
-    if optimize == "speed":
-        if n_in % 4 == 0:  # int16 pairs in SXTB16's order: (w0, w2), (w1, w3) per 4 inputs
-            quads = padded.astype(np.int64).reshape(padded_out, n_in // 4, 4)
-            dsp16 = np.stack([(quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16),
-                              (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)], axis=-1)
-            # [block][in / 4][out of the block][2]: one step's 8 words are contiguous.
-            dsp16 = dsp16.reshape(blocks, FC_BLOCK, n_in // 4, 2).transpose(0, 2, 1, 3)
-            dsp16 = ((dsp16 + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
-        mlal = _mlal_pairs(padded.reshape(padded_out, n_in, 1, 1))
-        dense.feature = "+".join(v for v in ("mve", "dsp", "mlal", "portable")
-                                 if not (v == "dsp" and dsp16 is not None)
-                                 and not (v == "mlal" and mlal is not None))
-    constants = [dense,
-                 ConstArray(f"{prefix}_bias", "int32_t", bias,
-                            "bias - input zero point * sum(weights), per output")]
-    constants += requant_constants(prefix, pairs)
-    constants += post.table_constants(prefix)
-    if dsp16 is not None:
-        constants.append(ConstArray(f"{prefix}_weights_dsp16", "int32_t", dsp16,
-                                    "--optimize speed: [block][in / 4][out][2] int16 pairs "
-                                    "(w0, w2), (w1, w3)", feature="dsp"))
-    if mlal is not None:
-        constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
-                                    "--optimize speed: [out pair][in] w(2j) + w(2j+1) * 2^24",
-                                    feature="mlal"))
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
-                  dsp16=dsp16 is not None, mlal=mlal is not None,
-                  right_only=all(s <= 0 for _, s in pairs),
-                  right_shift=all(s <= -1 for _, s in pairs),
-                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
-                  prefix=prefix, lut=post.table is not None,
-                  row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
-                  what="Conv2D as a dot product" if conv else
-                  "FullyConnected" + ("PerChannel" if w.quant.per_channel else ""))
-    return Step(name=prefix + ("_fused" if len(group) > 1 else ""), kernel="fully_connected",
-                op_indices=tuple(o.index for o in group), input=x.index, output=final.index,
-                params=params, constants=constants,
-                macs_dense=n_in * n_out, macs_executed=n_in * n_out)
-

@@ -38,7 +38,6 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
 # this table; another table type, or none, would make its parameters differ from ours).
 # An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
 OPTIONS_OF = {"CONV_2D": "Conv2DOptions",
-              "FULLY_CONNECTED": "FullyConnectedOptions",
               "STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
               **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
@@ -224,15 +223,6 @@ def _read_options(kind: str, op, where: str) -> dict:
         o = tflite.Conv2DOptions()
         o.Init(table.Bytes, table.Pos)
         return options.convolution(o)
-    if kind == "FULLY_CONNECTED":
-        o = tflite.FullyConnectedOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {
-            "activation": options.activation(o),
-            "weights_format": o.WeightsFormat(),
-            "keep_num_dims": bool(o.KeepNumDims()),
-            "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
-        }
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

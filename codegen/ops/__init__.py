@@ -23,6 +23,7 @@ from lenet_edge.codegen.ops import (
     binary,
     concatenation,
     depthwise_conv2d,
+    fully_connected,
     lut,
     mean,
     pad,
@@ -31,7 +32,8 @@ from lenet_edge.codegen.ops import (
     softmax,
 )
 
-MODULES = (pool, reshape, pad, lut, softmax, binary, depthwise_conv2d, mean, concatenation)
+MODULES = (fully_connected, pool, reshape, pad, lut, softmax, binary, depthwise_conv2d, mean,
+           concatenation)
 BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
 
 __all__ = ["BY_KIND", "MODULES", "Unsupported"]
