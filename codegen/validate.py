@@ -6,25 +6,15 @@ the export here rather than produce C that is silently different.
 
 from __future__ import annotations
 
-from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.checks import (
-    Unsupported,
-    check_activation_limits,
-    check_conv_io,
-    check_conv_output,
-    check_requantization,
-    check_weights,
-    int8_act,
-)
+from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.checks import Unsupported
 from lenet_edge.codegen import ops
 from lenet_edge.errors import LenetEdgeError
-from lenet_edge.quantmath import conv_multipliers
 
-SUPPORTED_OPS = ("CONV_2D", *ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
+SUPPORTED_OPS = (*ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
-INPUTS = {"CONV_2D": ((2, 3), (2,)),
-          **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
+INPUTS = {kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}
 
 
 def validate_graph(graph: Graph) -> None:
@@ -87,17 +77,10 @@ def _check_op(graph: Graph, op: Op) -> None:
     if act not in ACTIVATIONS:
         raise Unsupported(f"fused activation {act}")
     _check_inputs(op)
-    if op.kind in ops.BY_KIND:
-        ops.BY_KIND[op.kind].check(graph, op)
-        return
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
-        return
-    x = int8_act(graph, op.inputs[0], "input")
-    y = int8_act(graph, op.outputs[0], "output")
-    check_activation_limits(act, y)
-    if op.kind == "CONV_2D":
-        _check_conv(graph, op, x, y)
+    else:
+        ops.BY_KIND[op.kind].check(graph, op)
 
 
 def _check_inputs(op: Op) -> None:
@@ -109,17 +92,6 @@ def _check_inputs(op: Op) -> None:
     for k, t in enumerate(op.inputs):
         if t < 0 and k not in optional:
             raise Unsupported(f"inputs[{k}] is absent (-1)")
-
-
-def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    check_conv_io(op, x, y)
-    w = check_weights(graph, op, 4, y.shape[3])
-    check_requantization(conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale,
-                                          y.shape[3]), x, y)
-    if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
-        raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
-                      " (grouped convolution)")
-    check_conv_output(op, x, w, y)
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

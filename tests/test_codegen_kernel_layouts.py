@@ -72,8 +72,8 @@ def test_mlal_pairs_split_exactly_and_refuse_what_would_not():
 
 def test_lenet4_f5_skips_the_connection_tables_zeros():
     program = _library("lenet4").program
-    f5 = [s for s in program.steps if s.kernel == "conv2d" and s.params["gh"] == 1][0]
-    assert f5.params["sparse"] and f5.macs_executed < f5.macs_dense
+    f5 = [s for s in program.steps if s.kernel == "conv2d" and s.params.gh == 1][0]
+    assert f5.params.sparse and f5.macs_executed < f5.macs_dense
     assert f5.macs_dense - f5.macs_executed == 33_000  # 48,000 dense, 15,000 connected
     portable = sum(c.nbytes for c in f5.constants if not c.feature or "portable" in _users(c.feature))
     assert portable < 48_000 // 2
