@@ -209,7 +209,7 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         else 0,
         window_rows=(post.pool_filter[0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
-        dsp=dsp, mlal=not sparse and mlal is not None)
+        dsp=dsp, mlal=mlal is not None)
     steps.append(Step(
         name=prefix + ("_fused" if len(group) > 1 else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
@@ -219,7 +219,8 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     return steps
 
 
-def _sparse_constants(prefix: str, weights: np.ndarray, active: list[list[int]]) -> list[ConstArray]:
+def _sparse_constants(prefix: str, weights: np.ndarray,
+                      active: list[list[int]]) -> list[ConstArray]:
     """Scalar and DSP code skip all-zero slices: per out channel [ky][connected in
     channel][kx], and where each out channel's connections are. Helium keeps dense rows
     (zeros included): a row costs a couple of 16-lane vector MACs whatever its zeros,
