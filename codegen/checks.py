@@ -1,8 +1,8 @@
 """The checks several ops share, and the refusal they raise.
 
-An op's `check` (codegen/ops/<op>.py, or validate.py for the ops not moved yet) raises
-`Unsupported` for a form the generator does not implement exactly; validate.validate_graph
-turns it into one LenetEdgeError naming the model and the op.
+An op's `check` (codegen/ops/<op>.py) raises `Unsupported` for a form the generator does
+not implement exactly; validate.validate_graph turns it into one LenetEdgeError naming the
+model and the op.
 """
 
 from __future__ import annotations
@@ -83,3 +83,36 @@ def check_conv_output(op: Op, x: Tensor, w: Tensor, y: Tensor) -> None:
             raise Unsupported(f"stride {o['stride']}")
         if output_size(o["padding"], stride, 1, x.shape[1 + axis], k) != y.shape[1 + axis]:
             raise Unsupported(f"output shape {y.shape} is not what {o['padding']} padding gives")
+
+
+def check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor:
+    """CONV_2D's and FULLY_CONNECTED's weights (input 1): constant, int8 of ``rank``,
+    symmetric, per-channel only along the output channel (axis 0); and the bias."""
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        raise Unsupported("no weights tensor")
+    w = graph.tensor(op.inputs[1])
+    if not w.is_constant:
+        raise Unsupported("weights are not constant")
+    if w.dtype != "int8":
+        raise Unsupported(f"weights are {w.dtype}, expected int8")
+    if len(w.shape) != rank:
+        raise Unsupported(f"weights have rank {len(w.shape)}, expected {rank}")
+    if w.quant is None:
+        raise Unsupported("weights are not quantized")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise Unsupported("weights have a non-zero zero point (TFLM needs symmetric weights)")
+    if w.quant.per_channel and (w.quant.axis != 0 or len(w.quant.scales) != out_channels):
+        raise Unsupported("per-channel weights must be quantized along the output channel (axis 0)")
+    check_bias(graph, op, out_channels)
+    return w
+
+
+def check_requantization(pairs: list[tuple[int, int]], x: Tensor, y: Tensor) -> None:
+    """TFLM's fixed-point requantization holds shifts up to 30 (a larger left shift
+    overflows int32 in its MultiplyByQuantizedMultiplier); ``pairs`` are the (multiplier,
+    shift) pairs the op's lowering uses."""
+    worst = max(shift for _, shift in pairs)
+    if worst > 30:
+        raise Unsupported(f"requantization multiplier of 2^{worst - 1} or more (input scale "
+                          f"{x.quant.scale} x weight scale / output scale {y.quant.scale}); "
+                          "TFLM's fixed point holds at most 2^30")

@@ -51,7 +51,8 @@ def program_stats(program: Program, plan: MemoryPlan) -> Stats:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
-        # An op moved to ops/ keeps its kernel beside it, still named kernels/<kernel>.c.j2.
+        # An op's kernel lives beside it in ops/, named kernels/<kernel>.c.j2 like the
+        # shared ones of templates/kernels/.
         loader=jinja2.ChoiceLoader([
             jinja2.PackageLoader("lenet_edge.codegen", "templates"),
             jinja2.PrefixLoader({"kernels": jinja2.PackageLoader("lenet_edge.codegen", "ops")}),

@@ -99,12 +99,6 @@ def export(model_bytes: bytes, out_dir: str | Path = DEFAULT_EXPORT_DIR, *, targ
     return result
 
 
-def _param(step, name: str, default=None):
-    """A step's kernel parameter, from a params dict or an op's typed parameters (ops/)."""
-    params = step.params
-    return params.get(name, default) if isinstance(params, dict) else getattr(params, name, default)
-
-
 def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, target: str,
                  cpus: tuple[str, ...], measure_tflm: bool, measure_code: bool) -> dict:
     program, plan, stats = library.program, library.plan, library.stats
@@ -115,7 +109,7 @@ def build_report(library: GeneratedLibrary, c_dir: Path, model_bytes: bytes, *, 
         layers.append(dict(
             ops=[graph.op(i).kind for i in step.op_indices], op_indices=list(step.op_indices),
             kernel="alias" if plan.is_alias(step) else
-            step.kernel + ("_sparse" if _param(step, "sparse") else ""),
+            step.kernel + ("_sparse" if getattr(step.params, "sparse", False) else ""),
             output_tensor=step.output,
             output_shape=list(graph.tensor(step.output).shape),
             output_location=loc.base if loc.base != "arena" else f"arena+{loc.offset}",

@@ -1,48 +1,23 @@
-"""Lower the validated IR into steps: one kernel instance per op (or per fused op group),
-with its constants.
+"""Lower the validated IR into a `Program`: its steps, one kernel instance per op (or per
+fused op group), with their constants. The generic driver only: every op is lowered by its
+module of codegen/ops/ (`ops.BY_KIND`), which holds its kernel template beside it.
 
-Each step names the kernel template that implements it (`kernels/<kernel>.c.j2`). Every op
-but CONV_2D and FULLY_CONNECTED is lowered by its module of codegen/ops/ (its kernel
-beside it); those two, with what they fuse, are lowered here (templates/kernels/).
-With ``fuse=True`` (the default, what ships) a convolution absorbs what follows it when
-the math allows: an elementwise table (TANH, LOGISTIC) and a non-overlapping VALID pool,
-so pooled outputs are produced without materialising the full convolution output. With
-``fuse=False`` every op is its own step and every op output is traced (the test build).
-
-Shapes, strides and offsets are compile-time constants in the generated loops. Zero-point
-handling is folded at export time: TFLM computes bias + sum(w * (x - zp_in)); the C
-computes (bias - zp_in * sum(w)) + sum(w * x), equal in int32 arithmetic. Taps in a conv's
-SAME padding add 0 in TFLM, exactly what an input padded with zp_in adds here, so a
-padded copy of the input replaces every bounds check.
+With ``fuse=True`` (the default, what ships) an op whose module names ``FUSES`` (CONV_2D,
+FULLY_CONNECTED) absorbs what follows it when the math allows (`ops.fusion`): its module
+lowers the whole group (`lower_group`). With ``fuse=False`` every op is its own step and
+every op output is traced (the test build). ``optimize`` reaches the same modules (the
+weight layouts they may add).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from lenet_edge.codegen.ir import Graph, Op
 from lenet_edge.codegen.ops import BY_KIND as OP_MODULES
-from lenet_edge.codegen.steps import (
-    ConstArray,
-    Step,
-    conv_geometry,
-    conv_requantization,
-    folded_bias,
-    padded_input,
-    requant_constants,
-    step_name,
-)
-from lenet_edge.quantmath import (
-    activation_range,
-    conv_multipliers,
-    fc_per_tensor_multiplier,
-)
+from lenet_edge.codegen.ops import fusion
+from lenet_edge.codegen.steps import ConstArray, Step
 from lenet_edge.errors import LenetEdgeError
-
-FC_BLOCK = 4  # output neurons computed together (one input load feeds them all)
-MAX_FUSED_POOL = 4  # conv pixels per fused pool window (accumulators kept in registers)
 
 
 @dataclass
@@ -81,330 +56,20 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
     if optimize not in OPTIMIZE:
         raise LenetEdgeError(f"--optimize must be one of {', '.join(OPTIMIZE)}, not {optimize!r}")
     ops, c_input, c_output = int8_body(graph)
-    readers: dict[int, int] = {}
-    for op in ops:
-        for t in op.inputs:
-            readers[t] = readers.get(t, 0) + 1
-    private = {t for t, n in readers.items() if n == 1 and t != c_output}
+    private = fusion.private_tensors(ops, c_output)
     steps: list[Step] = []
     i = 0
     while i < len(ops):
         op = ops[i]
-        group = [op]
-        if fuse and op.kind in ("CONV_2D", "FULLY_CONNECTED"):
-            group = _fusable_group(graph, ops, i, private)
-        if op.kind == "CONV_2D":
-            steps += _lower_conv(graph, group, optimize)
-        elif op.kind == "FULLY_CONNECTED":
-            steps.append(_lower_fc(graph, group, optimize=optimize))
+        module = OP_MODULES[op.kind]
+        fuses = getattr(module, "FUSES", ())
+        if fuses:  # it may absorb what follows it; its layouts follow --optimize
+            group = fusion.fusable_group(ops, i, private, fuses) if fuse else [op]
+            steps += module.lower_group(graph, group, optimize)
         else:
-            steps += OP_MODULES[op.kind].lower(graph, op)
+            group = [op]
+            steps += module.lower(graph, op)
         i += len(group)
     for step in steps:  # scratch steps (traced=None) report nothing
         step.traced = () if step.traced is None else (step.traced or (step.output,))
     return Program(graph=graph, input=c_input, output=c_output, steps=steps, fused=fuse)
-
-
-def _fusable_group(graph: Graph, ops: list[Op], i: int, private: set[int]) -> list[Op]:
-    group = [ops[i]]
-    out = ops[i].outputs[0]
-    j = i + 1
-    if j < len(ops) and ops[j].kind in ("TANH", "LOGISTIC") and ops[j].inputs[0] == out \
-            and out in private:
-        group.append(ops[j])
-        out = ops[j].outputs[0]
-        j += 1
-    if ops[i].kind == "CONV_2D" and j < len(ops) and out in private \
-            and ops[j].kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D") and ops[j].inputs[0] == out:
-        pool = ops[j].options
-        fh, fw = pool["filter"]
-        if pool["padding"] == "VALID" and tuple(pool["stride"]) == (fh, fw) \
-                and fh * fw <= MAX_FUSED_POOL:
-            group.append(ops[j])
-    return group
-
-
-def _post_ops(graph: Graph, group: list[Op]) -> dict:
-    """What a fused step does after requantization: table, pool (kind, act range)."""
-    from lenet_edge.codegen.tables import elementwise_table
-
-    post = dict(lut=None, pool=None, pool_min=-128, pool_max=127, lut_table=None)
-    for op in group[1:]:
-        x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-        if op.kind in ("TANH", "LOGISTIC"):
-            post["lut_table"] = elementwise_table(op.kind, x.quant, y.quant)
-        else:
-            post["pool"] = "max" if op.kind == "MAX_POOL_2D" else "avg"
-            post["pool_min"], post["pool_max"] = activation_range(
-                op.options["activation"], y.quant.scale, y.quant.zero_point)
-            post["pool_filter"] = tuple(op.options["filter"])
-    return post
-
-
-def _lower_conv(graph: Graph, group: list[Op], optimize: str = "size") -> list[Step]:
-    op = group[0]
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    final = graph.tensor(group[-1].outputs[0])
-    w = graph.tensor(op.inputs[1])
-    ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw = conv_geometry(graph, op)
-    prefix = step_name(op)
-    weights = w.data.astype(np.int8)  # OHWI
-    input_offset = -x.quant.zero_point
-    active = [[c for c in range(ic) if weights[o, :, :, c].any()] for o in range(oc)]
-    # Dense: every tap of every output (padding taps included, as a MAC count usually is).
-    macs_dense = oh * ow * kh * kw * ic * oc
-    steps: list[Step] = []
-    # An input exactly the kernel's size with one output pixel is a fully connected layer,
-    # unless a connection table zeroes whole (out, in) channel slices (LeNet-4's F5): the
-    # conv kernel skips those exactly, the dense fully connected one would store and
-    # multiply them.
-    table = sum(len(a) for a in active) < oc * ic
-    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not table:
-        return [_lower_fc(graph, group, conv=True, optimize=optimize)]
-    pad_steps, source, ih, iw = padded_input(graph, op, x, (kh, kw), (oh, ow), (ph, pw), prefix)
-    steps += pad_steps
-    post = _post_ops(graph, group)
-    multipliers, act_min, act_max = conv_requantization(graph, op, oc)
-    if post["pool"]:
-        fh, fw = post["pool_filter"]
-        gh, gw = (oh - fh) // fh + 1, (ow - fw) // fw + 1
-        pixels = [(dy, dx) for dy in range(fh) for dx in range(fw)]
-        group_step = (fh * sh * iw * ic, fw * sw * ic)
-    else:
-        gh, gw = oh, ow
-        pixels = [(0, 0)]
-        group_step = (sh * iw * ic, sw * ic)
-    # Max pooling commutes with a non-decreasing requantization: pool the accumulators,
-    # requantize once. Non-decreasing holds without a left shift (which may wrap in int32).
-    max_first = (post["pool"] == "max" and post["lut_table"] is None
-                 and all(s <= 0 for _, s in multipliers))
-    sparse = sum(len(a) for a in active) < oc * ic
-    constants = [ConstArray(f"{prefix}_bias", "int32_t",
-                            folded_bias(graph, op, weights, input_offset),
-                            "bias - input zero point * sum(weights), per out channel")]
-    constants += requant_constants(prefix, multipliers)
-    if post["lut_table"] is not None:
-        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
-                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
-    row_len = kw * ic
-    dense = ConstArray(f"{prefix}_weights", "int8_t", weights.reshape(-1),
-                       "OHWI: rows of kw * ic contiguous weights")
-    if sparse:
-        # Scalar and DSP code skip all-zero slices: per out channel [ky][connected in
-        # channel][kx]. Helium keeps dense rows (zeros included): a row costs a couple of
-        # 16-lane vector MACs whatever its zeros, which beats per-channel code.
-        packed = [weights[o][:, :, active[o]].transpose(0, 2, 1).reshape(-1) for o in range(oc)]
-        starts = np.cumsum([0] + [len(a) for a in active])
-        dense.feature = "mve"
-        constants += [
-            ConstArray(f"{prefix}_weights_sparse", "int8_t",
-                       np.concatenate(packed) if packed else np.zeros(0, np.int8),
-                       "per out channel: [kh][connected in channel][kw]", feature="scalar"),
-            ConstArray(f"{prefix}_in_start", "uint16_t", starts.astype(np.uint16),
-                       "connections of out channel c: in_list[in_start[c] .. in_start[c+1])",
-                       feature="scalar"),
-            ConstArray(f"{prefix}_in_list", "uint16_t",
-                       np.array([c for a in active for c in a], dtype=np.uint16),
-                       "connected input channels", feature="scalar"),
-            dense,
-        ]
-    else:
-        constants.append(dense)
-    window = _mve_window(weights, post, (sh, sw))
-    if window is not None:
-        # Helium runs this step from the window table alone (see _mve_window).
-        dense.feature = "scalar"
-        constants.append(ConstArray(f"{prefix}_weights_window", "int8_t", window.reshape(-1),
-                                    "[oc][pool pixel][vectors]: its kernel placed at its "
-                                    "lanes of the packed pool window",
-                                    feature="mve"))
-    poff = [(dy * sh * iw + dx * sw) * ic for dy, dx in pixels]
-    dsp = mlal = None
-    if not sparse:
-        dsp = _dsp_layout(weights, pixels, (sh, sw), post["pool_filter"] if post["pool"]
-                          else (1, 1))
-        constants.append(ConstArray(f"{prefix}_weights_dsp", "int32_t", dsp.pop("weights"),
-                                    "[oc][ky][pair]: in-order int16 pairs (w0, w1), (w2, w3) "
-                                    "of each OHWI row, zero-padded", feature="dsp"))
-        mlal = _mlal_pairs(weights)
-        if mlal is not None:
-            constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
-                                        "[out channel pair][ky][kx][in]: w(2j) + w(2j+1) * 2^24",
-                                        feature="mlal"))
-        # The int8 rows stay for the variants without a layout of their own.
-        dense.feature = "+".join(v for v in ("mve", "mlal", "portable")
-                                 if not (v == "mve" and window is not None)
-                                 and not (v == "mlal" and mlal is not None))
-    params = dict(
-        prefix=prefix, ic=ic, oc=oc, kh=kh, kw=kw, row_len=row_len, row_stride=iw * ic,
-        gh=gh, gw=gw, gsy=group_step[0], gsx=group_step[1], poff=poff, npix=len(poff),
-        output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
-        right_only=all(s <= 0 for _, s in multipliers),
-        right_shift=all(s <= -1 for _, s in multipliers),  # lenet5_requantize_right
-        pool=post["pool"], pool_min=post["pool_min"], pool_max=post["pool_max"],
-        lut=post["lut_table"] is not None, max_first=max_first,
-        row_words=row_len // 4, row_tail=row_len % 4, sparse=sparse,
-        mve_chunks=_vector_chunks(row_len),
-        mve_window=window is not None,
-        window_row_bytes=((post["pool_filter"][1] - 1) * sw + kw) * ic if window is not None
-        else 0,
-        window_rows=(post["pool_filter"][0] - 1) * sh + kh if window is not None else 0,
-        window_chunks=window.shape[2] // 16 if window is not None else 0,
-        dsp=dsp,
-        mlal=not sparse and mlal is not None,
-    )
-    fused = len(group) > 1
-    steps.append(Step(
-        name=prefix + ("_fused" if fused else ""), kernel="conv2d",
-        op_indices=tuple(o.index for o in group), input=source, output=final.index,
-        params=params, constants=constants, macs_dense=macs_dense,
-        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active),
-        scratch_bytes=dsp["scratch_bytes"] if dsp else 0))
-    return steps
-
-
-def _dsp_layout(weights: np.ndarray, pixels: list[tuple[int, int]], stride: tuple[int, int],
-                pool: tuple[int, int]) -> dict:
-    """The DSP conv kernel's plan (templates/kernels/conv2d_dsp.c.j2). Each pool window's
-    input rows are widened once to in-order int16 in a scratch buffer (`pitch` elements a
-    row); the weights are stored as in-order int16 pairs (w0, w1), (w2, w3)... one int32
-    each, a kernel row zero-padded to whole pairs (conv weights only: within the 5 % rule).
-    A pixel's reads past its row (at most to `pitch`) meet zero weights; the pads are 0."""
-    oc, kh, kw, ic = weights.shape
-    sh, sw = stride
-    row_len = kw * ic
-    pairs = -(-row_len // 2)
-    win_len = ((pool[1] - 1) * sw + kw) * ic  # elements of a window row the input holds
-    pitch = (pool[1] - 1) * sw * ic + 2 * pairs
-    pitch += pitch % 2  # even: every scratch row starts on a word
-    rows = (pool[0] - 1) * sh + kh
-    padded = np.zeros((oc, kh, 2 * pairs), dtype=np.int64)
-    padded[:, :, :row_len] = weights.reshape(oc, kh, row_len)
-    words = (padded[..., 0::2] & 0xFFFF) | (padded[..., 1::2] << 16)
-    words = ((words + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
-    return dict(weights=words.reshape(-1), pairs=pairs,
-                one_tap=row_len % 2 == 1,  # the last pair is (w, 0)
-                pitch=pitch, rows=rows, win_len=win_len,
-                poff=[dy * sh * pitch + dx * sw * ic for dy, dx in pixels],
-                scratch_bytes=2 * rows * pitch)
-
-
-def _mlal_pairs(weights: np.ndarray) -> np.ndarray | None:
-    """Two out channels' weights in one int32, w(2j) + w(2j+1) * 2^24, for the SMLAL kernel
-    (templates/kernels/conv2d_mlal.c.j2): x * word accumulated in 64 bits is the sum of
-    channel 2j plus 2^24 times that of channel 2j+1. The low sum is recovered exactly (its
-    24 low bits, sign-extended) when |sum| < 2^23 for every int8 input, i.e. when the
-    channel's sum of |w| times 128 stays below 2^23; None when a channel breaks that."""
-    oc = weights.shape[0]
-    flat = weights.reshape(oc, -1).astype(np.int64)
-    if oc < 2 or (np.abs(flat).sum(axis=1) * 128 >= 1 << 23).any():
-        return None
-    if oc % 2:
-        flat = np.concatenate([flat, np.zeros((1, flat.shape[1]), np.int64)])
-    packed = flat[0::2] + flat[1::2] * (1 << 24)
-    if (packed < -(1 << 31)).any():  # only a weight of -128 in the high channel gets here
-        return None
-    return packed.astype(np.int32).reshape(-1)
-
-
-def _mve_window(weights: np.ndarray, post: dict, stride: tuple[int, int]) -> np.ndarray | None:
-    """Helium: when a fused pool window's input (each pool pixel's receptive field, rows
-    of ((fw - 1) * sw + kw) * ic bytes) packs into at most 3 vectors, the kernel copies
-    it once per window into a small contiguous buffer, and each pool pixel's dot product
-    is 1-3 full-vector VMLADAVs against its kernel placed at its lanes of that buffer
-    (zero elsewhere). C1 (1 input channel, 5x5, 2x2 pool): a 6x6 window, 36 bytes, 3
-    vectors per pixel, where row by row it took 5 partly used, predicated vectors.
-    Returns [oc][pool pixel][chunks * 16] int8, or None when it does not apply."""
-    if post["pool"] is None:
-        return None
-    oc, kh, kw, ic = weights.shape
-    fh, fw = post["pool_filter"]
-    sh, sw = stride
-    row_bytes = ((fw - 1) * sw + kw) * ic
-    rows = (fh - 1) * sh + kh
-    chunks = -(-rows * row_bytes // 16)
-    if chunks > 3:
-        return None
-    table = np.zeros((oc, fh * fw, chunks * 16), dtype=np.int8)
-    for dy in range(fh):
-        for dx in range(fw):
-            for ky in range(kh):
-                start = (dy * sh + ky) * row_bytes + dx * sw * ic
-                table[:, dy * fw + dx, start:start + kw * ic] = \
-                    weights[:, ky].reshape(oc, kw * ic)
-    return table
-
-
-def _vector_chunks(length: int) -> list[tuple[int, int]]:
-    """(offset, lanes) of the 16-byte Helium vectors that cover a row of ``length`` bytes."""
-    return [(o, min(16, length - o)) for o in range(0, length, 16)]
-
-
-def _lower_fc(graph: Graph, group: list[Op], conv: bool = False, optimize: str = "size") -> Step:
-    op = group[0]
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    final = graph.tensor(group[-1].outputs[0])
-    w = graph.tensor(op.inputs[1])
-    weights = w.data.astype(np.int8).reshape(w.shape[0], -1)
-    n_out, n_in = weights.shape
-    prefix = step_name(op)
-    if conv or w.quant.per_channel:
-        pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, n_out)
-    else:
-        pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)] * n_out
-    blocks = -(-n_out // FC_BLOCK)
-    padded_out = blocks * FC_BLOCK
-    # Rows past n_out are zero (computed, never stored) so every block is full.
-    padded = np.zeros((padded_out, n_in), dtype=np.int8)
-    padded[:n_out] = weights
-    pad_to = padded_out - n_out
-    bias = np.concatenate([folded_bias(graph, op, weights, -x.quant.zero_point),
-                           np.zeros(pad_to, np.int32)])
-    pairs = pairs + [(0, -1)] * pad_to  # shift -1: the rows keep right_shift's premise
-    post = _post_ops(graph, group)
-    dense = ConstArray(f"{prefix}_weights", "int8_t", padded.reshape(-1),
-                       f"[out][in], out padded to a multiple of {FC_BLOCK} with zero rows")
-    dsp16 = mlal = None
-    if optimize == "speed":
-        if n_in % 4 == 0:  # int16 pairs in SXTB16's order: (w0, w2), (w1, w3) per 4 inputs
-            quads = padded.astype(np.int64).reshape(padded_out, n_in // 4, 4)
-            dsp16 = np.stack([(quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16),
-                              (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)], axis=-1)
-            # [block][in / 4][out of the block][2]: one step's 8 words are contiguous.
-            dsp16 = dsp16.reshape(blocks, FC_BLOCK, n_in // 4, 2).transpose(0, 2, 1, 3)
-            dsp16 = ((dsp16 + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
-        mlal = _mlal_pairs(padded.reshape(padded_out, n_in, 1, 1))
-        dense.feature = "+".join(v for v in ("mve", "dsp", "mlal", "portable")
-                                 if not (v == "dsp" and dsp16 is not None)
-                                 and not (v == "mlal" and mlal is not None))
-    constants = [dense,
-                 ConstArray(f"{prefix}_bias", "int32_t", bias,
-                            "bias - input zero point * sum(weights), per output")]
-    constants += requant_constants(prefix, pairs)
-    if post["lut_table"] is not None:
-        constants.append(ConstArray(f"{prefix}_table", "int8_t", post["lut_table"],
-                                    f"TFLM int8 {group[1].kind.lower()}, index = input + 128"))
-    if dsp16 is not None:
-        constants.append(ConstArray(f"{prefix}_weights_dsp16", "int32_t", dsp16,
-                                    "--optimize speed: [block][in / 4][out][2] int16 pairs "
-                                    "(w0, w2), (w1, w3)", feature="dsp"))
-    if mlal is not None:
-        constants.append(ConstArray(f"{prefix}_weights_mlal", "int32_t", mlal,
-                                    "--optimize speed: [out pair][in] w(2j) + w(2j+1) * 2^24",
-                                    feature="mlal"))
-    act_min, act_max = activation_range(op.options["activation"], y.quant.scale,
-                                        y.quant.zero_point)
-    params = dict(n_in=n_in, n_out=n_out, blocks=blocks, block=FC_BLOCK,
-                  dsp16=dsp16 is not None, mlal=mlal is not None,
-                  right_only=all(s <= 0 for _, s in pairs),
-                  right_shift=all(s <= -1 for _, s in pairs),
-                  output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
-                  prefix=prefix, lut=post["lut_table"] is not None,
-                  row_words=n_in // 4, row_tail=n_in % 4, mve_chunks=_vector_chunks(n_in),
-                  what="Conv2D as a dot product" if conv else
-                  "FullyConnected" + ("PerChannel" if w.quant.per_channel else ""))
-    return Step(name=prefix + ("_fused" if len(group) > 1 else ""), kernel="fully_connected",
-                op_indices=tuple(o.index for o in group), input=x.index, output=final.index,
-                params=params, constants=constants,
-                macs_dense=n_in * n_out, macs_executed=n_in * n_out)
-

@@ -21,7 +21,7 @@ from tflite.BuiltinOptions import BuiltinOptions
 from tflite.TensorType import TensorType
 
 from lenet_edge.codegen.ir import Graph, Op, Quant, Tensor
-from lenet_edge.codegen import ops, options
+from lenet_edge.codegen import ops
 from lenet_edge.codegen.wellformed import check_structure
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.quantize.tflm import builtin_code
@@ -36,10 +36,8 @@ _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 3
                      "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 31), (1 << 31) - 1)}
 # The option table each op the reader decodes must carry (TFLM's parser reads exactly
 # this table; another table type, or none, would make its parameters differ from ours).
-# An op of codegen/ops/ names its own (OPTIONS); these are the ops not moved there yet.
-OPTIONS_OF = {"CONV_2D": "Conv2DOptions",
-              "FULLY_CONNECTED": "FullyConnectedOptions",
-              "STRIDED_SLICE": "StridedSliceOptions",
+# An op of codegen/ops/ names its own (OPTIONS); these are the ops only fold.py reads.
+OPTIONS_OF = {"STRIDED_SLICE": "StridedSliceOptions",
               "PACK": "PackOptions",
               **{kind: table for module in ops.MODULES for kind, table in module.OPTIONS.items()}}
 # Below this a float32 scale is subnormal: TFLM's real/scale limits overflow to inf.
@@ -220,19 +218,6 @@ def _read_options(kind: str, op, where: str) -> dict:
         raise LenetEdgeError(f"{where}: builtin_options is {have}, expected {want}")
     if kind in ops.BY_KIND:
         return ops.BY_KIND[kind].read_options(kind, table)
-    if kind == "CONV_2D":
-        o = tflite.Conv2DOptions()
-        o.Init(table.Bytes, table.Pos)
-        return options.convolution(o)
-    if kind == "FULLY_CONNECTED":
-        o = tflite.FullyConnectedOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {
-            "activation": options.activation(o),
-            "weights_format": o.WeightsFormat(),
-            "keep_num_dims": bool(o.KeepNumDims()),
-            "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
-        }
     if kind == "STRIDED_SLICE":  # only folded (shape arithmetic), see fold.py
         o = tflite.StridedSliceOptions()
         o.Init(table.Bytes, table.Pos)

@@ -5,9 +5,8 @@ x: d = x - max(row); if d >= diff_min, e = exp_on_negative_values(rescale(d)) in
 the row sum of e/2^12 (Q12.19) is inverted with gemmlowp's Newton-Raphson reciprocal, and
 each output is a rounding shift of reciprocal * e. For int8 input d takes only 256
 values, so the exponentials become a 256-entry table computed here with the same integer
-arithmetic; the reciprocal and the final rounding run on the device (templates/kernels/
-softmax.c.j2). The integer helpers (lenet_edge/quantmath.py) mirror gemmlowp's fixedpoint.h
-bit for bit.
+arithmetic; the reciprocal and the final rounding run on the device (ops/softmax.c.j2).
+The integer helpers (lenet_edge/quantmath.py) mirror gemmlowp's fixedpoint.h bit for bit.
 """
 
 from __future__ import annotations

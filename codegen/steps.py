@@ -5,6 +5,12 @@ A `Step` is one kernel instance (one op, or a fused op group) with its constants
 lowering that several ops share: the step's C name, the requantization constants, the bias
 with the input zero point folded in, and the bordered copy of an input that lets a
 convolution (CONV_2D, DEPTHWISE_CONV_2D) run without bounds checks.
+
+Shapes, strides and offsets are compile-time constants in the generated loops. Zero-point
+handling is folded at export time: TFLM computes bias + sum(w * (x - zp_in)); the C
+computes (bias - zp_in * sum(w)) + sum(w * x), equal in int32 arithmetic. Taps in a conv's
+SAME padding add 0 in TFLM, exactly what an input padded with zp_in adds here, so a
+padded copy of the input replaces every bounds check.
 """
 
 from __future__ import annotations
@@ -36,13 +42,13 @@ class ConstArray:
 @dataclass
 class Step:
     name: str  # C function name
-    kernel: str  # template name under templates/kernels/
+    kernel: str  # its template, kernels/<kernel>.c.j2 (ops/<kernel>.c.j2 or templates/kernels/)
     op_indices: tuple[int, ...]
     input: int  # tensor index read
     output: int  # tensor index written
     # The kernel's parameters, what its template reads as p.<name>: the op's frozen
-    # dataclass (ops/), a dict for CONV_2D and FULLY_CONNECTED (not moved yet).
-    params: dict | Any = field(default_factory=dict)
+    # dataclass (ops/<op>.py; PadRowsParams for the bordered copy).
+    params: Any
     constants: list[ConstArray] = field(default_factory=list)
     traced: tuple[int, ...] = ()  # tensors reported to the trace callback after this step
     macs_dense: int = 0

@@ -6,23 +6,15 @@ the export here rather than produce C that is silently different.
 
 from __future__ import annotations
 
-from lenet_edge.codegen.ir import Graph, Op, Tensor
-from lenet_edge.codegen.checks import (
-    Unsupported,
-    check_activation_limits,
-    check_bias,
-    check_conv_io,
-    check_conv_output,
-    int8_act,
-)
+from lenet_edge.codegen.ir import Graph, Op
+from lenet_edge.codegen.checks import Unsupported
 from lenet_edge.codegen import ops
 from lenet_edge.errors import LenetEdgeError
 
-SUPPORTED_OPS = ("CONV_2D", "FULLY_CONNECTED", *ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
+SUPPORTED_OPS = (*ops.BY_KIND, "QUANTIZE", "DEQUANTIZE")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 # kind -> (input counts TFLM's kernel accepts, indices that may be -1). Default: one input.
-INPUTS = {"CONV_2D": ((2, 3), (2,)), "FULLY_CONNECTED": ((2, 3), (2,)),
-          **{kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}}
+INPUTS = {kind: module.INPUTS for module in ops.MODULES for kind in module.KINDS}
 
 
 def validate_graph(graph: Graph) -> None:
@@ -85,19 +77,10 @@ def _check_op(graph: Graph, op: Op) -> None:
     if act not in ACTIVATIONS:
         raise Unsupported(f"fused activation {act}")
     _check_inputs(op)
-    if op.kind in ops.BY_KIND:
-        ops.BY_KIND[op.kind].check(graph, op)
-        return
     if op.kind in ("QUANTIZE", "DEQUANTIZE"):
         _check_boundary_op(graph, op)
-        return
-    x = int8_act(graph, op.inputs[0], "input")
-    y = int8_act(graph, op.outputs[0], "output")
-    check_activation_limits(act, y)
-    if op.kind == "CONV_2D":
-        _check_conv(graph, op, x, y)
-    elif op.kind == "FULLY_CONNECTED":
-        _check_fc(graph, op, x, y)
+    else:
+        ops.BY_KIND[op.kind].check(graph, op)
 
 
 def _check_inputs(op: Op) -> None:
@@ -109,65 +92,6 @@ def _check_inputs(op: Op) -> None:
     for k, t in enumerate(op.inputs):
         if t < 0 and k not in optional:
             raise Unsupported(f"inputs[{k}] is absent (-1)")
-
-
-def _check_weights(graph: Graph, op: Op, rank: int, out_channels: int) -> Tensor:
-    if len(op.inputs) < 2 or op.inputs[1] < 0:
-        raise Unsupported("no weights tensor")
-    w = graph.tensor(op.inputs[1])
-    if not w.is_constant:
-        raise Unsupported("weights are not constant")
-    if w.dtype != "int8":
-        raise Unsupported(f"weights are {w.dtype}, expected int8")
-    if len(w.shape) != rank:
-        raise Unsupported(f"weights have rank {len(w.shape)}, expected {rank}")
-    if w.quant is None:
-        raise Unsupported("weights are not quantized")
-    if any(z != 0 for z in w.quant.zero_points):
-        raise Unsupported("weights have a non-zero zero point (TFLM needs symmetric weights)")
-    if w.quant.per_channel and (w.quant.axis != 0 or len(w.quant.scales) != out_channels):
-        raise Unsupported("per-channel weights must be quantized along the output channel (axis 0)")
-    check_bias(graph, op, out_channels)
-    return w
-
-
-def _check_multipliers(op: Op, x: Tensor, w: Tensor, y: Tensor, channels: int) -> None:
-    """TFLM's fixed-point requantization holds shifts up to 30 (a larger left shift
-    overflows int32 in its MultiplyByQuantizedMultiplier); computed as lower computes them."""
-    from lenet_edge.quantmath import conv_multipliers, fc_per_tensor_multiplier
-
-    if op.kind == "CONV_2D" or w.quant.per_channel:
-        pairs = conv_multipliers(x.quant.scale, w.quant.scales, y.quant.scale, channels)
-    else:
-        pairs = [fc_per_tensor_multiplier(x.quant.scale, w.quant.scale, y.quant.scale)]
-    worst = max(shift for _, shift in pairs)
-    if worst > 30:
-        raise Unsupported(f"requantization multiplier of 2^{worst - 1} or more (input scale "
-                      f"{x.quant.scale} x weight scale / output scale {y.quant.scale}); "
-                      "TFLM's fixed point holds at most 2^30")
-
-
-def _check_conv(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    check_conv_io(op, x, y)
-    w = _check_weights(graph, op, 4, y.shape[3])
-    _check_multipliers(op, x, w, y, y.shape[3])
-    if w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
-        raise Unsupported(f"weights shape {w.shape} does not match input {x.shape} / output {y.shape}"
-                      " (grouped convolution)")
-    check_conv_output(op, x, w, y)
-
-
-def _check_fc(graph: Graph, op: Op, x: Tensor, y: Tensor) -> None:
-    o = op.options
-    if o.get("weights_format", 0) != 0:
-        raise Unsupported("shuffled weights format")
-    if o.get("asymmetric_quantize_inputs"):
-        raise Unsupported("dynamic-range (hybrid) quantization")
-    w = _check_weights(graph, op, 2, y.shape[-1])
-    _check_multipliers(op, x, w, y, w.shape[0])
-    if y.size != w.shape[0] or x.size != w.shape[1]:
-        raise Unsupported(f"input of {x.size} and output of {y.size} values do not match weights "
-                      f"{w.shape} with batch 1")
 
 
 def _check_boundary_op(graph: Graph, op: Op) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lenet_edge.errors import LenetEdgeError
 
-# Kernel variants of the generated C (codegen/templates/kernels): portable C on every core,
+# Kernel variants of the generated C (codegen/ops/*_<variant>.c.j2): portable C on every core,
 # SMLAD dual 16-bit MACs with the DSP extension, Helium (MVE) 16-lane int8 vectors, and on
 # Thumb-2 cores without DSP (Cortex-M3) SMLAL with two out channels' weights in one word.
 PORTABLE, DSP, MVE, MLAL = "portable", "dsp", "mve", "mlal"

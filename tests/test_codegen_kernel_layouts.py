@@ -11,7 +11,7 @@ import pytest
 from lenet_edge.bundled import bundled_model
 from lenet_edge.codegen.emit import _users
 from lenet_edge.codegen.generate import generate_c
-from lenet_edge.codegen.lower import _mlal_pairs
+from lenet_edge.codegen.ops.fully_connected import mlal_pairs
 
 
 def _library(variant: str, **kw):
@@ -57,7 +57,7 @@ def test_dsp_window_scratch_sits_in_an_arena_gap():
 def test_mlal_pairs_split_exactly_and_refuse_what_would_not():
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, (6, 5, 5, 6)).astype(np.int8)
-    packed = _mlal_pairs(w).astype(np.int64).reshape(3, -1)
+    packed = mlal_pairs(w).astype(np.int64).reshape(3, -1)
     x = rng.integers(-128, 128, 150).astype(np.int64)
     for j in range(3):
         s = int(packed[j] @ x)
@@ -65,15 +65,15 @@ def test_mlal_pairs_split_exactly_and_refuse_what_would_not():
         assert lo == int(w[2 * j].reshape(-1).astype(np.int64) @ x)
         assert (s - lo) >> 24 == int(w[2 * j + 1].reshape(-1).astype(np.int64) @ x)
     # A channel whose sum could reach 2^23 (here 600 taps of 127) is not packed.
-    assert _mlal_pairs(np.full((2, 600, 1, 1), 127, np.int8)) is None
+    assert mlal_pairs(np.full((2, 600, 1, 1), 127, np.int8)) is None
     # -128 in the high channel and a negative low weight would leave int32.
-    assert _mlal_pairs(np.array([-1, -128], np.int8).reshape(2, 1, 1, 1)) is None
+    assert mlal_pairs(np.array([-1, -128], np.int8).reshape(2, 1, 1, 1)) is None
 
 
 def test_lenet4_f5_skips_the_connection_tables_zeros():
     program = _library("lenet4").program
-    f5 = [s for s in program.steps if s.kernel == "conv2d" and s.params["gh"] == 1][0]
-    assert f5.params["sparse"] and f5.macs_executed < f5.macs_dense
+    f5 = [s for s in program.steps if s.kernel == "conv2d" and s.params.gh == 1][0]
+    assert f5.params.sparse and f5.macs_executed < f5.macs_dense
     assert f5.macs_dense - f5.macs_executed == 33_000  # 48,000 dense, 15,000 connected
     portable = sum(c.nbytes for c in f5.constants if not c.feature or "portable" in _users(c.feature))
     assert portable < 48_000 // 2

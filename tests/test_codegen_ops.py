@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from lenet_edge.codegen import ops, reader, validate
+from lenet_edge.codegen.ops import fusion
 
 
 def test_every_module_offers_the_op_interface():
@@ -22,6 +23,10 @@ def test_every_module_offers_the_op_interface():
                   if isinstance(c, type) and dataclasses.is_dataclass(c)
                   and c.__module__ == name and not c.__name__.startswith("_")]
         assert params and all(c.__dataclass_params__.frozen for c in params), name
+        # An op that absorbs what follows it lowers the whole group (lower.py asks fusion).
+        fuses = getattr(module, "FUSES", ())
+        assert set(fuses) <= {fusion.TABLE, fusion.POOL}, name
+        assert not fuses or callable(module.lower_group), name
 
 
 def test_each_kind_is_registered_once_and_reaches_reader_and_validate():

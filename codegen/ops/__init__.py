@@ -1,6 +1,7 @@
 """One op, one place: a module per op holds everything the generator knows about it, with
-its kernel template beside it (`ops/<kernel>.c.j2`, rendered as `kernels/<kernel>.c.j2`),
-as TFLM keeps conv.cc, conv_common.cc and conv.h together. A module offers:
+its kernel template beside it (`ops/<kernel>.c.j2`, rendered as `kernels/<kernel>.c.j2`,
+a kernel variant in a file of its own: `<kernel>_<variant>.c.j2`), as TFLM keeps conv.cc,
+conv_common.cc and conv.h together. A module offers:
 
 - ``KINDS``: the builtin operators it implements;
 - ``OPTIONS`` ({kind: builtin options table TFLM's parser reads}) and
@@ -8,12 +9,14 @@ as TFLM keeps conv.cc, conv_common.cc and conv.h together. A module offers:
 - ``INPUTS``: (input counts TFLM's kernel accepts, indices that may be -1);
 - ``check(graph, op)``: raise `Unsupported` for a form not implemented exactly (the
   generic checks of validate.py run first);
-- a frozen dataclass of the kernel's parameters and ``lower(graph, op) -> list[Step]``.
+- a frozen dataclass of the kernel's parameters and ``lower(graph, op) -> list[Step]``;
+- optionally ``FUSES`` (what its step may absorb after it, `fusion.TABLE` / `fusion.POOL`)
+  with ``lower_group(graph, group, optimize) -> list[Step]``, which lower.py then calls
+  with the group `fusion.fusable_group` gives (CONV_2D, FULLY_CONNECTED).
 
 Registering an op is one line in ``MODULES``: the reader, validate and lower look ops up
-in ``BY_KIND`` (validate's refusal lists the supported kinds in this order). CONV_2D and
-FULLY_CONNECTED, with the table and pool they fuse, still live in reader.py, validate.py,
-lower.py and templates/kernels/.
+in ``BY_KIND`` (validate's refusal lists the supported kinds in this order). `fusion` is
+not an op: the fusion rules the fusing ops share.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from lenet_edge.codegen.checks import Unsupported
 from lenet_edge.codegen.ops import (
     binary,
     concatenation,
+    conv2d,
     depthwise_conv2d,
+    fully_connected,
     lut,
     mean,
     pad,
@@ -31,7 +36,8 @@ from lenet_edge.codegen.ops import (
     softmax,
 )
 
-MODULES = (pool, reshape, pad, lut, softmax, binary, depthwise_conv2d, mean, concatenation)
+MODULES = (conv2d, fully_connected, pool, reshape, pad, lut, softmax, binary, depthwise_conv2d,
+           mean, concatenation)
 BY_KIND = {kind: module for module in MODULES for kind in module.KINDS}
 
 __all__ = ["BY_KIND", "MODULES", "Unsupported"]

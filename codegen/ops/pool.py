@@ -1,7 +1,7 @@
 """MAX_POOL_2D and AVERAGE_POOL_2D, TFLM's int8 MaxPool / AveragePool (SAME or VALID
 padding; the average over the in-image taps, rounded half away from zero). Kernels:
 ops/max_pool.c.j2, ops/avg_pool.c.j2. A pool right after a convolution may instead be
-fused into the conv's step (lower._fusable_group)."""
+fused into the conv's step (ops/fusion.py)."""
 
 from __future__ import annotations
 
