@@ -23,13 +23,15 @@ BOOSTED = "boosted-lenet4"  # an ensemble of three LeNet-4s, not one model (trai
                    "classic-1998: classic with the paper's input range, scaled tanh and "
                    "trainable subsampling. zip1989: the "
                    "1989 zip-code net on its 16x16 split drawn from MNIST, with the paper's "
-                   "recipe; zip1989-modern: the same size, ReLU, dropout, AdamW. "
+                   "recipe; zip1989-modern: the same size, ReLU, dropout, AdamW, then 5 "
+                   "quantization-aware epochs (--qat-epochs). "
                    "boosted-lenet4: three LeNet-4s boosted, outputs added, early exit "
                    "(writes an ensemble folder: three int8 .tflite + ensemble.json).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Training epochs. [default: the variant's recipe: 12 for modern and "
-                   "classic(-1998), 20 for lenet1 and lenet4, 23 for zip1989, 80 for "
-                   "zip1989-modern; boosted-lenet4: 20 for nets 2 and 3]")
+              help="Training epochs (float; --qat-epochs come after them). [default: the "
+                   "variant's recipe: 12 for modern and classic(-1998), 20 for lenet1 and "
+                   "lenet4, 23 for zip1989, 80 for zip1989-modern; boosted-lenet4: 20 for "
+                   "nets 2 and 3]")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, data order and augmentation (same seed, same model).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -44,7 +46,7 @@ BOOSTED = "boosted-lenet4"  # an ensemble of three LeNet-4s, not one model (trai
               help="Quantization-aware fine-tuning epochs after the float ones: the int8 "
                    "conversion's roundings simulated in training (train/qat.py), so that "
                    "`lenet-edge quantize` loses less; the .keras stays a float model. "
-                   "zip1989-modern only. 0: none. [default: the recipe's: 10 for "
+                   "zip1989-modern only. 0: none. [default: the recipe's: 5 for "
                    "zip1989-modern, none for the others]")
 @click.option("--net1", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="boosted-lenet4 only: a LeNet-4 .keras to reuse as net 1 (e.g. "

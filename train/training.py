@@ -9,7 +9,9 @@ The zip1989 nets train on the 16x16 split (train/zip1989.py): ``zip1989`` with t
 paper's recipe as the reproduction runs it (plain SGD, one digit per step, learning rate
 0.03, 23 passes, mean squared error of tanh(outputs) against targets +1 for the class and
 -1 elsewhere, no augmentation); ``zip1989-modern`` with the reproduction's modern one
-(cross-entropy, AdamW, +-1 pixel shifts; ReLU and dropout are in the model).
+(cross-entropy, AdamW, +-1 pixel shifts; ReLU and dropout are in the model), followed by
+5 quantization-aware epochs (train/qat.py: the int8 conversion's roundings simulated, so
+`quantize` loses less; ``qat_epochs``).
 Shifts are drawn with numpy from the seed, so the data order and augmentation are exact
 functions of the seed.
 """
@@ -55,8 +57,11 @@ RECIPES = {
     "lenet4": Recipe(epochs=20, peak_lr=4e-3),
     "zip1989": Recipe(epochs=23, peak_lr=0.03, optimizer="sgd", loss="tanh_mse",
                       schedule="constant", batch_size=1, shift=0, data="zip1989"),
+    # Then 5 quantization-aware epochs at 3e-4 (train/qat.py), chosen on 1,000 held-out
+    # training digits (benchmarks/zip1989_qat.py; BENCHMARKS.md).
     "zip1989-modern": Recipe(epochs=80, peak_lr=3e-3, optimizer="adamw", batch_size=16,
-                             shift=1, data="zip1989", weight_decay=1e-4),
+                             shift=1, data="zip1989", weight_decay=1e-4, qat_epochs=5,
+                             qat_lr=3e-4),
 }
 DEFAULT_EPOCHS = {variant: recipe.epochs for variant, recipe in RECIPES.items()}
 
