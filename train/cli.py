@@ -46,8 +46,8 @@ BOOSTED = "boosted-lenet4"  # an ensemble of three LeNet-4s, not one model (trai
               help="Quantization-aware fine-tuning epochs after the float ones: the int8 "
                    "conversion's roundings simulated in training (train/qat.py), so that "
                    "`lenet-edge quantize` loses less; the .keras stays a float model. "
-                   "zip1989-modern only. 0: none. [default: the recipe's: 5 for "
-                   "zip1989-modern, none for the others]")
+                   "zip1989-modern and lenet1 (the graphs it simulates). 0: none. [default: "
+                   "the recipe's: 5 for zip1989-modern, none for the others]")
 @click.option("--net1", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="boosted-lenet4 only: a LeNet-4 .keras to reuse as net 1 (e.g. "
                    "lenet_edge/assets/lenet4/lenet5.keras) instead of training one.")
@@ -68,7 +68,7 @@ def train(variant, epochs, seed, out_dir, data_dir, limit, no_augment, qat_epoch
 
     if qat_epochs and variant not in QAT_VARIANTS:
         raise LenetEdgeError(f"--qat-epochs is for {', '.join(QAT_VARIANTS)} only (its int8 "
-                             f"simulation is written for that graph), not {variant}")
+                             f"simulation is written for those graphs), not {variant}")
     if net1 is not None and variant != BOOSTED:
         raise LenetEdgeError("--net1 is for --variant boosted-lenet4 only")
     if no_augment and variant == BOOSTED:

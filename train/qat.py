@@ -1,5 +1,6 @@
-"""Quantization-aware fine-tuning (QAT) of zip1989-modern: a few epochs of the trained float
-net with the roundings its int8 conversion will make simulated in the forward pass.
+"""Quantization-aware fine-tuning (QAT) of zip1989-modern (and LeNet-1): a few epochs of the
+trained float net with the roundings its int8 conversion will make simulated in the
+forward pass.
 
 Why: the int8 model loses a few digits against float on roundings spread over every
 layer (BENCHMARKS.md, "Where the 0.2 points go"). QAT lets the weights settle where those
@@ -23,15 +24,24 @@ Gradients pass straight through the roundings (the straight-through estimator; o
 activation range, the clamp's gradient is zero). H2's connection table is the kernel
 variable's constraint, applied after every optimizer step as in float training, so the
 absent connections stay exactly 0 (and round to int8 0).
+
+LeNet-1 (CONV_2D, TANH, AVERAGE_POOL_2D twice, RESHAPE, FULLY_CONNECTED): the same weight
+rule; the two conv outputs and the logits calibrated as above; TANH's int8 output and the
+pools' (which keep their input's parameters) on the fixed 1/128 grid, the pool's average
+rounded half away from zero as TFLM's kernel does. C3's table stays zero the same way.
+Only the recipe of zip1989-modern includes a QAT phase; LeNet-1's is opt-in
+(`train --variant lenet1 --qat-epochs N`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-QAT_VARIANTS = ("zip1989-modern",)
-# The int8 tensors of zip1989-modern's deploy graph that get a calibrated range.
-ACTIVATIONS = ("h1_conv", "h1", "h2_conv", "h2", "h3", "logits")
+# Per simulated variant, the int8 tensors of its deploy graph that get a calibrated range.
+ACTIVATIONS = {"zip1989-modern": ("h1_conv", "h1", "h2_conv", "h2", "h3", "logits"),
+               "lenet1": ("c1", "c3", "logits")}
+QAT_VARIANTS = tuple(ACTIVATIONS)
+TANH_RANGE = (-1.0, 127.0 / 128.0)  # TFLite's int8 TANH output: scale 1/128, zero point 0
 
 
 def fake_quant_weights(w):
@@ -63,28 +73,29 @@ def fake_quant_constant(c):
 
 
 def qat_model(model):
-    """A Keras model sharing ``model``'s variables (zip1989-modern's training graph) whose
-    forward pass is the int8 deploy graph's, roundings simulated. Train it like any model;
-    ``calibrate(images)`` sets its activation ranges."""
+    """A Keras model sharing ``model``'s variables (zip1989-modern's or LeNet-1's training
+    graph) whose forward pass is the int8 deploy graph's, roundings simulated. Train it like
+    any model; ``calibrate(images)`` sets its activation ranges."""
     import keras
     import tensorflow as tf
 
     from lenet_edge.train.models import variant_of
 
-    if variant_of(model) not in QAT_VARIANTS:
+    variant = variant_of(model)
+    if variant not in QAT_VARIANTS:
         raise ValueError(f"quantization-aware training is for {', '.join(QAT_VARIANTS)} only")
+    activations = ACTIVATIONS[variant]
 
-    class Zip1989Qat(keras.Model):
+    class Qat(keras.Model):
         def __init__(self, base):
-            super().__init__(name="zip1989_modern_qat")
+            super().__init__(name=f"{base.name}_qat")
             self.base = base
-            self.layer = {name: base.get_layer(name) for name in (
-                "h1", "h1_bias", "h2", "h2_bias", "dropout", "h3", "logits")}
+            self.layer = {layer.name: layer for layer in base.layers}
             self.ranges = {name: (self.add_weight(name=f"{name}_min", shape=(),
                                                   initializer="zeros", trainable=False),
                                   self.add_weight(name=f"{name}_max", shape=(),
                                                   initializer="zeros", trainable=False))
-                           for name in ACTIVATIONS}
+                           for name in activations}
 
         def forward(self, x, training=False, quantize=True):
             """(logits, {activation name: its float value before rounding})."""
@@ -100,6 +111,8 @@ def qat_model(model):
             def const(c):
                 return fake_quant_constant(c) if quantize else c
 
+            if variant == "lenet1":
+                return self.lenet1(x, act, weights, quantize), taps
             for conv, bias in (("h1", "h1_bias"), ("h2", "h2_bias")):
                 layer, unit = self.layer[conv], self.layer[bias].bias
                 per_map = tf.reduce_max(unit, axis=(0, 1))  # the deploy conv's int32 bias
@@ -112,6 +125,30 @@ def qat_model(model):
             x = act("h3", tf.nn.relu(tf.matmul(x, weights(h3.kernel)) + h3.bias))
             return act("logits", tf.matmul(x, weights(out.kernel)) + out.bias), taps
 
+        def lenet1(self, x, act, weights, quantize):
+            """CONV_2D, TANH, AVERAGE_POOL_2D twice, RESHAPE, FULLY_CONNECTED: TANH's
+            output and the pool's (which keeps its input's parameters) are on the fixed
+            1/128 grid."""
+            def grid(v):
+                return fake_quant(v, *TANH_RANGE) if quantize else v
+
+            def pooled(v):
+                # TFLM's int8 average of 4 grid values: the sum / 4 rounded half away from
+                # zero (fake_quant would round halves up, and 1 in 4 sums is a half).
+                v = self.layer[pool](v)
+                if not quantize:
+                    return v
+                q = tf.sign(v) * tf.floor(tf.abs(v) * 128.0 + 0.5) / 128.0
+                return v + tf.stop_gradient(q - v)
+
+            for conv, pool in (("c1", "s2"), ("c3", "s4")):
+                layer = self.layer[conv]
+                x = act(conv, layer.convolution_op(x, weights(layer.kernel)) + layer.bias)
+                x = pooled(grid(tf.tanh(x)))
+            x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+            out = self.layer["logits"]
+            return act("logits", tf.matmul(x, weights(out.kernel)) + out.bias)
+
         def call(self, x, training=False):
             return self.forward(x, training=training)[0]
 
@@ -120,20 +157,20 @@ def qat_model(model):
             (uint8), as the converter's calibration does; return the ranges."""
             from lenet_edge.train.training import to_model_input
 
-            low = {n: np.inf for n in ACTIVATIONS}
-            high = {n: -np.inf for n in ACTIVATIONS}
+            low = {n: np.inf for n in activations}
+            high = {n: -np.inf for n in activations}
             inputs = to_model_input(images)
             for start in range(0, len(inputs), 500):
                 _, taps = self.forward(tf.constant(inputs[start:start + 500]), quantize=False)
                 for n, v in taps.items():
                     low[n] = min(low[n], float(tf.reduce_min(v)))
                     high[n] = max(high[n], float(tf.reduce_max(v)))
-            for n in ACTIVATIONS:
+            for n in activations:
                 self.ranges[n][0].assign(low[n])
                 self.ranges[n][1].assign(high[n])
-            return {n: (low[n], high[n]) for n in ACTIVATIONS}
+            return {n: (low[n], high[n]) for n in activations}
 
-    return Zip1989Qat(model)
+    return Qat(model)
 
 
 def fake_quant_logits(qat, images: np.ndarray) -> np.ndarray:
