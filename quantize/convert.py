@@ -25,8 +25,10 @@ import numpy as np
 
 from lenet_edge.errors import LenetEdgeError, warn
 from lenet_edge.quiet import silenced_native_output
+# The calibration sample is train's rule (quantization-aware training needs it too).
+from lenet_edge.train.calibration import (CALIBRATION_IMAGES, calibration_images,  # noqa: F401
+                                          calibration_pick)
 
-CALIBRATION_IMAGES = 1000
 # What a LeNet-5 int8 graph may contain; anything else means the conversion went wrong.
 # ADD: zip1989's per-unit biases (a constant [H, W, C] after a conv); DEPTHWISE_CONV_2D:
 # classic-1998's subsampling layers (a trainable coefficient and bias per map).
@@ -69,22 +71,6 @@ def load_keras_model(path: str | os.PathLike):
         warn(f"{path.name}: {model.name!r} is not one of lenet-edge's LeNet models; it is "
              "converted as it is (no LeNet op-list check, no variant in reports)")
     return model
-
-
-def calibration_images(train_images: np.ndarray, count: int = CALIBRATION_IMAGES,
-                       seed: int = 0) -> np.ndarray:
-    """A fixed sample of training images plus an all-0 and an all-255 image (uint8)."""
-    shape = train_images.shape[1:]
-    extremes = np.stack([np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)])
-    return np.concatenate([extremes, train_images[calibration_pick(len(train_images), count,
-                                                                   seed)]])
-
-
-def calibration_pick(total: int, count: int = CALIBRATION_IMAGES, seed: int = 0) -> np.ndarray:
-    """Sorted indices of the training images that `calibration_images` takes (the rest can
-    serve as a validation set the conversion never saw)."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(total, size=min(count, total), replace=False))
 
 
 def convert_int8(model, calibration: np.ndarray, argmax_range: bool = False) -> bytes:

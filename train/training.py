@@ -9,7 +9,9 @@ The zip1989 nets train on the 16x16 split (train/zip1989.py): ``zip1989`` with t
 paper's recipe as the reproduction runs it (plain SGD, one digit per step, learning rate
 0.03, 23 passes, mean squared error of tanh(outputs) against targets +1 for the class and
 -1 elsewhere, no augmentation); ``zip1989-modern`` with the reproduction's modern one
-(cross-entropy, AdamW, +-1 pixel shifts; ReLU and dropout are in the model).
+(cross-entropy, AdamW, +-1 pixel shifts; ReLU and dropout are in the model), followed by
+5 quantization-aware epochs (train/qat.py: the int8 conversion's roundings simulated, so
+`quantize` loses less; ``qat_epochs``).
 Shifts are drawn with numpy from the seed, so the data order and augmentation are exact
 functions of the seed.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_edge.errors import LenetEdgeError
 from lenet_edge.train.mnist import load_mnist
 
 DEFAULT_SEED = 0
@@ -41,6 +44,9 @@ class Recipe:
     shift: int = SHIFT  # max pixels of random translation per axis (0: none)
     data: str = "mnist"  # mnist | zip1989 (the 16x16 split)
     weight_decay: float = 0.0  # AdamW's
+    # Quantization-aware fine-tuning after the float epochs (train/qat.py; 0: none).
+    qat_epochs: int = 0
+    qat_lr: float = 3e-4
 
 
 RECIPES = {
@@ -51,8 +57,11 @@ RECIPES = {
     "lenet4": Recipe(epochs=20, peak_lr=4e-3),
     "zip1989": Recipe(epochs=23, peak_lr=0.03, optimizer="sgd", loss="tanh_mse",
                       schedule="constant", batch_size=1, shift=0, data="zip1989"),
+    # Then 5 quantization-aware epochs at 3e-4 (train/qat.py), chosen on 1,000 held-out
+    # training digits (benchmarks/zip1989_qat.py; BENCHMARKS.md).
     "zip1989-modern": Recipe(epochs=80, peak_lr=3e-3, optimizer="adamw", batch_size=16,
-                             shift=1, data="zip1989", weight_decay=1e-4),
+                             shift=1, data="zip1989", weight_decay=1e-4, qat_epochs=5,
+                             qat_lr=3e-4),
 }
 DEFAULT_EPOCHS = {variant: recipe.epochs for variant, recipe in RECIPES.items()}
 
@@ -61,6 +70,8 @@ DEFAULT_EPOCHS = {variant: recipe.epochs for variant, recipe in RECIPES.items()}
 class TrainResult:
     model: object  # keras.Model
     metrics: dict = field(default_factory=dict)
+    train_data: tuple | None = None  # (images, labels) it trained on
+    eval_data: tuple | None = None  # what the metrics measure: the test set or the held-out
 
 
 def seed_everything(seed: int) -> None:
@@ -118,24 +129,38 @@ def accuracy_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict:
 
 def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
           data_dir: str | os.PathLike | None = None, train_limit: int | None = None,
-          augment: bool = True, progress=None) -> TrainResult:
+          augment: bool = True, progress=None, qat_epochs: int | None = None,
+          holdout: int = 0) -> TrainResult:
     """Train ``variant``; ``train_limit`` uses only the first N training images (tests).
 
     ``progress(epoch, epochs, batch, batches, logs)`` is called after every batch.
+    ``qat_epochs``: quantization-aware fine-tuning epochs after the float ones (the
+    recipe's by default; train/qat.py). ``holdout``: keep N training digits (a fixed draw)
+    out of training and measure on them instead of the test set, which is then not looked
+    at (choosing a recipe); the model and the held-out digits are in the result.
     """
     import keras
-    import tensorflow as tf
 
     from lenet_edge.train.models import build_model
 
     recipe = RECIPES[variant]
     epochs = recipe.epochs if epochs is None else epochs
+    qat_epochs = recipe.qat_epochs if qat_epochs is None else qat_epochs
+    if qat_epochs:
+        from lenet_edge.train.qat import QAT_VARIANTS
+
+        if variant not in QAT_VARIANTS:
+            raise LenetEdgeError(f"quantization-aware training (--qat-epochs) is implemented "
+                                 f"for {', '.join(QAT_VARIANTS)} only, not {variant}")
     seed_everything(seed)
     started = time.perf_counter()
     data = load_data(recipe, data_dir)
     (train_images, train_labels), (test_images, test_labels) = data["train"], data["test"]
     if train_limit is not None:
         train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+    if holdout:
+        (train_images, train_labels), (test_images, test_labels) = split_holdout(
+            train_images, train_labels, holdout)
 
     model = build_model(variant)
     batches = -(-len(train_images) // recipe.batch_size)
@@ -145,27 +170,25 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
                   # One-digit steps (zip1989's SGD) run 256 to a call: no Python per step.
                   steps_per_execution=256 if recipe.batch_size == 1 else 1)
     rng = np.random.default_rng(seed)
-    callbacks = [_ProgressCallback(progress, epochs, batches)] if progress else []
-    for epoch in range(epochs):
-        order = rng.permutation(len(train_images))
-        images = train_images[order]
-        if augment and recipe.shift:
-            images = shifted(images, rng, recipe.shift)
-        # A plain batched Dataset (already shuffled above): Keras' numpy adapter would add a
-        # map op that makes tf.data print a spurious error line each epoch.
-        data = tf.data.Dataset.from_tensor_slices(
-            (to_model_input(images), _targets(recipe, train_labels[order]))
-        ).batch(recipe.batch_size)
-        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
-                  callbacks=callbacks)
+    callbacks = [_ProgressCallback(progress, epochs + qat_epochs, batches)] if progress else []
+    fit_epochs(model, recipe, train_images, train_labels, range(epochs), rng, augment,
+               callbacks)
+    float_seconds = time.perf_counter() - started
+    before_qat = evaluate_float(model, test_images, test_labels) if qat_epochs else None
+    qat_ranges = None
+    if qat_epochs:
+        qat_ranges = quantization_aware_finetune(
+            model, recipe, train_images, train_labels, range(epochs, epochs + qat_epochs),
+            rng, augment, callbacks)
     train_seconds = time.perf_counter() - started
 
     test = evaluate_float(model, test_images, test_labels)
+    measured_on = "validation" if holdout else "test"
     metrics = {
         "variant": variant,
-        "test_accuracy": test["accuracy"],
-        "test_correct": test["correct"],
-        "test_total": test["total"],
+        f"{measured_on}_accuracy": test["accuracy"],
+        f"{measured_on}_correct": test["correct"],
+        f"{measured_on}_total": test["total"],
         "per_class_accuracy": test["per_class_accuracy"],
         "parameters": parameter_count(model),
         "epochs": epochs,
@@ -182,7 +205,75 @@ def train(variant: str, epochs: int | None = None, seed: int = DEFAULT_SEED,
         "train_seconds": round(train_seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    return TrainResult(model, metrics)
+    if holdout:
+        metrics["held_out_training_digits"] = holdout
+    if qat_epochs:
+        metrics["quantization_aware"] = {
+            "epochs": qat_epochs, "peak_learning_rate": recipe.qat_lr,
+            f"{measured_on}_accuracy_before": before_qat["accuracy"],
+            "float_train_seconds": round(float_seconds, 1),
+            "activation_ranges": {k: [round(lo, 4), round(hi, 4)]
+                                  for k, (lo, hi) in qat_ranges.items()}}
+    return TrainResult(model, metrics, (train_images, train_labels), (test_images, test_labels))
+
+
+HOLDOUT_SEED = 2026  # the held-out draw does not depend on the training seed
+
+
+def split_holdout(images: np.ndarray, labels: np.ndarray, count: int):
+    """((train images, labels), (held-out images, labels)): ``count`` digits drawn with a
+    fixed seed kept out of training, to choose a recipe without the test set."""
+    if not 0 < count < len(images):
+        raise LenetEdgeError(f"cannot hold out {count} of {len(images)} training digits")
+    out = np.zeros(len(images), bool)
+    out[np.random.default_rng(HOLDOUT_SEED).choice(len(images), count, replace=False)] = True
+    return (images[~out], labels[~out]), (images[out], labels[out])
+
+
+def fit_epochs(model, recipe: Recipe, images: np.ndarray, labels: np.ndarray, epochs,
+               rng: np.random.Generator, augment: bool, callbacks, before_epoch=None) -> None:
+    """One ``model.fit`` per epoch over a fresh permutation (and shifts) drawn from ``rng``;
+    ``before_epoch()`` runs first each time (QAT's re-calibration)."""
+    import tensorflow as tf
+
+    for epoch in epochs:
+        if before_epoch:
+            before_epoch()
+        order = rng.permutation(len(images))
+        shuffled = images[order]
+        if augment and recipe.shift:
+            shuffled = shifted(shuffled, rng, recipe.shift)
+        # A plain batched Dataset (already shuffled above): Keras' numpy adapter would add a
+        # map op that makes tf.data print a spurious error line each epoch.
+        data = tf.data.Dataset.from_tensor_slices(
+            (to_model_input(shuffled), _targets(recipe, labels[order]))
+        ).batch(recipe.batch_size)
+        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+                  callbacks=callbacks)
+
+
+def quantization_aware_finetune(model, recipe: Recipe, images: np.ndarray,
+                                labels: np.ndarray, epochs, rng: np.random.Generator,
+                                augment: bool = True, callbacks=()) -> dict:
+    """Fine-tune ``model`` in place through its int8 simulation (train/qat.py): AdamW at
+    the recipe's QAT peak rate, cosine-decayed, the float phase's batch, shifts and loss;
+    activation ranges re-measured on the converter's calibration images before every
+    epoch. Returns the last ranges."""
+    import keras
+
+    from lenet_edge.train.calibration import calibration_images
+    from lenet_edge.train.qat import qat_model
+
+    qat = qat_model(model)
+    calibration = calibration_images(images)
+    batches = -(-len(images) // recipe.batch_size)
+    steps = len(epochs) * batches
+    qat.compile(optimizer=keras.optimizers.AdamW(
+        keras.optimizers.schedules.CosineDecay(recipe.qat_lr, decay_steps=steps, alpha=0.02),
+        weight_decay=recipe.weight_decay), loss=_loss(recipe), metrics=["accuracy"])
+    fit_epochs(qat, recipe, images, labels, epochs, rng, augment, list(callbacks),
+               before_epoch=lambda: qat.calibrate(calibration))
+    return qat.calibrate(calibration)
 
 
 def _optimizer(recipe: Recipe, steps: int):
