@@ -439,7 +439,9 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     pipelined validation throughput. Every board's logits are checked byte for byte
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
     With --cmsis-nn DIR the same model is also built on CMSIS-NN's kernels and measured
-    the same way (its logits compared with TFLM's), side by side.
+    the same way (its logits compared with TFLM's), side by side. --variants
+    boosted-lenet4 measures the ensemble (its answers checked against the TFLM ensemble's;
+    instructions per digit weighted over its early exits).
     Takes a few minutes for all boards and all variants.
     """
     from rich.progress import Progress
