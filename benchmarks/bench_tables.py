@@ -1,8 +1,9 @@
 """BENCHMARKS.md's firmware tables from `lenet-edge bench`'s bench.json (markdown on stdout).
 
-    python benchmarks/bench_tables.py bench_out/bench.json main|family|layers|memory|cmsis|lcycles|linstr|speed
+    python benchmarks/bench_tables.py bench_out/bench.json main|family|layers|memory|cmsis|lcycles|linstr|speed|ensemble
 
-Every figure comes from the JSON; nothing is typed in.
+Every figure comes from the JSON; nothing is typed in. A table lists the boards and variants
+the JSON has (a bench of some variants or boards gives the rows it measured).
 """
 import json
 import sys
@@ -29,10 +30,16 @@ def header(*columns, text=1):
 
 
 def runs(variants):
-    """(board, variant, figures) for every variant, then every board."""
+    """(board, variant, figures) for every variant, then every board, where measured."""
     for v in variants:
         for b in order:
-            yield b, v, B[b][v]
+            if v in B[b]:
+                yield b, v, B[b][v]
+
+
+def measured(variant):
+    """The boards that measured ``variant`` (of LAYER_BOARDS' or order's), in order."""
+    return [b for b in order if variant in B[b]]
 
 
 def by_layer(figures):
@@ -53,7 +60,7 @@ if which == "family":
         print(f"| {b} | {r['cpu']} | {v} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['macs_executed'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} |")
 if which == "layers":
     header("board", "C1+S2 (117,600 MACs)", "C3+S4 (240,000)", "C5 (48,000)", "F6 (10,080)", "output (840)")
-    for b in order:
+    for b in measured("modern"):
         r = B[b]["modern"]
         print(f"| {b} ({r['cpu']}) | " + " | ".join(n(x) for x in by_layer(r["instructions_per_layer"])) + " |")
 if which == "memory":
@@ -73,14 +80,14 @@ if which == "cmsis":
 if which in ("lcycles", "linstr"):
     key = "cycles_est_per_layer" if which == "lcycles" else "cycles_est_instructions_per_layer"
     header("board", "C1+S2", "C3+S4", "C5", "F6", "output")
-    for b in LAYER_BOARDS:
+    for b in [b for b in LAYER_BOARDS if b in measured("modern") and "cmsis_nn" in B[b]["modern"]]:
         r = B[b]["modern"]
         pairs = zip(by_layer(r[key]), by_layer(r["cmsis_nn"][key]))
         print(f"| {b} ({short[r['cpu']]}) | " + " | ".join(f"{n(ours)} / {n(theirs)}" for ours, theirs in pairs) + " |")
 if which == "speed":
     header("board", "core", "build", "instructions", "per MAC", "cycles (est.)", "flash", "weights",
            "inference code", "RAM", text=3)
-    for b in order:
+    for b in measured("modern"):
         for v in ["modern", "modern+speed"]:
             r = B[b].get(v) or {}
             build = "default (size)" if v == "modern" else "speed"
@@ -88,3 +95,11 @@ if which == "speed":
                 print(f"| {b} | | {build} | does not fit (c) | | | | | | |")
                 continue
             print(f"| {b} | {r['cpu']} | {build} | **{n(r['instructions'])}** | {r['instructions_per_mac']:.2f} | {n(r['cycles_est'])} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['inference_code_bytes'])} | {n(r['ram_bytes'])} |")
+if which == "ensemble":
+    # Boosted LeNet-4 (bench --variants boosted-lenet4): its instructions per digit are the
+    # 1-net and 3-net digits' medians weighted by the test set's 3-net share.
+    header("board", "core", "instructions per digit", "1 net", "3 nets", "3-net share", "per MAC",
+           "MACs per digit", "cycles (est.)", "flash", "weights", "arena", "RAM", "digits/s", text=2)
+    for b, v, r in runs(["boosted-lenet4"]):
+        cycles = n(r["cycles_est"]) if r.get("cycles_est") else "-"
+        print(f"| {b} | {r['cpu']} | **{n(r['instructions'])}** | {n(r['instructions_one_net'])} | {n(r['instructions_three_nets'])} | {r['ensemble']['share_three_nets']:.3f} | {r['instructions_per_mac']:.2f} | {n(r['macs_executed'])} | {cycles} | {n(r['flash_bytes'])} | {n(r['weights_bytes'])} | {n(r['arena_bytes'])} | {n(r['ram_bytes'])} | {r['digits_per_s']:.0f} |")

@@ -28,9 +28,11 @@ from lenet_edge.layout import ExportLayout
 
 EXPORT_COPY = "ensemble"  # DIR/ensemble/: the ensemble folder `export --ensemble` copies
 FLOAT_NAMES = tuple(f"net{k + 1}.keras" for k in range(NETS))  # beside the int8 nets
-PER_LAYER_NOTE = ("the per-layer check (--per-layer) is not available for an ensemble: its "
-                  "firmware traces no tensors (boosted_invoke_traced); run it on a net's own "
-                  "export")
+PER_LAYER_NOTE = ("the per-layer check (--per-layer K) compares every tensor the firmware "
+                  "traces (boosted_invoke_traced: net 1's op outputs, then nets 2 and 3's "
+                  "unless net 1 exits early) with TFLM's tensor of that net, and checks that "
+                  "nets 2 and 3's layers answer 'not run' exactly on the digits the TFLM "
+                  "ensemble exits early on")
 
 
 def ensemble_folder(path: Path) -> Path | None:
@@ -54,7 +56,7 @@ def ensemble_folder(path: Path) -> Path | None:
 def resolve_ensemble(folder: Path, source: str):
     """ModelFiles of the ensemble in ``folder``: its nets checked against ensemble.json
     (hashes, output scales and zero points) before anything is built or streamed."""
-    from lenet_edge.bundled import ASSETS
+    from lenet_edge.bundled import bundled_ensemble_dir
     from lenet_edge.ensemble import read_ensemble
     from lenet_edge.host.references import ModelFiles
     from lenet_edge.quantize.ensemble import check_nets, check_quantization
@@ -63,7 +65,7 @@ def resolve_ensemble(folder: Path, source: str):
     check_quantization(ensemble)
     check_nets(ensemble.models)
     keras = _float_nets(folder)
-    bundled = ASSETS / "boosted_lenet4"
+    bundled = bundled_ensemble_dir()
     if keras is None and (bundled / ENSEMBLE_JSON).is_file() \
             and read_ensemble(bundled).hash == ensemble.hash:
         keras = _float_nets(bundled)  # an export of the bundled ensemble: its float nets

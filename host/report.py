@@ -275,20 +275,36 @@ def _per_layer_lines(r: dict) -> list[str]:
     hz = r["info"].get("counter_hz")
     # Microseconds only where the counter counts cycles (silicon), never for QEMU.
     us = r["latency"]["unit"] == "cycles" and isinstance(hz, int) and hz > 0
-    lines = [f"## Per-layer check ({counted(pl['digits'], item_noun(r))})", "",
-             f"| step | layer | tensor | values | median {unit} |" + (" us |" if us else ""),
-             "| ---: | --- | ---: | ---: | ---: |" + (" ---: |" if us else "")]
+    ensemble = pl.get("ensemble")  # an ensemble's: each layer names its net
+    lines = [f"## Per-layer check ({counted(pl['digits'], item_noun(r))})", ""]
+    if ensemble:
+        lines += ["Each layer is a tensor of one net, compared with that net under TFLM; "
+                  "nets 2 and 3's layers must answer 'not run' exactly where the TFLM "
+                  f"ensemble exits early (nets run under TFLM per input: "
+                  f"{', '.join(map(str, ensemble['tflm_nets_run']))}). Layers from "
+                  f"{ensemble['layers_from']}.", ""]
+    lines += [f"| step | layer | tensor | values | median {unit} |" + (" us |" if us else ""),
+              "| ---: | --- | ---: | ---: | ---: |" + (" ---: |" if us else "")]
     for m in pl["layers"]:
         name = m.get("layer_name") or m["tensor_name"]
+        median = m["count_median"]
         lines.append(f"| {m['layer']} | {name} | {m['tensor_index']} | {m['size']:,} "
-                     f"| {m['count_median']:,} |"
-                     + (f" {m['count_median'] / hz * 1e6:,.1f} |" if us else ""))
+                     + ("| not run |" if median is None else f"| {median:,} |")
+                     + ((" |" if median is None else f" {median / hz * 1e6:,.1f} |") if us else ""))
     d = pl["first_difference"]
-    lines += ["", "Every traced tensor identical to TFLM." if d is None else
-              f"First difference: {counted(1, item_noun(r)).split()[1]} {d['digit']}, step {d['layer']} "
-              f"({d.get('layer_name') or d['tensor_name']}), element {d['element']}: "
-              f"device {d['device']}, TFLM {d['tflm']}.", ""]
-    return lines
+    noun = counted(1, item_noun(r)).split()[1]
+    if d is None:
+        text = "Every traced tensor identical to TFLM" + ("'s nets, every early exit the "
+                                                          "TFLM ensemble's." if ensemble else ".")
+    elif d.get("element") is None:  # an ensemble's wrong exit
+        text = (f"First difference: {noun} {d['digit']}, step {d['layer']} ({d['layer_name']}): "
+                f"the device {'ran' if d['device'] == 'ran' else 'did not run'} it, the TFLM "
+                f"ensemble ran {d['tflm_nets_run']} net{'s' if d['tflm_nets_run'] > 1 else ''}.")
+    else:
+        text = (f"First difference: {noun} {d['digit']}, step {d['layer']} "
+                f"({d.get('layer_name') or d['tensor_name']}), element {d['element']}: "
+                f"device {d['device']}, TFLM {d['tflm']}.")
+    return lines + ["", text, ""]
 
 
 def _disagreement_lines(r: dict, items: str) -> list[str]:

@@ -10,8 +10,8 @@ stage) still writes the report of what was checked, marked partial with the reas
 
 An ensemble (Boosted LeNet-4: its folder or its export) is validated the same way: its
 device answers 41 bytes (ten int32 scores, nets run), checked byte for byte against the
-TFLM ensemble, its class read from the scores (host/ensemble_refs.py); no per-layer check
-(the ensemble firmware traces nothing).
+TFLM ensemble, its class read from the scores (host/ensemble_refs.py); its per-layer check
+compares each net's traced tensors with that net under TFLM (host/ensemble_per_layer.py).
 """
 
 from __future__ import annotations
@@ -145,11 +145,6 @@ def validate(
     images, labels = data.images[:count], data.labels[:count].astype(np.int64)
     # The model's own preprocessing: its input shape, scale and zero point.
     inputs = model_inputs(files.tflite, images, data.name)
-    if per_layer and files.ensemble is not None:
-        from lenet_edge.host.ensemble_refs import PER_LAYER_NOTE
-
-        console.print(f"[yellow]note: {PER_LAYER_NOTE}[/]")
-        per_layer = 0
     run = _run_device(url, files, inputs, labels, console, force=force, per_layer=per_layer,
                       timeout=timeout, baudrate=baudrate, items=data.items)
 
@@ -204,8 +199,7 @@ def validate(
     if device_acc is not None and device_acc < min_accuracy:
         failures.append(f"device accuracy {device_acc:.4f} < --min-accuracy {min_accuracy}")
     if run.per_layer and run.per_layer["first_difference"] is not None:
-        d = run.per_layer["first_difference"]
-        failures.append(f"per-layer: first difference at layer {d['layer']} ({d['layer_name']}) element {d['element']}")
+        failures.append(f"per-layer: {first_difference_text(run.per_layer['first_difference'])}")
     report["checks"] = {"passed": not failures, "failures": failures, "min_accuracy": min_accuracy}
     dev_scores = files.class_scores(dev_out)
     if len(idx):
@@ -276,7 +270,14 @@ def _run_device(urls, files, inputs, labels, console, *, force, per_layer, timeo
                 _stream_shared(sessions, inputs, labels, console, run, items, files.predict)
             if per_layer and not run.partial:
                 try:
-                    run.per_layer = _per_layer(sessions[0], files.tflite, inputs[:per_layer], console)
+                    if files.ensemble is not None:
+                        from lenet_edge.host.ensemble_per_layer import ensemble_per_layer
+
+                        run.per_layer = ensemble_per_layer(sessions[0], files,
+                                                           inputs[:per_layer], console)
+                    else:
+                        run.per_layer = _per_layer(sessions[0], files.tflite,
+                                                   inputs[:per_layer], console)
                 except LenetEdgeError as exc:
                     run.partial = f"the per-layer check stopped: {exc}"
             if not run.partial:  # the stack high-water mark after the run (painted stack)
@@ -468,6 +469,18 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
         meta["count_median"] = int(np.median(values))
     return {"digits": len(inputs), "identical_digits": identical, "first_difference": first_difference,
             "layers": layers_meta}
+
+
+def first_difference_text(d: dict) -> str:
+    """The per-layer check's first difference in words (an ensemble's may be a layer run
+    where the TFLM ensemble exits early, or not run where it does not: element None)."""
+    where = f"layer {d['layer']} ({d.get('layer_name') or d['tensor_name']})"
+    if d.get("element") is None:
+        what = "ran it, the TFLM ensemble exits early" if d["device"] == "ran" \
+            else f"did not run it, the TFLM ensemble runs {d['tflm_nets_run']} nets"
+        return f"first difference at input {d['digit']}, {where}: the device {what}"
+    return f"first difference at {where} element {d['element']}" \
+        + (f" of input {d['digit']}" if "net" in d else "")
 
 
 def _stats(values: np.ndarray) -> dict:

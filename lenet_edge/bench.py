@@ -19,13 +19,26 @@ QEMU with `-icount shift=0`, and measures over the real serial link:
 - with --optimize speed, the `export --optimize speed` build too, as ``VARIANT+speed``
   (a build that does not fit a board's flash is reported as ``{"error": ...}``).
 
+Boosted LeNet-4 (``--variants boosted-lenet4``: the bundled ensemble, exported as
+`export --ensemble` does) is measured by the same routine; what differs is explicit
+(``EnsembleMix``): its answers are the TFLM ensemble's 41 bytes; its cost depends on net
+1's early exit, so ``instructions`` (and ``cycles_est``) is the median of each kind (1-net
+and 3-net digits, both among the digits measured) weighted by the share of 3-net digits
+over the whole test set, beside ``instructions_one_net`` / ``instructions_three_nets``;
+``macs_executed`` is the average per digit (net 1's MACs, plus nets 2 and 3's on that
+share; ``macs_executed_all_nets`` when all three run); the per-layer figures are a 3-net
+digit's, keyed ``net{k}#{tensor}`` from the export's per-net traced lists.
+
 Prints a table and writes bench.json:
 ``bench["boards"][BOARD][VARIANT]`` with ``instructions``, ``instructions_per_layer``,
 ``instructions_per_mac``, ``macs_executed``, ``flash_bytes``, ``weights_bytes``,
 ``code_bytes``, ``arena_bytes``, ``stack_bytes`` (measured), ``stack_reserved_bytes``,
 ``stack_bound_bytes``, ``ram_bytes`` (data + bss + arena + reserved stack), ``digits_per_s``,
 ``cycles_est``, ``cycles_est_per_layer`` and, with --cmsis-nn, ``cmsis_nn`` (the same
-keys for the CMSIS-NN build, plus ``digits_differing_from_tflm``).
+keys for the CMSIS-NN build, plus ``digits_differing_from_tflm``); an ensemble's entry adds
+``ensemble`` (the share of 3-net digits, nets per digit, digits measured of each kind),
+``instructions_one_net``, ``instructions_three_nets``, ``macs_executed_all_nets`` and, with
+cycles, ``cycles_est_one_net``, ``cycles_est_three_nets``.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -41,31 +55,100 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lenet_edge.bundled import VARIANTS, bundled_model
+from lenet_edge.bundled import ENSEMBLE_VARIANT, FAMILY, VARIANTS, bundled_model
 from lenet_edge.cpus import CPUS
 from lenet_edge.errors import LenetEdgeError
 from lenet_edge.flows import check_board_name
+
+
+@dataclass(frozen=True)
+class EnsembleMix:
+    """What differs when the firmware measured is an ensemble (Boosted LeNet-4): its cost
+    per digit depends on net 1's early exit. ``nets_run``: the TFLM ensemble's nets for each
+    measured digit (1 or 3; ``ensemble_digits`` puts both kinds among them); ``share_three``:
+    the share of 3-net digits over the whole test set, which weighs the two kinds' figures
+    (what `bench` and `zoo` report for the ensemble, computed here once)."""
+
+    nets_run: np.ndarray
+    share_three: float
+
+    def weigh(self, values) -> tuple[int, int, int]:
+        """(the weighted figure, the 1-net digits' median, the 3-net digits' median) of a
+        figure measured per digit (instructions, cycles)."""
+        values = np.asarray(values)
+        one, three = (float(np.median(values[self.nets_run == k])) for k in (1, 3))
+        return int(round((1 - self.share_three) * one + self.share_three * three)), \
+            int(one), int(three)
+
+    def macs(self, report: dict, key: str = "macs_executed") -> int:
+        """The export report's MACs per digit on average: net 1's on every digit, nets 2
+        and 3's on the 3-net share."""
+        nets = report["nets"]
+        return int(round(nets[0][key] + self.share_three * sum(n[key] for n in nets[1:])))
+
+
+def ensemble_digits(nets_run: np.ndarray, count: int) -> list[int]:
+    """The digits measured on the device: the first ``count``, plus the first of each kind
+    (1 net, 3 nets) they lack, so that both kinds' medians are measured."""
+    picked = list(range(min(count, len(nets_run))))
+    for kind in (1, 3):
+        if not (nets_run[picked] == kind).any():
+            if not (nets_run == kind).any():
+                raise LenetEdgeError(f"no test digit runs {kind} net{'s' * (kind > 1)} "
+                                     "under the TFLM ensemble: its cost cannot be weighed")
+            picked.append(int(np.flatnonzero(nets_run == kind)[0]))
+    return picked
+
 
 def _layer_names(report: dict) -> dict[int, str]:
     """Traced tensor index -> the ops that produce it ("CONV_2D+MAX_POOL_2D")."""
     return {layer["output_tensor"]: "+".join(layer["ops"]) for layer in report["layers"]}
 
 
+def _ensemble_layer_keys(report: dict) -> list[tuple[str, int]]:
+    """An ensemble's TRACE layers in order, from the export's per-net traced lists: (key
+    ``net{k}#{tensor}``, tensor index); the nets' tensor indices coincide, the key names the
+    net."""
+    return [(f"net{k + 1}#{t['index']}", int(t["index"]))
+            for k, net in enumerate(report["nets"]) for t in net["traced"]]
+
+
+def _per_layer(report: dict, layers, ensemble: EnsembleMix | None) -> dict[str, int]:
+    if ensemble is None:
+        names = _layer_names(report)
+        return {f"{names.get(t.tensor_index, 'tensor')}#{t.tensor_index}": int(t.count)
+                for t in layers}
+    keys = _ensemble_layer_keys(report)
+    if [t.tensor_index for t in layers] != [index for _, index in keys]:
+        raise LenetEdgeError("the ensemble firmware's traced layers are not its export's "
+                             f"(device: {[t.tensor_index for t in layers]})")
+    return {key: int(t.count) for (key, _), t in zip(keys, layers)}
+
+
 def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
             inputs: np.ndarray, expected: np.ndarray, throughput_inputs: np.ndarray,
-            require_exact: bool = True, cycles: bool = True) -> dict:
+            require_exact: bool = True, cycles: bool = True,
+            ensemble: EnsembleMix | None = None) -> dict:
     """``require_exact=False`` (the CMSIS-NN anchor): count differing digits instead of
     refusing; ``cycles``: also estimate cycles (a second QEMU run under the cycle plugin,
-    so the plugin's slow-down never touches the digits/s figure)."""
+    so the plugin's slow-down never touches the digits/s figure); ``ensemble``: the
+    firmware is an ensemble's (``expected``: the TFLM ensemble's 41-byte answers; the
+    figures that depend on its early exit are weighed by ``EnsembleMix``)."""
     from lenet_edge import flows
 
     build = flows.build(board, export_dir, firmware_dir=work / board.name)
-    names = _layer_names(report)
+    # Per layer and for the cycle estimate's traced run: a digit that runs every layer
+    # (an ensemble's: a 3-net digit; its cycle digits hold both kinds, that one first).
+    if ensemble is None:
+        traced, cycle_digits = 0, list(range(min(5, len(inputs))))
+    else:
+        three, one = (list(np.flatnonzero(ensemble.nets_run == k)) for k in (3, 1))
+        traced, cycle_digits = three[0], three[:3] + one[:2]
     # A real board's own image runs on QEMU's model of its chip.
     with flows.emulated_session(board, build.elf, emulate=True) as session:
         info = session.info(refresh=True)
         results = [session.infer(x) for x in inputs]
-        layers = session.trace(inputs[0])
+        layers = session.trace(inputs[traced])
         start = time.perf_counter()
         streamed = sum(1 for _ in session.infer_stream(enumerate(throughput_inputs)))
         digits_per_s = streamed / (time.perf_counter() - start)
@@ -73,21 +156,44 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
     outputs = np.array([r.output for r in results])
     mismatches = int(np.sum(np.any(outputs != expected, axis=1)))
     if mismatches and require_exact:
+        what = "the TFLM ensemble" if ensemble is not None else "TFLM"
         raise LenetEdgeError(f"{board.name} {variant}: {mismatches} of {len(inputs)} outputs differ "
-                             "from TFLM; refusing to report speed for inexact firmware")
+                             f"from {what}; refusing to report speed for inexact firmware")
     counts = np.array([r.count for r in results])
-    instructions = int(np.median(counts))
-    per_layer = {f"{names.get(t.tensor_index, 'tensor')}#{t.tensor_index}": int(t.count)
-                 for t in layers}
+    mix = {}
+    if ensemble is None:
+        instructions = int(np.median(counts))
+        macs, macs_dense = int(report["macs_executed"]), int(report["macs_dense"])
+    else:
+        instructions, one, three = ensemble.weigh(counts)
+        macs, macs_dense = ensemble.macs(report), ensemble.macs(report, "macs_dense")
+        mix = {"instructions_one_net": one, "instructions_three_nets": three,
+               "macs_executed_all_nets": int(report["macs_executed_all_nets"]),
+               "ensemble": {"share_three_nets": round(ensemble.share_three, 4),
+                            "nets_per_digit": round(1 + 2 * ensemble.share_three, 3),
+                            "digits_one_net": int(np.sum(ensemble.nets_run == 1)),
+                            "digits_three_nets": int(np.sum(ensemble.nets_run == 3))}}
+    per_layer = _per_layer(report, layers, ensemble)
     s = build.sections
     code = int(s["text"] + s["rodata"])
     estimated = {}
     if cycles:
         from lenet_edge.cycles import estimate_cycles
 
-        estimated = estimate_cycles(board, build.elf, info.fields["cpu"], inputs[:5],
-                                    list(per_layer), work.parent / "cycles_plugin")
-    return estimated | {
+        model = report["name"] if ensemble is not None else "lenet5"
+        estimated = estimate_cycles(board, build.elf, info.fields["cpu"],
+                                    inputs[cycle_digits], list(per_layer),
+                                    work.parent / "cycles_plugin", model=model)
+        runs = np.array(estimated.pop("cycles_est_runs")).reshape(-1, 2)
+        if ensemble is not None:
+            if len(runs) != len(cycle_digits):
+                raise LenetEdgeError(f"{board.name}: the cycle plugin saw {len(runs)} "
+                                     f"inferences for {len(cycle_digits)} digits")
+            kinds = EnsembleMix(ensemble.nets_run[cycle_digits], ensemble.share_three)
+            estimated["cycles_est"], estimated["cycles_est_one_net"], \
+                estimated["cycles_est_three_nets"] = kinds.weigh(runs[:, 1])
+            estimated["cycles_est_instructions"] = kinds.weigh(runs[:, 0])[0]
+    return estimated | mix | {
         "cpu": info.fields["cpu"],
         "counter_unit": info.fields["counter_unit"],
         "counter_source": info.fields.get("counter_source"),
@@ -98,9 +204,9 @@ def measure(board, variant: str, export_dir: Path, report: dict, work: Path,
         "instructions_min": int(counts.min()),
         "instructions_max": int(counts.max()),
         "instructions_per_layer": per_layer,
-        "macs_executed": int(report["macs_executed"]),
-        "macs_dense": int(report["macs_dense"]),
-        "instructions_per_mac": round(instructions / report["macs_executed"], 3),
+        "macs_executed": macs,
+        "macs_dense": macs_dense,
+        "instructions_per_mac": round(instructions / macs, 3),
         "bit_exact_digits": len(inputs) - mismatches,
         "digits_differing_from_tflm": mismatches,
         "weights_bytes": int(s["weights"]),
@@ -172,6 +278,27 @@ def _speed_table(results: dict) -> Table:
     return table
 
 
+def _ensemble_table(results: dict) -> Table | None:
+    """An ensemble's cost by kind of digit (the speed table has the weighted mix)."""
+    rows = [(b, v, r) for b, v, r in _rows(results) if "instructions_one_net" in r]
+    if not rows:
+        return None
+    table = Table(title="ensembles: guest instructions per digit, the early exits' mix over "
+                        "the test set = 1-net and 3-net digits' medians weighted by the 3-net "
+                        "share")
+    for col in ("board", "variant", "3-net share", "mix", "1 net", "3 nets",
+                "MACs per digit", "MACs, 3 nets", "cycles est. 1 net", "3 nets"):
+        table.add_column(col, justify="left" if col in ("board", "variant") else "right")
+    for board, variant, r in rows:
+        one_c, three_c = r.get("cycles_est_one_net"), r.get("cycles_est_three_nets")
+        table.add_row(board, variant, f"{r['ensemble']['share_three_nets']:.3f}",
+                      f"{r['instructions']:,}", f"{r['instructions_one_net']:,}",
+                      f"{r['instructions_three_nets']:,}", f"{r['macs_executed']:,}",
+                      f"{r['macs_executed_all_nets']:,}", f"{one_c:,}" if one_c else "-",
+                      f"{three_c:,}" if three_c else "-")
+    return table
+
+
 def _cmsis_nn_table(results: dict) -> Table:
     """Ours beside CMSIS-NN, built and measured in the same run (--cmsis-nn)."""
     table = Table(title="generated code vs CMSIS-NN (same model, same firmware, same run; "
@@ -230,7 +357,8 @@ def _memory_table(results: dict, tflm_arena: dict) -> Table:
     for board, variant, r in _rows(results):
         table.add_row(board, variant, f"{r['flash_bytes']:,}", f"{r['weights_bytes']:,}",
                       f"{r['code_bytes']:,}", f"{r['arena_bytes']:,}",
-                      f"{tflm_arena.get(variant) or 0:,}", f"{r['stack_bytes']:,}",
+                      f"{tflm_arena.get(variant) or 0:,}" if tflm_arena.get(variant) else "-",
+                      f"{r['stack_bytes']:,}",
                       f"{r['stack_reserved_bytes']:,}", f"{r['ram_bytes']:,}")
     return table
 
@@ -246,6 +374,28 @@ def _bench_inputs(model: bytes, data_dir, count: int, throughput_count: int):
     return inputs[:count], inputs[count:]
 
 
+def _ensemble_inputs(ensemble, data_dir, count: int, throughput_count: int):
+    """The bundled ensemble's (inputs measured, their TFLM ensemble answers, inputs
+    streamed, EnsembleMix): the first ``count`` test digits and the first of each kind
+    they lack; the 3-net share over the whole test set (net 1 under TFLM decides it: the
+    rule's own ``confident``)."""
+    from lenet_edge.ensemble import NETS, output_bytes
+    from lenet_edge.quantize.ensemble import tflm_ensemble
+    from lenet_edge.quantize.evaluate import input_spec, model_inputs
+    from lenet_edge.quantize.tflm import TflmModel
+    from lenet_edge.train.datasets import load_test_set
+
+    net1 = ensemble.models[0]
+    data = load_test_set(data_dir, input_spec(net1)[0])
+    every = model_inputs(net1, data.images, data.name)
+    confident = ensemble.rule.confident(TflmModel(net1).run_batch(every))
+    picked = ensemble_digits(np.where(confident, 1, NETS), count)
+    scores, nets_run, _ = tflm_ensemble(ensemble, every[picked])
+    return (every[picked], output_bytes(scores, nets_run),
+            every[count:count + throughput_count],
+            EnsembleMix(nets_run, float(np.mean(~confident))))
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--boards", "boards", multiple=True, metavar="BOARD", callback=check_board_name,
               help="Boards to run in QEMU (repeatable): qemu-* boards, and real boards whose "
@@ -255,8 +405,11 @@ def _bench_inputs(model: bytes, data_dir, count: int, throughput_count: int):
               help="Also run a board described in TOML (repeatable; it needs an [emulator]).")
 @click.option("--cpu", "cpus", multiple=True, type=click.Choice(CPUS),
               help="Only the boards with this core (repeatable).")
-@click.option("--variants", "variants", multiple=True, type=click.Choice(VARIANTS),
-              help="Bundled model variants (repeatable; default: every one).")
+@click.option("--variants", "variants", multiple=True, type=click.Choice(FAMILY),
+              help="Bundled variants (repeatable; default: every single model; "
+                   f"{ENSEMBLE_VARIANT}, the ensemble of three LeNet-4s, only when named: "
+                   "its instructions are the early exits' mix over the whole test set, "
+                   "beside its 1-net and 3-net figures).")
 @click.option("--count", default=20, show_default=True, type=click.IntRange(min=1),
               help="Digits measured one at a time per board (median reported).")
 @click.option("--throughput-count", default=300, show_default=True, type=click.IntRange(min=1),
@@ -286,7 +439,9 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
     pipelined validation throughput. Every board's logits are checked byte for byte
     against the tflite-micro runtime first. Prints a table and writes OUT/bench.json.
     With --cmsis-nn DIR the same model is also built on CMSIS-NN's kernels and measured
-    the same way (its logits compared with TFLM's), side by side.
+    the same way (its logits compared with TFLM's), side by side. --variants
+    boosted-lenet4 measures the ensemble (its answers checked against the TFLM ensemble's;
+    instructions per digit weighted over its early exits).
     Takes a few minutes for all boards and all variants.
     """
     from rich.progress import Progress
@@ -322,27 +477,41 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
         for variant, build_kind in builds:
             key = variant if build_kind == "size" else f"{variant}+{build_kind}"
             progress.update(task, description=f"{key}: export")
-            model = bundled_model(variant).read_bytes()
-            inputs, stream = _bench_inputs(model, data_dir, count, throughput_count)
-            exported = flows.export_model(model, out_dir / key / "export", cpus=cpus,
-                                          optimize=build_kind)
-            report = exported.report
-            tflm_arena[key] = report.get("tflm_arena_bytes")
-            tflm = TflmModel(model)
-            expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
-            variant_cmsis = cmsis_nn if build_kind == "size" else None  # the anchor once
+            export_dir = out_dir / key / "export"
+            mix = None
+            if variant == ENSEMBLE_VARIANT:
+                from lenet_edge.bundled import bundled_ensemble_dir
+                from lenet_edge.ensemble import read_ensemble
+
+                ensemble = read_ensemble(bundled_ensemble_dir())
+                inputs, expected, stream, mix = _ensemble_inputs(ensemble, data_dir, count,
+                                                                 throughput_count)
+                report = flows.export_ensemble_model(ensemble, export_dir, cpus=cpus,
+                                                     optimize=build_kind)
+            else:
+                model = bundled_model(variant).read_bytes()
+                inputs, stream = _bench_inputs(model, data_dir, count, throughput_count)
+                exported = flows.export_model(model, export_dir, cpus=cpus, optimize=build_kind)
+                report = exported.report
+                tflm = TflmModel(model)
+                expected = np.array([tflm.invoke(x).reshape(-1) for x in inputs])
+            tflm_arena[key] = report.get("tflm_arena_bytes")  # an ensemble's: none
+            # The CMSIS-NN anchor once, for one model (it builds one .tflite).
+            variant_cmsis = cmsis_nn if build_kind == "size" and mix is None else None
+            if cmsis_nn and mix is not None:
+                console.print(f"{key}: no CMSIS-NN build (one model's anchor, not an ensemble's)")
             if variant_cmsis:
                 from lenet_edge.cmsis_nn import write_cmsis_nn_library
 
-                cmsis_library = write_cmsis_nn_library(model, exported.out_dir, cmsis_nn,
+                cmsis_library = write_cmsis_nn_library(model, export_dir, cmsis_nn,
                                                        out_dir / variant / "cmsis_nn")
             progress.advance(task)
             for board in boards:
                 progress.update(task, description=f"{key}: {board.name}")
                 try:
-                    results[board.name][key] = measure(board, key, exported.out_dir, report,
+                    results[board.name][key] = measure(board, key, export_dir, report,
                                                        out_dir / key, inputs, expected, stream,
-                                                       cycles=cycles)
+                                                       cycles=cycles, ensemble=mix)
                 except LenetEdgeError as exc:
                     if build_kind == "size":
                         raise
@@ -359,6 +528,8 @@ def bench(boards, board_files, cpus, variants, count, throughput_count, out_dir,
                     progress.advance(task)
     console.print(_speed_table(results))
     console.print(_memory_table(results, tflm_arena))
+    if (ensembles := _ensemble_table(results)) is not None:
+        console.print(ensembles)
     for board, per_variant in results.items():
         for key, r in per_variant.items():
             if "error" in r:

@@ -28,8 +28,13 @@ from lenet_edge.cpus import get_cpu
 from lenet_edge.errors import LenetEdgeError
 
 # -mcpu -> the plugin's timing table.
-# Firmware functions whose entries the plugin marks (see the module docstring).
-START = ("lenet5_invoke", "lenet5_invoke_traced")
+# Firmware functions whose entries the plugin marks (see the module docstring): the model
+# library's NAME_invoke[_traced] (export --name; an ensemble's wrapper, e.g. boosted_invoke).
+DEFAULT_MODEL = "lenet5"
+
+
+def start_symbols(model: str = DEFAULT_MODEL) -> tuple[str, str]:
+    return (f"{model}_invoke", f"{model}_invoke_traced")
 LAYER_END = "trace_fn"
 COUNTER_READ = "board_counter_read"
 
@@ -67,14 +72,15 @@ def _symbols(elf: Path) -> dict[str, int]:
     return table
 
 
-def _marks(elf: Path) -> dict[int, str]:
+def _marks(elf: Path, model: str = DEFAULT_MODEL) -> dict[int, str]:
     table = _symbols(elf)
-    names = [n for n in START if n in table] + [LAYER_END, COUNTER_READ]
+    start = start_symbols(model)
+    names = [n for n in start if n in table] + [LAYER_END, COUNTER_READ]
     missing = [n for n in (LAYER_END, COUNTER_READ) if n not in table]
-    if missing or not any(n in table for n in START):
-        raise LenetEdgeError(f"{elf.name}: no {' or '.join(missing or START)} symbol: the "
+    if missing or not any(n in table for n in start):
+        raise LenetEdgeError(f"{elf.name}: no {' or '.join(missing or start)} symbol: the "
                              "cycle estimator cannot find where the device measures")
-    kinds = {n: "start" if n in START else "layer" if n == LAYER_END else "read" for n in names}
+    kinds = {n: "start" if n in start else "layer" if n == LAYER_END else "read" for n in names}
     return {table[n]: kinds[n] for n in names}
 
 
@@ -120,15 +126,18 @@ def parse_marks(lines: list[str], kinds: dict[int, str], layers: int) -> dict:
 
 
 def estimate_cycles(board: str, elf: Path, cpu: str, inputs: np.ndarray,
-                    layer_names: list[str], work: Path) -> dict:
+                    layer_names: list[str], work: Path, model: str = DEFAULT_MODEL) -> dict:
     """Run ``elf`` on ``board`` under the plugin: each input inferred once, the first one
-    traced. Returns cycles_est (median), its instruction count as the plugin saw it, and
-    cycles_est_per_layer keyed by ``layer_names`` (the bench's per-layer keys, in order)."""
+    traced. Returns cycles_est (median), its instruction count as the plugin saw it,
+    cycles_est_per_layer keyed by ``layer_names`` (the bench's per-layer keys, in order),
+    and cycles_est_runs: (instructions, cycles) of every plain inference, in input order
+    (an ensemble's digits differ in cost: the bench weighs them by kind). ``model``: the
+    library's name (NAME_invoke)."""
     from lenet_edge.flows import emulated_session
 
     core = get_cpu(cpu).cycle_table  # the CPU table names each core's timing table
     plugin = build_plugin(work)
-    kinds = _marks(elf)
+    kinds = _marks(elf, model)
     with tempfile.TemporaryDirectory(prefix="lenet-edge-cycles-") as tmp:
         log = Path(tmp) / "marks.txt"
         args = ",".join([str(plugin), f"core={core}", f"out={log}"]
@@ -151,4 +160,5 @@ def estimate_cycles(board: str, elf: Path, cpu: str, inputs: np.ndarray,
         "cycles_est_instructions_per_layer": {name: int(n) for name, (n, _) in
                                               zip(layer_names, parsed["layers"])},
         "cycles_model": f"lenet_edge/cycles_plugin.c core={core}",
+        "cycles_est_runs": [[int(n), int(c)] for n, c in parsed["inferences"]],
     }

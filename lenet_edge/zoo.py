@@ -128,10 +128,11 @@ def ensemble_zoo_row(boards: list, out_dir: Path, data_dir, limit: int | None,
     rule) on the test set; on each board the firmware with the three nets and the C rule,
     whose every answer must equal the Python rule's bytes (or no figure). Instructions per
     digit: the average over the test set's mix of 1-net and 3-net digits, from the median
-    count of each kind measured on the device."""
+    count of each kind measured on the device (bench.measure with bench.EnsembleMix, the
+    routine and the weighing `bench --variants boosted-lenet4` uses)."""
     from lenet_edge import flows
+    from lenet_edge.bench import EnsembleMix, ensemble_digits, measure
     from lenet_edge.ensemble import NETS, output_bytes, read_ensemble
-    from lenet_edge.errors import LenetEdgeError
     from lenet_edge.quantize.ensemble import tflm_ensemble
     from lenet_edge.quantize.evaluate import model_inputs
     from lenet_edge.train.datasets import load_test_set
@@ -141,37 +142,21 @@ def ensemble_zoo_row(boards: list, out_dir: Path, data_dir, limit: int | None,
     inputs = model_inputs(ensemble.models[0], data.images, data.name)
     scores, nets_run, _ = tflm_ensemble(ensemble, inputs)
     expected = output_bytes(scores, nets_run)
-    share3 = float(np.mean(nets_run == NETS))
     # The device digits: the first `count`, plus the first of each kind they lack.
-    picked = list(range(min(count, len(inputs))))
-    for kind in (1, NETS):
-        if not (nets_run[picked] == kind).any() and (nets_run == kind).any():
-            picked.append(int(np.flatnonzero(nets_run == kind)[0]))
+    picked = ensemble_digits(nets_run, count)
+    mix = EnsembleMix(nets_run[picked], float(np.mean(nets_run == NETS)))
     export_dir = out_dir / ENSEMBLE / "export"
     report = flows.export_ensemble_model(ensemble, export_dir,
                                          cpus=tuple(sorted({b.cpu for b in boards})))
-    macs = [n["macs_executed"] for n in report["nets"]]
     measured = {}
     for board in boards:
-        build = flows.build(board, export_dir, firmware_dir=out_dir / ENSEMBLE / board.name)
-        with flows.emulated_session(board, build.elf, emulate=True) as session:
-            info = session.info(refresh=True)
-            results = [session.infer(inputs[i]) for i in picked]
-        got = np.array([r.output for r in results])
-        differ = int(np.sum(np.any(got != expected[picked], axis=1)))
-        if differ:
-            raise LenetEdgeError(f"{board.name} {ENSEMBLE}: {differ} of {len(picked)} outputs "
-                                 "differ from the TFLM ensemble; refusing to report figures")
-        counts = np.array([r.count for r in results])
-        kinds = nets_run[picked]
-        one = float(np.median(counts[kinds == 1])) if (kinds == 1).any() else 0.0
-        three = float(np.median(counts[kinds == NETS])) if (kinds == NETS).any() else 0.0
-        measured[board.name] = {
-            "cpu": info.fields["cpu"], "flash_bytes": int(build.flash_bytes),
-            "ram_bytes": int(build.ram_bytes),
-            "instructions": int(round((1 - share3) * one + share3 * three)),
-            "instructions_one_net": int(one), "instructions_three_nets": int(three),
-            "bit_exact_digits": len(picked) - differ}
+        # Every answer must equal the TFLM ensemble's bytes, or no figure (measure refuses).
+        device = measure(board, ENSEMBLE, export_dir, report, out_dir / ENSEMBLE,
+                         inputs[picked], expected[picked], inputs[:10], cycles=False,
+                         ensemble=mix)
+        measured[board.name] = {key: device[key] for key in (
+            "cpu", "flash_bytes", "ram_bytes", "instructions", "instructions_one_net",
+            "instructions_three_nets", "bit_exact_digits")}
     first = measured[boards[0].name]
     lenet4 = _bundled_report("lenet4", "train_metrics.json")
     meta = ensemble.meta
@@ -186,10 +171,9 @@ def ensemble_zoo_row(boards: list, out_dir: Path, data_dir, limit: int | None,
         "weights": list(ensemble.rule.weights),
         "rejection_for_0.5_percent_error": rejection_for_error(scores, data.labels),
         "parameters": NETS * int(lenet4["parameters"]),  # three LeNet-4s
-        "macs_executed": int(round(macs[0] + share3 * sum(macs[1:]))),  # average per digit
-        "macs_executed_all_nets": int(sum(macs)),
-        "macs_dense": int(round(sum(n["macs_dense"] for n in report["nets"][:1]) + share3 *
-                                sum(n["macs_dense"] for n in report["nets"][1:]))),
+        "macs_executed": mix.macs(report),  # average per digit
+        "macs_executed_all_nets": int(report["macs_executed_all_nets"]),
+        "macs_dense": mix.macs(report, "macs_dense"),
         "flash_bytes": first["flash_bytes"],
         "ram_bytes": first["ram_bytes"],
         "instructions": first["instructions"],

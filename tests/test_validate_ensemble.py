@@ -1,7 +1,9 @@
 """`lenet-edge validate` on Boosted LeNet-4: the ensemble firmware built and run in QEMU,
 its 41-byte answers streamed over the real serial path and checked against the TFLM
-ensemble (quantize/ensemble.py's tflm_ensemble, the rule of lenet_edge/ensemble.py), a
-device whose rule differs caught with its first mismatch, and bad ensembles refused."""
+ensemble (quantize/ensemble.py's tflm_ensemble, the rule of lenet_edge/ensemble.py), every
+traced tensor of the first digits against TFLM's tensor of its net (--per-layer), a device
+whose rule differs caught with its first mismatch and its first wrong exit, a net swapped
+for another caught by the per-layer check alone, and bad ensembles refused."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from lenet_edge.ensemble import parse_output_bytes, read_ensemble
 BUNDLED = ASSETS / "boosted_lenet4"
 QEMU_BOARD = "qemu-mps2-an386"
 COUNT = 150
+PER_LAYER = 4  # the first digits traced: early exits and full runs (the test checks both)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +40,11 @@ def tflm_answers(mnist_test):
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
     """`validate --board qemu-... --model <bundled ensemble folder>`: exports the ensemble,
-    builds its firmware, runs it in two QEMUs sharing the COUNT digits (--per-layer asked:
-    it is skipped with a note)."""
+    builds its firmware, runs it in two QEMUs sharing the COUNT digits, then traces the
+    first PER_LAYER digits on one of them."""
     out = tmp_path_factory.mktemp("validate-ensemble") / "report"
     code = main(["validate", "--board", QEMU_BOARD, "--model", str(BUNDLED), "--count",
-                 str(COUNT), "--report", str(out), "--per-layer", "1", "--jobs", "2"])
+                 str(COUNT), "--report", str(out), "--per-layer", str(PER_LAYER), "--jobs", "2"])
     return code, out
 
 
@@ -80,12 +83,40 @@ def test_validate_ensemble_on_qemu_equals_the_tflm_ensemble(validated, tflm_answ
     assert by["1"]["digits"] + by["3"]["digits"] == COUNT
     if have_tensorflow():  # the float ensemble: three .keras nets, its own early exit
         assert report["accuracy"]["float"] is not None and runs["float_mean"] is not None
-    assert report["per_layer"] is None
     md = (out / "report.md").read_text()
     assert "PASSED" in md and "## Ensemble" in md and "TFLM ensemble" in md
-    assert "not available for an ensemble" in md and "float_threshold" in md
+    assert "float_threshold" in md
     for name in ("confusion_matrix.png", "error_rejection.png"):
         assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.qemu
+@pytest.mark.arm
+def test_per_layer_checks_each_net_and_the_early_exits(validated, tflm_answers):
+    """--per-layer on the ensemble: every layer the export says the firmware traces (net 1's,
+    then nets 2 and 3's) named with its net, equal to TFLM's tensor of that net; on the
+    early-exit digits nets 2 and 3's layers are 'not run', on the others run."""
+    code, out = validated
+    report = json.loads((out / "report.json").read_text())
+    nets = parse_output_bytes(tflm_answers[0][:PER_LAYER])[1]
+    assert set(nets.tolist()) == {1, 3}  # both kinds among the digits traced
+    export = json.loads((out / "export" / "export_report.json").read_text())
+    want = [(k + 1, t["index"]) for k, net in enumerate(export["nets"]) for t in net["traced"]]
+    pl = report["per_layer"]
+    assert code == 0 and pl["first_difference"] is None
+    assert pl["digits"] == pl["identical_digits"] == PER_LAYER
+    assert [(m["net"], m["tensor_index"]) for m in pl["layers"]] == want
+    assert {m["net"] for m in pl["layers"]} == {1, 2, 3}
+    for m in pl["layers"]:
+        ran = PER_LAYER if m["net"] == 1 else int(np.sum(nets == 3))
+        assert m["digits_run"] == ran and m["count_median"] > 0
+        assert m["layer_name"].startswith(f"net {m['net']} ")
+    assert pl["ensemble"]["tflm_nets_run"] == pl["ensemble"]["device_nets_traced"] \
+        == nets.tolist()
+    assert pl["ensemble"]["layers_from"].endswith("export_report.json")
+    md = (out / "report.md").read_text()
+    assert "## Per-layer check (4 digits)" in md and "| net 2 " in md
+    assert "every early exit the TFLM ensemble's" in md
 
 
 @pytest.mark.qemu
@@ -94,7 +125,8 @@ def test_a_device_whose_rule_differs_is_caught_with_the_first_mismatch(
         validated, tflm_answers, tmp_path, capsys):
     """The bundled ensemble's firmware (T = 60) at --port, validated with --force against
     the same nets with T = 200: digits net 1 is sure of (margin 60..199) run one net on the
-    device and three in the reference; exit 1 and the first such digit named."""
+    device and three in the reference; exit 1 and the first such digit named, by the scores
+    and by the per-layer check (nets 2 and 3's layers not run where TFLM runs them)."""
     from lenet_edge.firmware_templates.qemu import start_qemu
     from lenet_edge.flows import build
 
@@ -114,7 +146,7 @@ def test_a_device_whose_rule_differs_is_caught_with_the_first_mismatch(
                      "--report", str(report_dir)]) == 2  # another model: refused
         assert "--force" in capsys.readouterr().err
         assert main(["validate", "--port", qemu.url, "--export", str(other), "--count", "40",
-                     "--report", str(report_dir), "--force"]) == 1
+                     "--report", str(report_dir), "--force", "--per-layer", "3"]) == 1
         # One LeNet-5 forced onto the ensemble's device: its answers cannot be compared.
         one = ASSETS / "lenet4" / "lenet5_int8.tflite"
         assert main(["validate", "--port", qemu.url, "--export", str(one), "--count", "5",
@@ -133,6 +165,60 @@ def test_a_device_whose_rule_differs_is_caught_with_the_first_mismatch(
     assert first["device_scores"] == device_scores[i].tolist()
     assert "scores differ from the TFLM ensemble's" in " ".join(report["checks"]["failures"])
     assert "First mismatch" in (report_dir / "report.md").read_text()
+    # The per-layer check sees the same wrong exit on the first such digit it traces: the
+    # device answers net 2's first layer 'not run', TFLM (T = 200) runs all three nets.
+    assert i < 3
+    d = report["per_layer"]["first_difference"]
+    net1_layers = sum(m["net"] == 1 for m in report["per_layer"]["layers"])
+    assert (d["digit"], d["layer"], d["net"]) == (i, net1_layers, 2)
+    assert d["element"] is None and d["device"] == "not run" and d["tflm_nets_run"] == 3
+    # No export beside this folder: the layers came from the code generator itself.
+    assert "code generator" in report["per_layer"]["ensemble"]["layers_from"]
+    assert any("did not run it, the TFLM ensemble runs 3 nets" in f
+               for f in report["checks"]["failures"])
+
+
+def _permuted(folder, order):
+    """The ensemble in ``folder`` with its nets in another order (and their scales, zero
+    points, weights and hashes with them): the same sum, another ensemble."""
+    meta = json.loads((BUNDLED / "ensemble.json").read_text())
+    for key in ("nets", "net_sha256", "output_scales", "zero_points", "weights"):
+        meta[key] = [meta[key][k] for k in order]
+    folder.mkdir()
+    for p in BUNDLED.glob("*_int8.tflite"):
+        shutil.copyfile(p, folder / p.name)
+    (folder / "ensemble.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.qemu
+@pytest.mark.arm
+def test_a_net_swapped_for_another_is_caught_by_the_per_layer_check(validated, tflm_answers,
+                                                                   tmp_path):
+    """Nets 2 and 3 swapped (with their weights): the scores are the same sums, so every
+    INFER answer equals this ensemble's TFLM answer; only the per-layer check sees that the
+    device's net 2 is not this ensemble's net 2, on the first digit that runs it."""
+    from lenet_edge.firmware_templates.qemu import start_qemu
+    from lenet_edge.flows import build
+
+    _, out = validated
+    swapped = _permuted(tmp_path / "swapped", (0, 2, 1))
+    elf = build(QEMU_BOARD, out / "export").elf  # the fixture's build: nothing to compile
+    with start_qemu(QEMU_BOARD, elf) as qemu:
+        assert main(["validate", "--port", qemu.url, "--export", str(swapped), "--count",
+                     str(PER_LAYER), "--per-layer", str(PER_LAYER), "--report",
+                     str(tmp_path / "report"), "--force"]) == 1
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["agreement"]["device_tflm_exact_logits"] == 1.0  # the answers cannot tell
+    nets = parse_output_bytes(tflm_answers[0][:PER_LAYER])[1]
+    d = report["per_layer"]["first_difference"]
+    net1_layers = sum(m["net"] == 1 for m in report["per_layer"]["layers"])
+    assert (d["digit"], d["layer"], d["net"]) == (int(np.flatnonzero(nets == 3)[0]),
+                                                  net1_layers, 2)
+    assert d["element"] is not None and d["device"] != d["tflm"] and d["differing_elements"] > 0
+    assert report["per_layer"]["identical_digits"] == int(np.sum(nets == 1))
+    failures = report["checks"]["failures"]
+    assert len(failures) == 1 and failures[0].startswith("per-layer: first difference at layer")
 
 
 def test_an_ensemble_missing_a_net_is_one_error_before_building(tmp_path, capsys):
