@@ -43,19 +43,23 @@ ENSEMBLE_DIR = bundled_ensemble_dir()
 PAPER = {
     "classic": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
     "classic-1998": {"name": "LeNet-5", "error": 0.95, "parameters": 60_000, "macs": 401_000},
-    "lenet1": {"name": "LeNet-1", "error": 1.7, "parameters": 2_600, "macs": 100_000},
-    "lenet4": {"name": "LeNet-4", "error": 1.1, "parameters": 17_000, "macs": 260_000},
+    # "rejection": what the papers give for the rejection needed for 0.5 % error.
+    "lenet1": {"name": "LeNet-1", "error": 1.7, "parameters": 2_600, "macs": 100_000,
+               "rejection": "about 3.7"},
+    "lenet4": {"name": "LeNet-4", "error": 1.1, "parameters": 17_000, "macs": 260_000,
+               "rejection": "about 1.8"},
     # LeCun et al. 1989 on USPS (5.0 %), and the reproduction on its 16x16 MNIST split
     # (github.com/karpathy/lecun1989-repro): 4.09 % faithful, 1.59 % modern recipe.
     # "macs": the paper's 64,660 connections (biases included).
     "zip1989": {"name": "1989 zip-code net", "error": 5.0, "reproduction_error": 4.09,
-                "parameters": 9_760, "macs": 64_660},
+                "parameters": 9_760, "macs": 64_660,
+                "rejection": "1 % error at about 9 % (1990)"},
     "zip1989-modern": {"name": "1989 net, modern recipe", "reproduction_error": 1.59,
                        "parameters": 9_760, "macs": 64_660},
     # Boosted LeNet-4's 0.7 % is with distorted training images (the paper gives no other);
     # 460 K multiply-adds: the average cost (about 1.75 nets); 51 K: its memory (variables).
     ENSEMBLE: {"name": "Boosted LeNet-4", "error": 0.7, "parameters": 51_000,
-               "macs": 460_000, "nets_per_digit": 1.75},
+               "macs": 460_000, "nets_per_digit": 1.75, "rejection": "0.5"},
 }
 
 
@@ -210,6 +214,34 @@ def _table(rows: dict, boards: list) -> Table:
     return table
 
 
+def markdown_table(rows: dict, boards: list) -> str:
+    """The table of BENCHMARKS.md's zoo section, from the same rows: flash and RAM on the
+    first board, guest instructions on each; "—" where the papers give no figure."""
+    cores = [b.cpu.removeprefix("cortex-").upper() for b in boards]
+    head = ["variant", "paper error (reproduction)", "float", "int8 TFLM", "test digits",
+            "reject for 0.5 % (paper)", "parameters (paper)", "MACs executed (paper)", "flash",
+            "RAM", *cores]
+    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    for variant, r in rows.items():
+        p = r["paper"] or {}
+        error = str(p.get("error", "—"))
+        if "reproduction_error" in p:
+            error += f" ({p['reproduction_error']})"
+
+        def with_paper(ours: int, key: str) -> str:
+            return f"{ours:,}" + (f" ({p[key]:,})" if key in p else "")
+
+        cells = [variant, error, f"{r['float_error_bundled_report']:.2f}",
+                 f"{r['int8_tflm_error']:.2f}", f"{r['test_digits']:,}",
+                 f"{r['rejection_for_0.5_percent_error']:.2f} ({p.get('rejection', '—')})",
+                 with_paper(r["parameters"], "parameters"),
+                 with_paper(r["macs_executed"], "macs"), f"{r['flash_bytes']:,}",
+                 f"{r['ram_bytes']:,}",
+                 *(f"{r['boards'][b.name]['instructions']:,}" for b in boards)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def pareto_png(path: Path, rows: dict, boards: list) -> None:
     """int8 error against instructions per inference (one colour per core) and against
     flash (first board), one point per variant: the family's trade-off (lower left is
@@ -271,7 +303,8 @@ def zoo(boards, variants, count, limit, out_dir, data_dir):
     error under TFLM, the rejection needed for 0.5 % error, parameters, MACs executed by
     the generated C, flash and RAM, and guest instructions per inference on every emulated
     core (bit-exact with TFLM, or no figure). Prints a table and writes OUT/zoo.json and
-    OUT/zoo_pareto.png (int8 error against instructions and against flash).
+    OUT/zoo_pareto.png (int8 error against instructions and against flash), and the table
+    in Markdown as OUT/zoo.md.
     """
     targets = zoo_boards(boards)
     console = Console(width=max(Console().width, 160))
@@ -291,6 +324,8 @@ def zoo(boards, variants, count, limit, out_dir, data_dir):
                                 "unit": "guest instructions per inference, "
                                         "qemu-system-arm -icount shift=0",
                                 "variants": rows}, indent=2, sort_keys=True) + "\n")
+    (out_dir / "zoo.md").write_text(markdown_table(rows, targets))
     pareto_png(out_dir / "zoo_pareto.png", rows, targets)
-    console.print(f"wrote {path} and {out_dir / 'zoo_pareto.png'}")
+    console.print(f"wrote {path}, {out_dir / 'zoo.md'} (the table in Markdown) and "
+                  f"{out_dir / 'zoo_pareto.png'}")
     return 0

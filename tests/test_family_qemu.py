@@ -60,6 +60,11 @@ def test_zoo_table_and_json(tmp_path):
     assert zoo["board"] == QEMU_BOARD and set(zoo["variants"]) == {"lenet1", "zip1989"}
     assert zoo["boards"] == {QEMU_BOARD: "cortex-m4", "bbc-microbit": "cortex-m0"}
     assert (out / "zoo_pareto.png").stat().st_size > 0
+    # zoo.md: the same figures as a Markdown table, a row per variant, a column per core.
+    table = (out / "zoo.md").read_text().splitlines()
+    assert table[0].endswith("| M4 | M0 |") and len(table) == 4
+    assert table[2].startswith("| lenet1 | 1.7 |") and "(about 3.7)" in table[2]
+    assert f"| {zoo['variants']['zip1989']['boards']['bbc-microbit']['instructions']:,} |" in table[3]
     one, zip89 = zoo["variants"]["lenet1"], zoo["variants"]["zip1989"]
     assert one["paper"]["error"] == 1.7 and zip89["paper"]["reproduction_error"] == 4.09
     assert one["parameters"] == 2546 and zip89["parameters"] == 9760
