@@ -97,8 +97,9 @@ def test_wheel_in_a_fresh_venv_exports_builds_and_validates_without_tensorflow(t
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith("/licenses/LICENSE") for n in names)
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
-    for needed in ("lenet_edge/codegen/ops/conv2d.c.j2",
+    for needed in ("lenet_edge/codegen/ops/conv2d.c.j2", "lenet_edge/codegen/ops/conv2d_mve.c.j2",
                    "lenet_edge/codegen/ops/mean.c.j2", "lenet_edge/codegen/templates/fixedpoint.h",
+                   "lenet_edge/codegen/templates/kernels/_variants.j2",
                    "lenet_edge/firmware_templates/common/main.c",
                    "lenet_edge/assets/modern/lenet5_int8.tflite"):
         assert needed in names

@@ -7,9 +7,10 @@ whose window is its whole input is a dot product: ops/fully_connected.py lowers 
 Fused (ops/fusion.py): a TANH/LOGISTIC table and a non-overlapping VALID pool after it;
 a pooled output is then computed from its pool window's conv pixels in registers.
 
-Kernel: ops/conv2d.c.j2 (portable C and Helium), with a file per variant whose body
-differs: conv2d_dsp.c.j2 (SMLAD on widened rows, `_dsp_layout`), conv2d_mlal.c.j2 (two
-out channels an SMLAL, `fully_connected.mlal_pairs`), conv2d_v6m.c.j2 (ARMv6-M asm), and
+Kernel: ops/conv2d.c.j2 (portable C and the dispatch), with a file per variant:
+conv2d_dsp.c.j2 (SMLAD on widened rows, `_dsp_layout`), conv2d_mlal.c.j2 (two out channels
+an SMLAL, `fully_connected.mlal_pairs`), conv2d_mve.c.j2 (Helium: the parts of the portable
+loop nest it replaces, `_mve_window` or 16-lane rows), conv2d_v6m.c.j2 (ARMv6-M asm), and
 the fused epilogue every variant ends with, conv2d_post.j2.
 """
 
