@@ -64,7 +64,7 @@ def lower(graph: Graph, fuse: bool = True, optimize: str = "size") -> Program:
         module = OP_MODULES[op.kind]
         fuses = getattr(module, "FUSES", ())
         if fuses:  # it may absorb what follows it; its layouts follow --optimize
-            group = fusion.fusable_group(ops, i, private, fuses) if fuse else [op]
+            group = fusion.fusable_group(ops, i, private, fuses, graph) if fuse else [op]
             steps += module.lower_group(graph, group, optimize)
         else:
             group = [op]

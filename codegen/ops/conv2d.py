@@ -4,8 +4,9 @@ copy, shared with DEPTHWISE_CONV_2D). (out, in) channel slices that are all zero
 connection tables) are neither stored nor multiplied by the scalar and DSP code. A conv
 whose window is its whole input is a dot product: ops/fully_connected.py lowers it.
 
-Fused (ops/fusion.py): a TANH/LOGISTIC table and a non-overlapping VALID pool after it;
-a pooled output is then computed from its pool window's conv pixels in registers.
+Fused (ops/fusion.py): a TANH/LOGISTIC table and a non-overlapping VALID pool (or a 2x2
+stride-2 depthwise subsampling and its table) after it; a pooled output is then computed
+from its pool window's conv pixels in registers.
 
 Kernel: ops/conv2d.c.j2 (portable C and the dispatch), with a file per variant:
 conv2d_dsp.c.j2 (SMLAD on widened rows, `_dsp_layout`), conv2d_mlal.c.j2 (two out channels
@@ -34,7 +35,7 @@ from lenet_edge.quantmath import conv_multipliers
 KINDS = ("CONV_2D",)
 OPTIONS = {"CONV_2D": "Conv2DOptions"}  # the table TFLM's parser reads
 INPUTS = ((2, 3), (2,))  # input, weights, optional bias (-1 when absent)
-FUSES = (fusion.TABLE, fusion.POOL)  # what its step may absorb after it
+FUSES = (fusion.TABLE, fusion.POOL, fusion.SUBSAMPLE)  # what its step may absorb after it
 
 
 def read_options(kind: str, table) -> dict:
@@ -114,6 +115,13 @@ class ConvParams:
     window_chunks: int
     dsp: DspLayout | None
     mlal: bool
+    # pool "subsampling" (fusion.Subsample): its requantization's output zero point, clamp,
+    # shifts all <= -1, table.
+    sub_output_offset: int = 0
+    sub_min: int = -128
+    sub_max: int = 127
+    sub_right_shift: bool = False
+    sub_lut: bool = False
 
     @property
     def npix(self) -> int:
@@ -141,7 +149,8 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
     # unless a connection table zeroes whole (out, in) channel slices (LeNet-4's F5): the
     # conv kernel skips those exactly, the dense fully connected one would store and
     # multiply them.
-    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not sparse:
+    if oh == ow == 1 and ih == kh and iw == kw and ph == pw == 0 and not sparse \
+            and all(o.kind != "DEPTHWISE_CONV_2D" for o in group):
         return [fully_connected.lower_step(graph, group, conv=True, optimize=optimize)]
     # Dense: every tap of every output (padding taps included, as a MAC count usually is).
     macs_dense = oh * ow * kh * kw * ic * oc
@@ -210,7 +219,7 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         else 0,
         window_rows=(post.pool_filter[0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
-        dsp=dsp, mlal=mlal is not None)
+        dsp=dsp, mlal=mlal is not None, **_sub_params(post.sub))
     steps.append(Step(
         name=prefix + ("_fused" if len(group) > 1 else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
@@ -218,6 +227,15 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active),
         scratch_bytes=dsp.scratch_bytes if dsp else 0))
     return steps
+
+
+def _sub_params(sub: fusion.Subsample | None) -> dict:
+    """ConvParams' ``sub_*`` fields for a fused subsampling (none without one)."""
+    if sub is None:
+        return {}
+    return dict(sub_output_offset=sub.output_offset, sub_min=sub.act_min, sub_max=sub.act_max,
+                sub_right_shift=all(s <= -1 for _, s in sub.multipliers),
+                sub_lut=sub.table is not None)
 
 
 def _sparse_constants(prefix: str, weights: np.ndarray,
