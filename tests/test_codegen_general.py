@@ -71,6 +71,20 @@ def _depthwise(L):
     return inputs, L.Dense(5)(x)
 
 
+def _subsampling(L):
+    """LeNet-5 (1998)'s trainable subsampling, a DEPTHWISE_CONV_2D whose kernel is its
+    stride, fused into the conv before it (with its TANH, and a ReLU6 clamp of its own,
+    an odd width dropping a column), and one the generator declines (stride 1)."""
+    inputs = L.Input((12, 11, 2), batch_size=1)
+    x = L.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
+    x = L.DepthwiseConv2D(2, strides=2, padding="valid", activation="tanh")(x)
+    x = L.Conv2D(5, 2, padding="valid", activation="relu")(x)
+    x = L.DepthwiseConv2D((2, 1), strides=(2, 1), activation="relu6")(x)
+    x = L.Conv2D(3, 1, activation="tanh")(x)
+    x = L.DepthwiseConv2D(2, strides=1, activation="tanh")(x)
+    return inputs, L.Dense(4)(L.Flatten()(x))
+
+
 def _global_mean(keepdims):
     """MEAN over H and W: GlobalAveragePooling2D, with or without kept dimensions."""
     def make(L):
@@ -101,6 +115,7 @@ MODELS = {
     "depthwise_per_channel": (_depthwise, True),
     "depthwise_per_tensor": (_depthwise, False),
     "fused_pools": (_fused_pools, True),
+    "subsampling": (_subsampling, True),
     "strided_same_per_channel": (_strided, True),
     "strided_same_per_tensor": (_strided, False),
     "zero_slices": (_zero_slices, True),
@@ -154,6 +169,12 @@ def test_generated_model_bit_exact(name, tmp_path):
         fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
         assert ["CONV_2D", "MAX_POOL_2D"] in fused and ["CONV_2D", "AVERAGE_POOL_2D"] in fused
         assert any(layer["kernel"] == "conv2d_sparse" for layer in result.report["layers"])
+    if name == "subsampling":
+        fused = [layer["ops"] for layer in result.report["layers"] if len(layer["ops"]) > 1]
+        assert fused[:2] == [["CONV_2D", "TANH", "DEPTHWISE_CONV_2D", "TANH"],
+                             ["CONV_2D", "DEPTHWISE_CONV_2D"]], fused
+        assert ["DEPTHWISE_CONV_2D"] in [layer["ops"] for layer in result.report["layers"]]
+        assert all(len(layer["ops"]) == 1 for layer in unfused.report["layers"])
     if name == "branches":
         assert {"ADD", "MUL", "CONCATENATION"} <= kinds
     if name.startswith("global_mean"):
@@ -169,7 +190,7 @@ def test_generated_model_bit_exact(name, tmp_path):
     size = graph.tensor(graph.inputs[0]).size
     inputs = stress_inputs(1500, size=size, side=0, seed=sorted(MODELS).index(name))
     assert_matches_tflm(path, libs, inputs)
-    if name.startswith(("depthwise", "global_mean", "branches")):  # kernels newer than the LeNet sanitizer runs
+    if name.startswith(("depthwise", "global_mean", "branches", "subsampling")):  # kernels newer than the LeNet sanitizer runs
         exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")
         out = run_sanitizer_harness(exe, inputs, tmp_path, graph.tensor(graph.outputs[0]).size)
         assert np.array_equal(out, libs[0].invoke_batch(inputs))

@@ -72,7 +72,7 @@ def test_cpu_table_kernels():
                        "cortex-m33": "dsp", "cortex-m55": "mve"}
 
 
-@pytest.mark.parametrize("variant", ["modern", "classic"])
+@pytest.mark.parametrize("variant", ["modern", "classic", "classic-1998"])
 def test_sanitizers_over_test_set(variant, exports, mnist_test, tmp_path):
     result = exports[variant]
     exe = build_sanitizer_harness(result.c_dir, tmp_path / "asan")

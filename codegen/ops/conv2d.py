@@ -220,11 +220,12 @@ def lower_group(graph: Graph, group: list[Op], optimize: str = "size") -> list[S
         window_rows=(post.pool_filter[0] - 1) * sh + kh if window is not None else 0,
         window_chunks=window.shape[2] // 16 if window is not None else 0,
         dsp=dsp, mlal=mlal is not None, **_sub_params(post.sub))
+    sub_macs = gh * gw * len(poff) * oc if post.sub else 0  # the subsampling's, as unfused
     steps.append(Step(
         name=prefix + ("_fused" if len(group) > 1 else ""), kernel="conv2d",
         op_indices=tuple(o.index for o in group), input=source, output=final.index,
-        params=params, constants=constants, macs_dense=macs_dense,
-        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active),
+        params=params, constants=constants, macs_dense=macs_dense + sub_macs,
+        macs_executed=gh * gw * len(poff) * kh * kw * sum(len(a) for a in active) + sub_macs,
         scratch_bytes=dsp.scratch_bytes if dsp else 0))
     return steps
 
