@@ -45,6 +45,18 @@ def classic_export_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def classic_1998_export_dir(tmp_path_factory) -> Path:
+    """classic-1998 exported: its subsampling (DEPTHWISE_CONV_2D + TANH) fused into the conv
+    steps, through every core's kernels."""
+    from lenet_edge.flows import export_model as export
+
+    out = tmp_path_factory.mktemp("fw-export-classic-1998")
+    export(firmware_model_bytes(tmp_path_factory, "classic-1998"), out, measure_tflm=False,
+           measure_code=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def mnist_digits():
     """The first 100 MNIST test digits as int8 model inputs (pixel - 128), and labels."""
     from lenet_edge.quantize.evaluate import pixels_to_int8

@@ -25,7 +25,7 @@ def test_every_module_offers_the_op_interface():
         assert params and all(c.__dataclass_params__.frozen for c in params), name
         # An op that absorbs what follows it lowers the whole group (lower.py asks fusion).
         fuses = getattr(module, "FUSES", ())
-        assert set(fuses) <= {fusion.TABLE, fusion.POOL}, name
+        assert set(fuses) <= {fusion.TABLE, fusion.POOL, fusion.SUBSAMPLE}, name
         assert not fuses or callable(module.lower_group), name
 
 

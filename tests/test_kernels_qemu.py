@@ -4,13 +4,19 @@ accumulator or a requantization edge would show. Logits byte-identical with TFLM
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from lenet_edge.firmware_templates.boards import get_board
 from lenet_edge.firmware_templates.build import build_firmware
 from lenet_edge.firmware_templates.qemu import run_qemu
-from tests.firmware_fixtures import classic_export_dir, export_dir  # noqa: F401
+from tests.firmware_fixtures import (  # noqa: F401
+    classic_1998_export_dir,
+    classic_export_dir,
+    export_dir,
+)
 
 pytestmark = [pytest.mark.qemu, pytest.mark.arm]
 
@@ -29,11 +35,28 @@ def _hard_inputs(size: int) -> np.ndarray:
 @pytest.mark.parametrize("board_name", ["qemu-mps2-an385", "bbc-microbit", "qemu-mps2-an386",
                                         "qemu-mps3-an547"])
 def test_kernels_exact_on_random_and_extreme_inputs(board_name, variant, request, tmp_path):
+    export = request.getfixturevalue("export_dir" if variant == "modern"
+                                     else "classic_export_dir")
+    _assert_exact_on_board(export, board_name, tmp_path)
+
+
+# The M3 (SMLAL kernels) runs classic-1998 in test_family_qemu.py.
+@pytest.mark.parametrize("board_name", ["bbc-microbit", "qemu-mps2-an386", "qemu-mps3-an547"])
+def test_fused_subsampling_exact_on_random_and_extreme_inputs(board_name,
+                                                              classic_1998_export_dir,
+                                                              tmp_path):
+    """classic-1998's CONV_2D+TANH+DEPTHWISE_CONV_2D+TANH steps on the Thumb-1, DSP and
+    Helium kernels."""
+    layers = json.loads((classic_1998_export_dir / "export_report.json").read_text())["layers"]
+    assert sum(layer["ops"] == ["CONV_2D", "TANH", "DEPTHWISE_CONV_2D", "TANH"]
+               for layer in layers) == 2
+    _assert_exact_on_board(classic_1998_export_dir, board_name, tmp_path)
+
+
+def _assert_exact_on_board(export, board_name, tmp_path):
     from lenet_edge.host.session import DeviceSession
     from lenet_edge.quantize.tflm import TflmModel
 
-    export = request.getfixturevalue("export_dir" if variant == "modern"
-                                     else "classic_export_dir")
     tflm = TflmModel(export / "model" / "lenet5_int8.tflite")
     inputs = _hard_inputs(784)
     expected = tflm.run_batch(inputs)

@@ -10,7 +10,8 @@ conv_common.cc and conv.h together. A module offers:
 - ``check(graph, op)``: raise `Unsupported` for a form not implemented exactly (the
   generic checks of validate.py run first);
 - a frozen dataclass of the kernel's parameters and ``lower(graph, op) -> list[Step]``;
-- optionally ``FUSES`` (what its step may absorb after it, `fusion.TABLE` / `fusion.POOL`)
+- optionally ``FUSES`` (what its step may absorb after it, `fusion.TABLE` / `fusion.POOL` /
+  `fusion.SUBSAMPLE`)
   with ``lower_group(graph, group, optimize) -> list[Step]``, which lower.py then calls
   with the group `fusion.fusable_group` gives (CONV_2D, FULLY_CONNECTED).
 

@@ -2,10 +2,12 @@
 so the fused ops' outputs are never materialised (`lower(fuse=True)`, what ships): an
 elementwise table (TANH, LOGISTIC) applied to each requantized value, and, after a conv,
 a non-overlapping VALID pool over a few conv pixels (its accumulators kept in registers),
-or LeNet-5 (1998)'s trainable subsampling: a DEPTHWISE_CONV_2D whose 2x2 kernel is its
-stride (one coefficient per pixel and channel, a bias), with its own table after it.
+or LeNet-5 (1998)'s trainable subsampling: a DEPTHWISE_CONV_2D whose kernel (at most
+MAX_FUSED_POOL pixels) is its stride (one coefficient per pixel and channel, a bias), with
+its own table after it.
 
-An op module that fuses names what it absorbs in ``FUSES`` (``TABLE``, ``POOL``) and
+An op module that fuses names what it absorbs in ``FUSES`` (``TABLE``, ``POOL``,
+``SUBSAMPLE``) and
 lowers a whole group with ``lower_group(graph, group, optimize)``; `lower.py` asks
 `fusable_group` for the group. A fused tensor must have no other reader.
 """
