@@ -67,7 +67,7 @@ def traced_layers(ensemble) -> tuple[list[TracedLayer], str]:
 def ensemble_per_layer(session, files, inputs: np.ndarray, console) -> dict:
     """validate's ``per_layer`` section for an ensemble (the single model's shape, each
     layer naming its net; ``first_difference`` may be a wrong exit: ``element`` None)."""
-    from lenet_edge.host.references import layer_names, tensor_names
+    from lenet_edge.host.references import layer_names, tensor_difference, tensor_names
     from lenet_edge.quantize.ensemble import tflm_ensemble
     from lenet_edge.quantize.tflm import TflmModel
 
@@ -117,15 +117,8 @@ def ensemble_per_layer(session, files, inputs: np.ndarray, console) -> dict:
                            "tflm": "ran" if layer.net in ran else "not run",
                            "differing_elements": None}
             elif device_ran:
-                want = refs[layer.net - 1].tensor(layer.tensor_index).reshape(-1)
-                if want.size != t.data.size or not np.array_equal(want, t.data):
-                    bad = np.flatnonzero(want != t.data) if want.size == t.data.size \
-                        else np.array([0])
-                    e = int(bad[0])
-                    problem = {"element": e,
-                               "device": int(t.data[e]) if e < t.data.size else None,
-                               "tflm": int(want[e]) if e < want.size else None,
-                               "differing_elements": int(bad.size)}
+                problem = tensor_difference(
+                    refs[layer.net - 1].tensor(layer.tensor_index).reshape(-1), t.data)
             if problem is not None:
                 same = False
                 if first_difference is None:

@@ -147,6 +147,18 @@ def float_predictions(keras_path: Path | None, images: np.ndarray) -> np.ndarray
     return float_logits(keras_path, images).argmax(axis=1)
 
 
+def tensor_difference(want: np.ndarray, got: np.ndarray) -> dict | None:
+    """None when the device's traced tensor ``got`` is TFLM's ``want`` byte for byte; else
+    where they first differ (element 0 when the sizes differ), both values there and how
+    many elements differ: the per-layer checks' one comparison."""
+    if want.size == got.size and np.array_equal(want, got):
+        return None
+    bad = np.flatnonzero(want != got) if want.size == got.size else np.array([0])
+    e = int(bad[0])
+    return {"element": e, "device": int(got[e]) if e < got.size else None,
+            "tflm": int(want[e]) if e < want.size else None, "differing_elements": int(bad.size)}
+
+
 def tensor_names(tflite: Path) -> dict[int, str]:
     from tflite_micro import runtime
 

@@ -449,18 +449,14 @@ def _per_layer(session: DeviceSession, tflite: Path, inputs: np.ndarray, console
                 layers_meta.append({"layer": t.layer, "tensor_index": t.tensor_index,
                                     "tensor_name": names.get(t.tensor_index, "?"),
                                     "layer_name": short.get(t.tensor_index, "?"), "size": int(t.data.size)})
-            if want.size != t.data.size or not np.array_equal(want, t.data):
+            difference = refs.tensor_difference(want, t.data)
+            if difference is not None:
                 same = False
                 if first_difference is None:
-                    bad = np.flatnonzero(want != t.data) if want.size == t.data.size else np.array([0])
-                    e = int(bad[0])
                     first_difference = {
                         "digit": digit, "layer": t.layer, "tensor_index": t.tensor_index,
                         "tensor_name": names.get(t.tensor_index, "?"),
-                        "layer_name": short.get(t.tensor_index, "?"), "element": e,
-                        "device": int(t.data[e]) if e < t.data.size else None,
-                        "tflm": int(want[e]) if e < want.size else None,
-                        "differing_elements": int(bad.size),
+                        "layer_name": short.get(t.tensor_index, "?"), **difference,
                     }
         identical += same
         console.print(f"per-layer input {digit}: {'all tensors identical to TFLM' if same else 'DIFFERS'}")
