@@ -31,8 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILY = ("zip1989", "zip1989-modern", "lenet1", "lenet4", "boosted-lenet4", "classic",
-          "classic-1998", "modern")
+sys.path.insert(0, str(ROOT))
+
+from lenet_edge.bundled import ENSEMBLE_VARIANT, FAMILY  # noqa: E402  (boosted after lenet4)
+
 TARGET_SECONDS = 20 * 60
 
 
@@ -46,7 +48,7 @@ def lenet_edge(*args: str) -> float:
 
 def train_variant(variant: str, out: Path) -> dict:
     folder = out / variant
-    if variant == "boosted-lenet4":
+    if variant == ENSEMBLE_VARIANT:
         net1 = out / "lenet4" / "lenet5.keras"
         if not net1.is_file():
             raise SystemExit("boosted-lenet4 reuses this run's lenet4 as net 1: include lenet4")

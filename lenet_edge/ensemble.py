@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_edge.bundled import ENSEMBLE_VARIANT
 from lenet_edge.errors import LenetEdgeError
 
 NETS = 3
@@ -140,7 +141,7 @@ def write_ensemble(folder: str | Path, models, scales, zero_points, threshold: i
         (folder / name).write_bytes(data)
     rule = Rule(tuple(weights_for(scales)), tuple(int(z) for z in zero_points), int(threshold))
     ensemble = Ensemble(folder, rule, tuple(float(s) for s in scales), tuple(models))
-    meta = {"kind": "boosted-lenet4", "nets": list(NET_FILES),
+    meta = {"kind": ENSEMBLE_VARIANT, "nets": list(NET_FILES),
             "net_sha256": [hashlib.sha256(m).hexdigest() for m in models],
             "output_scales": list(ensemble.scales), "zero_points": list(rule.zero_points),
             "weights": list(rule.weights), "threshold": rule.threshold,

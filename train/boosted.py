@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_edge.bundled import ENSEMBLE_VARIANT
 from lenet_edge.ensemble import TARGET_NETS, choose_threshold, float_scores
 from lenet_edge.train.training import (RECIPES, Recipe, _loss, _optimizer, load_data,
                                        seed_everything, shifted, to_model_input)
@@ -112,7 +113,7 @@ def train_boosted(net1=None, seed: int = 0, data_dir=None, epochs: int | None = 
     scores, nets_run = float_scores(test_out, threshold)
     error = lambda pred: round(100.0 * float(np.mean(pred != test_labels)), 2)  # noqa: E731
     metrics = {
-        "variant": "boosted-lenet4",
+        "variant": ENSEMBLE_VARIANT,
         "net1": "given (reused)" if reused else "trained (lenet4 recipe)",
         "net1_seconds": round(t_net1, 1),
         "pool": {"copies": pool_copies, "shift": POOL_SHIFT, "patterns": int(len(pool))},
