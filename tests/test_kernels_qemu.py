@@ -92,14 +92,22 @@ def _helium_requantize(acc: int, multiplier: int, shift: int) -> int:
     return wrap((fixed + ((1 << e) >> 1)) >> e)  # VRSHL by -e: round half up
 
 
+def _requantization_cases(seed: int, accumulators: int, multipliers: int):
+    """(accumulators, multipliers) for a requantization test: the int32 extremes, ties and
+    small values, then ``accumulators`` random full-range and as many small ones, and
+    ``multipliers`` random Q31 multipliers beside 0, 1, 2**30 and the largest."""
+    rng = np.random.default_rng(seed)
+    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
+    accs += [int(v) for v in rng.integers(-2**31, 2**31, accumulators)]
+    accs += [int(v) for v in rng.integers(-5000, 5000, accumulators)]
+    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, multipliers)]
+    return accs, mults
+
+
 def test_helium_vector_requantization_is_tflms():
     # The M55's vectorised requantization must round exactly as TFLM's scalar one,
     # negative ties included (it runs only where every shift is <= 0 and multipliers >= 0).
-    rng = np.random.default_rng(3)
-    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
-    accs += [int(v) for v in rng.integers(-2**31, 2**31, 1000)]
-    accs += [int(v) for v in rng.integers(-5000, 5000, 1000)]
-    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, 20)]
+    accs, mults = _requantization_cases(3, 1000, 20)
     for shift in range(0, -32, -1):
         for m in mults:
             for a in accs:
@@ -120,11 +128,7 @@ def _right_shift_requantize(acc: int, multiplier: int, shift: int) -> int:
 def test_right_shift_requantization_is_tflms():
     # Used wherever every shift of a layer is <= -1 (known at export), on every core but
     # Thumb-1; ties of both signs and the int32 extremes included.
-    rng = np.random.default_rng(5)
-    accs = [0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345]
-    accs += [int(v) for v in rng.integers(-2**31, 2**31, 500)]
-    accs += [int(v) for v in rng.integers(-5000, 5000, 500)]
-    mults = [0, 1, 2**30, 2**31 - 1] + [int(v) for v in rng.integers(2**30, 2**31, 10)]
+    accs, mults = _requantization_cases(5, 500, 10)
     for shift in range(-1, -32, -1):
         for m in mults:
             ties = [((k << -shift) + (1 << (-shift - 1))) for k in (-3, -1, 0, 2)]
